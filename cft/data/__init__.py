@@ -1,0 +1,1 @@
+"""Task streams (data manager, LAMDA-PILOT style)."""
