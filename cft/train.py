@@ -1,0 +1,148 @@
+"""Per-task training of a PROTEUS module with a linear task head.
+
+Objective for task ``k`` (see :mod:`cft.composition`):
+
+    loss = CE(head(upper(h, adapter_k)), y) + lambda_orth * sum_j ||A_k A_j^T||_F^2
+           + lambda_l1 * ||c_k||_1,
+
+minimised with AdamW (weight decay on the LoRA factors and the head, none on ``c``: the L1
+term is its regulariser) and gradient-norm clipping. The frozen lower layers are evaluated
+once per task (a :class:`cft.backbones.HiddenCache` of the training split); back-propagation
+runs only through the top ``L`` adapted layers. The head is a linear layer over the task's
+own classes, used only to train the module (prediction uses the LDA head, :mod:`cft.heads`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import torch
+from torch import nn
+
+from cft.backbones import Backbone, HiddenCache
+from cft.composition import ProteusAdapter
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one task's training (one seed drives shuffling and the head)."""
+
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    grad_clip: float | None = 1.0
+    lambda_orth: float = 0.1
+    lambda_l1: float = 1e-3
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"epochs: must be a non-negative int, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size: must be a positive int, got {self.batch_size!r}")
+        for name in ("lr", "weight_decay", "lambda_orth", "lambda_l1"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name}: must be a finite number >= 0, got {v!r}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip: must be > 0 or None, got {self.grad_clip!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Build from a config mapping, ignoring keys that are not fields."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class TrainResult:
+    """Per-epoch mean losses (total objective and its CE part) and the trained head."""
+
+    losses: list[float] = field(default_factory=list)
+    ce_losses: list[float] = field(default_factory=list)
+    head: nn.Linear | None = None
+    classes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    seconds: float = 0.0
+
+
+def train_task(
+    backbone: Backbone,
+    adapter: ProteusAdapter,
+    cache: HiddenCache,
+    labels: np.ndarray,
+    config: TrainConfig | None = None,
+) -> TrainResult:
+    """Train ``adapter`` (in place) and a linear head on one task's cached training data.
+
+    ``labels`` are global class ids (int, ``(N,)``); the head is over ``np.unique(labels)``.
+    With no trainable module parameters (``identity`` backbone, ``adapt_layers=0``) this is
+    a no-op returning empty losses.
+    """
+    cfg = config or TrainConfig()
+    t0 = time.perf_counter()
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(cache):
+        raise ValueError(f"labels: expected shape ({len(cache)},), got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels: expected integer class ids, got {labels.dtype}")
+    classes, y_local = np.unique(labels, return_inverse=True)
+    params = adapter.trainable_parameters()
+    if not params["factors"] or cfg.epochs == 0:
+        return TrainResult(classes=classes.astype(np.int64),
+                           seconds=time.perf_counter() - t0)
+
+    gen = torch.Generator().manual_seed(int(cfg.seed))
+    head = nn.Linear(backbone.dim, len(classes))
+    with torch.no_grad():
+        nn.init.kaiming_uniform_(head.weight, a=math.sqrt(5), generator=gen)
+        head.bias.zero_()
+    groups = [
+        {"params": params["factors"] + list(head.parameters()),
+         "weight_decay": cfg.weight_decay},
+    ]
+    if params["coef"]:
+        groups.append({"params": params["coef"], "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=cfg.lr)
+    all_params = [p for g in groups for p in g["params"]]
+    y = torch.as_tensor(y_local, dtype=torch.long)
+    n = len(cache)
+    result = TrainResult(head=head, classes=classes.astype(np.int64))
+
+    epochs = range(cfg.epochs)
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        epochs = tqdm(epochs, desc=f"train task {adapter.task}", leave=False)
+    adapter.train()
+    for _ in epochs:
+        order = torch.randperm(n, generator=gen)
+        tot = ce_tot = 0.0
+        for s in range(0, n, cfg.batch_size):
+            idx = order[s : s + cfg.batch_size]
+            hidden, batch = cache.batch(idx)
+            z = backbone.upper(hidden, batch, adapter)
+            ce = nn.functional.cross_entropy(head(z), y[idx])
+            loss = ce
+            if cfg.lambda_orth and adapter.task:
+                loss = loss + cfg.lambda_orth * adapter.orth_penalty()
+            if cfg.lambda_l1 and adapter.task:
+                loss = loss + cfg.lambda_l1 * adapter.l1_penalty()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(all_params, cfg.grad_clip)
+            opt.step()
+            tot += float(loss.detach()) * len(idx)
+            ce_tot += float(ce.detach()) * len(idx)
+        result.losses.append(tot / n)
+        result.ce_losses.append(ce_tot / n)
+        if cfg.progress:
+            epochs.set_postfix(loss=f"{tot / n:.4f}")  # type: ignore[union-attr]
+    adapter.eval()
+    result.seconds = time.perf_counter() - t0
+    return result
