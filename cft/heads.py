@@ -69,7 +69,8 @@ class LDAHead:
 
     def predict(self, Z: Any) -> np.ndarray:  # noqa: N803
         """Global class ids ``(n,)``."""
-        return self.classes_[np.argmax(self.decision_function(Z), axis=1)]
+        scores = self.decision_function(Z)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def score(self, Z: Any, y: Any) -> float:  # noqa: N803
         """Accuracy."""

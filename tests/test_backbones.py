@@ -114,3 +114,16 @@ def test_minilm_offline_matches_sentence_transformers(monkeypatch: pytest.Monkey
         sents, convert_to_tensor=True)
     cos = torch.nn.functional.cosine_similarity(z, ref.float().cpu(), dim=1)
     assert float(cos.min()) > 0.999
+
+
+def test_vit_and_bert_load_from_local_path(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tiny = BACKBONES.build("tiny-vit", seed=2)
+    tiny.model.save_pretrained(str(tmp_path))
+    loaded = BACKBONES.build("vit", path=str(tmp_path), adapt_layers=1)
+    im = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    torch.testing.assert_close(loaded.features(im), tiny.features(im))
+    from cft.backbones import default_minilm_path
+
+    bert = BACKBONES.build("bert", path=default_minilm_path(), pooling="cls", max_length=16)
+    assert bert.features(["hello world"]).shape == (1, 384)

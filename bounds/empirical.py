@@ -1,0 +1,89 @@
+"""Empirical retrieval error and margins from a score matrix (docs/theory.md §1).
+
+``S[i, k]`` is how foreign sample ``i`` looks to task ``k`` (smaller = closer); sample ``i``
+belongs to task ``task[i]``. Retrieval picks ``argmin_k S[i, k]``; a sample is misretrieved
+when some foreign task scores it *at most* as low as its own task (ties count as errors).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import as_float_array, as_index_array
+
+__all__ = [
+    "check_scores",
+    "retrieval_errors",
+    "retrieval_margin",
+    "empirical_error",
+    "task_counts",
+]
+
+
+def check_scores(S: object, task: object, *, name: str = "S",
+                 task_name: str = "task") -> tuple[np.ndarray, np.ndarray]:
+    """Validate a score matrix (n, m) and its task labels (n,) with ids in [0, m)."""
+    S = as_float_array(S, name, ndim=2)
+    task = as_index_array(task, task_name, length=S.shape[0], upper=S.shape[1])
+    return S, task
+
+
+def task_counts(task: np.ndarray, m: int, *, name: str = "task") -> np.ndarray:
+    """Per-task sample counts; raises if a task has no sample (eps_t would be undefined)."""
+    counts = np.bincount(task, minlength=m)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        raise ValueError(
+            f"{name}: task(s) {empty.tolist()} have no samples; the per-task error "
+            "is undefined for an empty task"
+        )
+    return counts
+
+
+def retrieval_margin(S: object, task: object) -> np.ndarray:
+    """Per-sample margin ``min_{s != t} S_s - S_t`` (docs/theory.md §1).
+
+    The sample is misretrieved iff the margin is ``<= 0``. With a single task the margin
+    is ``+inf`` (nothing to confuse it with).
+    """
+    S, task = check_scores(S, task)
+    n, m = S.shape
+    rows = np.arange(n)
+    own = S[rows, task]
+    if m == 1:
+        return np.full(n, np.inf)
+    foreign = S.copy()
+    foreign[rows, task] = np.inf
+    return foreign.min(axis=1) - own
+
+
+def retrieval_errors(S: object, task: object) -> np.ndarray:
+    """Boolean error indicator E_t(x) = 1[exists s != t: S_s(x) <= S_t(x)] (§1)."""
+    S, task = check_scores(S, task)
+    n, m = S.shape
+    if m == 1:
+        return np.zeros(n, dtype=bool)
+    rows = np.arange(n)
+    own = S[rows, task]
+    foreign = S.copy()
+    foreign[rows, task] = np.inf
+    # compare scores directly (not the margin) so the decision is exact in floating point
+    return foreign.min(axis=1) <= own
+
+
+def empirical_error(
+    S: object, task: object, m: int | None = None
+) -> tuple[np.ndarray, float]:
+    """Per-task empirical error eps_t and overall ``sum_t pi_t eps_t`` with pi_t = n_t / n.
+
+    ``m`` (optional) must equal the number of score columns; it is a consistency check.
+    """
+    S, task = check_scores(S, task)
+    if m is not None and int(m) != S.shape[1]:
+        raise ValueError(f"m: got {m} but the score matrix has {S.shape[1]} task columns")
+    m_ = S.shape[1]
+    counts = task_counts(task, m_)
+    err = retrieval_errors(S, task)
+    per_task = np.bincount(task, weights=err.astype(np.float64), minlength=m_) / counts
+    overall = float(err.mean())
+    return per_task, overall

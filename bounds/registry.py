@@ -1,0 +1,521 @@
+"""The bound objects, their registry and :func:`evaluate` (docs/theory.md §2-§5).
+
+Every bound returns per-task values eps_t clipped to [0, 1] and ``overall = sum_t pi_t
+eps_t`` where pi_t is the empirical task frequency of the data the bound reads (cluster
+counts for the centroid bounds, score rows for the score bounds, calibration rows for the
+PAC bounds; uniform for the Gaussian bound when no scores are given).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from ._validate import check_positive_int, check_probability
+from .chernoff import pairwise_chernoff
+from .empirical import check_scores, retrieval_errors, task_counts
+from .stats import _DIRECT_LIMIT, ClusterStats, GaussianMixtures, ScoreStats, score_stats
+from .symbolic import FUNCS, GUARD
+
+__all__ = ["BoundInputs", "BoundResult", "Bound", "REGISTRY", "evaluate"]
+
+
+# ------------------------------------------------------------------ containers
+@dataclass
+class BoundInputs:
+    """Everything a bound may read. Unused fields stay ``None``.
+
+    ``scores``/``task``: evaluation score matrix (n, m) and true tasks; ``clusters``:
+    :class:`ClusterStats` (shared space); ``mixtures``: :class:`GaussianMixtures`;
+    ``cal_scores``/``cal_task``: held-out calibration sample for the PAC bounds;
+    ``delta``: PAC confidence parameter.
+    """
+
+    scores: Any = None
+    task: Any = None
+    clusters: ClusterStats | None = None
+    mixtures: GaussianMixtures | None = None
+    cal_scores: Any = None
+    cal_task: Any = None
+    delta: float = 0.05
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if (self.scores is None) != (self.task is None):
+            raise ValueError("scores: scores and task must be given together")
+        if (self.cal_scores is None) != (self.cal_task is None):
+            raise ValueError("cal_scores: cal_scores and cal_task must be given together")
+        ms: dict[str, int] = {}
+        if self.scores is not None:
+            self.scores, self.task = check_scores(self.scores, self.task, name="scores")
+            ms["scores"] = self.scores.shape[1]
+        if self.cal_scores is not None:
+            self.cal_scores, self.cal_task = check_scores(
+                self.cal_scores, self.cal_task, name="cal_scores", task_name="cal_task"
+            )
+            ms["cal_scores"] = self.cal_scores.shape[1]
+        if self.clusters is not None:
+            if not isinstance(self.clusters, ClusterStats):
+                raise ValueError("clusters: must be a ClusterStats")
+            self.clusters.validate("clusters")
+            ms["clusters"] = self.clusters.n_tasks
+        if self.mixtures is not None:
+            if not isinstance(self.mixtures, GaussianMixtures):
+                raise ValueError("mixtures: must be a GaussianMixtures")
+            ms["mixtures"] = self.mixtures.n_tasks
+        self.delta = check_probability(self.delta, "delta")
+        if len(set(ms.values())) > 1:
+            raise ValueError(f"clusters: inconsistent numbers of tasks across inputs {ms}")
+
+    @property
+    def n_tasks(self) -> int:
+        for v in (self.scores, self.cal_scores):
+            if v is not None:
+                return int(v.shape[1])
+        if self.clusters is not None:
+            return self.clusters.n_tasks
+        if self.mixtures is not None:
+            return self.mixtures.n_tasks
+        raise ValueError("inputs: no data given")
+
+    # cached derived statistics -------------------------------------------------
+    def score_stats(self) -> ScoreStats:
+        if "score_stats" not in self._cache:
+            self._cache["score_stats"] = score_stats(self.scores, self.task)
+        return self._cache["score_stats"]
+
+    def cluster_geometry(self) -> dict[str, np.ndarray]:
+        if "geom" not in self._cache:
+            self._cache["geom"] = _cluster_geometry(self.clusters)
+        return self._cache["geom"]
+
+    def directional(self) -> np.ndarray:
+        if "dir" not in self._cache:
+            self._cache["dir"] = _directional_tails(self.clusters, self.cluster_geometry())
+        return self._cache["dir"]
+
+
+@dataclass
+class BoundResult:
+    """Per-task bound values (m,), their prior-weighted mean and extra details."""
+
+    name: str
+    per_task: np.ndarray
+    overall: float
+    details: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ cluster geometry
+def _cluster_geometry(cs: ClusterStats) -> dict[str, np.ndarray]:
+    n_t = cs.task_sizes()
+    empty = np.flatnonzero(n_t == 0)
+    if empty.size:
+        raise ValueError(f"clusters: task(s) {empty.tolist()} have no points")
+    D2, foreign = cs.foreign_sqdist()
+    Dc2 = np.where(foreign, D2, np.inf).min(axis=1)
+    return {"n_t": n_t, "D2": D2, "foreign": foreign, "Dc2": Dc2}
+
+
+def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndarray:
+    """p[c, nu]: directional Cantelli tail of cluster c towards foreign centroid nu (§3.4).
+
+    v = u' Sigma_c u is replaced by its sketch upper bound u'ULU'u + resid ||(I-UU')u||^2
+    (§3.5); p = 1 for coincident centroids; 0 for non-foreign nu.
+    """
+    D2, foreign = geom["D2"], geom["foreign"]
+    C, d = cs.centroid.shape
+    mu = cs.centroid
+    mu0 = mu - mu.mean(axis=0)
+    U, L, R, b = cs.eigvecs, cs.eigvals, cs.resid, cs.offset
+    q = L.shape[1]
+    p = np.zeros((C, C))
+    direct = C * C * max(d, q) <= _DIRECT_LIMIT
+    step = max(1, (1 << 23) // max(1, C * max(q, 1)))
+    for c0 in range(0, C, step):
+        sl = slice(c0, min(C, c0 + step))
+        if direct:
+            diff = mu[None, :, :] - mu[sl, None, :]  # (b, C, d): nu - mu_c exactly
+            proj = np.einsum("bdq,bnd->bqn", U[sl], diff)
+            mproj = np.einsum("bd,bnd->bn", b[sl], diff)
+        else:
+            Ub = U[sl]
+            nb = Ub.shape[0]
+            proj_all = (np.transpose(Ub, (0, 2, 1)).reshape(nb * q, d) @ mu0.T).reshape(
+                nb, q, C
+            )
+            proj = proj_all - np.einsum("bdq,bd->bq", Ub, mu0[sl])[:, :, None]
+            mproj = b[sl] @ mu0.T - np.einsum("bd,bd->b", b[sl], mu0[sl])[:, None]
+        quad = np.einsum("bq,bqn->bn", L[sl], proj * proj)
+        nrm = np.einsum("bqn,bqn->bn", proj, proj)
+        d2 = D2[sl]
+        numer = quad + R[sl, None] * np.maximum(d2 - nrm, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = numer / d2
+            D = np.sqrt(d2)
+            m_nu = mproj / D
+        a = D / 2.0 - m_nu
+        a = np.where(a <= 1e-9 * (D / 2.0 + np.abs(m_nu)), 0.0, a)  # rounding guard §3.5
+        pc = FUNCS["cantelli"](np.where(d2 > 0, v, 1.0), np.where(d2 > 0, a, 0.0))
+        pc = np.where(d2 > 0, pc, 1.0)
+        p[sl] = np.where(foreign[sl], pc, 0.0)
+    return p
+
+
+def _per_task_from_clusters(cs: ClusterStats, eps_c: np.ndarray) -> np.ndarray:
+    return np.bincount(cs.task, weights=cs.weight * eps_c, minlength=cs.n_tasks)
+
+
+# ------------------------------------------------------------------ base class
+class Bound:
+    """A retrieval-error bound: metadata plus ``compute`` (see docs/architecture.md)."""
+
+    name: str = ""
+    title: str = ""
+    assumptions: tuple[str, ...] = ()
+    guaranteed: bool = True
+    reads: tuple[str, ...] = ()
+    section: str = ""
+
+    def applicable(self, inputs: BoundInputs) -> bool:
+        """True when every field in ``reads`` is present."""
+        return all(getattr(inputs, r) is not None for r in self.reads)
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        raise NotImplementedError
+
+    def _priors(self, inputs: BoundInputs) -> np.ndarray:
+        m_ = inputs.n_tasks
+        if "clusters" in self.reads:
+            n_t = inputs.cluster_geometry()["n_t"].astype(np.float64)
+        elif "cal_scores" in self.reads:
+            n_t = np.bincount(inputs.cal_task, minlength=m_).astype(np.float64)
+        elif inputs.scores is not None:
+            n_t = np.bincount(inputs.task, minlength=m_).astype(np.float64)
+        else:
+            n_t = np.ones(m_)
+        return n_t / n_t.sum()
+
+    def compute(self, inputs: BoundInputs) -> BoundResult:
+        """Per-task bound (clipped to [0, 1]) and overall = sum_t pi_t eps_t."""
+        if not self.applicable(inputs):
+            missing = [r for r in self.reads if getattr(inputs, r) is None]
+            raise ValueError(f"inputs: bound {self.name!r} needs {missing}")
+        per, details = self._per_task(inputs)
+        per = np.clip(np.asarray(per, dtype=np.float64), 0.0, 1.0)
+        pi = self._priors(inputs)
+        details = {"section": self.section, "pi": pi, **details}
+        return BoundResult(self.name, per, float(np.clip(pi @ per, 0.0, 1.0)), details)
+
+    def __repr__(self) -> str:
+        return f"<Bound {self.name}: {self.title}>"
+
+
+# ------------------------------------------------------------------ centroid bounds
+_CENTROID_ASSUMPTIONS = (
+    "shared representation space, nearest-centroid retrieval over all stored centroids",
+    "P is the distribution of the points summarised in the ClusterStats",
+)
+
+
+class MarginBound(Bound):
+    """Bound A: eps_t <= sum_c w_c P_c(||z - mu_c|| >= D_c / 2) (docs/theory.md §3.2)."""
+
+    name, title, section = "A", "margin fraction", "docs/theory.md §3.2"
+    assumptions = _CENTROID_ASSUMPTIONS + ("needs per-point radii",)
+    reads = ("clusters",)
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        cs = inputs.clusters
+        g = inputs.cluster_geometry()
+        r2 = cs.point_radius**2
+        ind = FUNCS["margin_indicator"](r2, g["Dc2"][cs.point_cluster], GUARD)
+        per = np.bincount(cs.point_task, weights=ind, minlength=cs.n_tasks) / g["n_t"]
+        zero = np.all(4.0 * cs.max_radius**2 < (1 - GUARD) * g["Dc2"])
+        return per, {"all_radii_below_half_separation": bool(zero)}
+
+
+class ClippedMarkovBound(Bound):
+    """Bound B': eps_t <= sum_c w_c E_c min(1, 4||z-mu_c||^2 / D_c^2) (§3.3)."""
+
+    name, title, section = "Bprime", "clipped Markov per point", "docs/theory.md §3.3"
+    assumptions = _CENTROID_ASSUMPTIONS + ("needs per-point radii",)
+    reads = ("clusters",)
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        cs = inputs.clusters
+        g = inputs.cluster_geometry()
+        term = FUNCS["markov"](cs.point_radius**2, g["Dc2"][cs.point_cluster], GUARD)
+        per = np.bincount(cs.point_task, weights=term, minlength=cs.n_tasks) / g["n_t"]
+        return per, {}
+
+
+class SecondMomentBound(Bound):
+    """Bound B: eps_t <= sum_c w_c min(1, 4 s_c^2 / D_c^2) (§3.3)."""
+
+    name, title, section = "B", "second moment (Markov)", "docs/theory.md §3.3"
+    assumptions = _CENTROID_ASSUMPTIONS
+    reads = ("clusters",)
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        cs = inputs.clusters
+        g = inputs.cluster_geometry()
+        eps_c = FUNCS["markov"](cs.msr, g["Dc2"], GUARD)
+        return _per_task_from_clusters(cs, eps_c), {"per_cluster": eps_c}
+
+
+class DirectionalBound(Bound):
+    """Bound C: eps_c <= min(1, sum_nu v_nu / (v_nu + a_nu^2)) (§3.4)."""
+
+    name, title, section = "C", "directional Cantelli + union", "docs/theory.md §3.4"
+    assumptions = _CENTROID_ASSUMPTIONS + (
+        "covariance sketch: top-q eigenpairs + residual upper bound (exact if q = d)",
+    )
+    reads = ("clusters",)
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        cs = inputs.clusters
+        eps_c = np.minimum(1.0, inputs.directional().sum(axis=1))
+        return _per_task_from_clusters(cs, eps_c), {"per_cluster": eps_c}
+
+
+class TruncatedUnionBound(Bound):
+    """Bound D: min over r in {D_(k)/2} U {inf} of Markov(r) + truncated union (§3.6)."""
+
+    name, title, section = "D", "truncated union", "docs/theory.md §3.6"
+    assumptions = DirectionalBound.assumptions
+    reads = ("clusters",)
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        cs = inputs.clusters
+        g = inputs.cluster_geometry()
+        p = inputs.directional()
+        C = cs.n_clusters
+        Df = np.where(g["foreign"], g["D2"], np.inf)
+        order = np.argsort(Df, axis=1, kind="stable")
+        Ds = np.take_along_axis(Df, order, axis=1)
+        ps = np.take_along_axis(p, order, axis=1)
+        cum = np.concatenate([np.zeros((C, 1)), np.cumsum(ps, axis=1)], axis=1)
+        # first index of each run of equal sorted distances: strict "D_nu < 2r"
+        new = np.ones_like(Ds, dtype=bool)
+        new[:, 1:] = Ds[:, 1:] != Ds[:, :-1]
+        first = np.maximum.accumulate(np.where(new, np.arange(C)[None, :], 0), axis=1)
+        markov = FUNCS["markov"](cs.msr[:, None], Ds, GUARD)
+        vals = markov + np.take_along_axis(cum, first, axis=1)
+        k = np.argmin(vals, axis=1)
+        eps_c = np.minimum(1.0, vals[np.arange(C), k])
+        r_best = np.sqrt(Ds[np.arange(C), k]) / 2.0
+        return _per_task_from_clusters(cs, eps_c), {"per_cluster": eps_c, "r": r_best}
+
+
+# ------------------------------------------------------------------ score bounds
+_SCORE_ASSUMPTIONS = (
+    "any score (shared or per-task spaces); retrieval = argmin of the scores",
+    "P is the empirical distribution of the evaluation scores",
+)
+
+
+class ThresholdEmpiricalBound(Bound):
+    """G-emp: inf_r P(S_t >= r) + sum_s P(S_s < r) on the empirical measure (§2.1)."""
+
+    name, title, section = "G-emp", "threshold lemma, empirical", "docs/theory.md §2.1"
+    assumptions = _SCORE_ASSUMPTIONS
+    reads = ("scores", "task")
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        S, task = inputs.scores, inputs.task
+        m_ = S.shape[1]
+        n_t = task_counts(task, m_, name="task")
+        per = np.empty(m_)
+        r_best = np.empty(m_)
+        for t in range(m_):  # loop over tasks only; each step is sorted/vectorised
+            rows = S[task == t]
+            own = np.sort(rows[:, t])
+            foreign = np.sort(np.delete(rows, t, axis=1).ravel())
+            cand = np.concatenate([own, foreign])
+            f = (n_t[t] - np.searchsorted(own, cand, "left")
+                 + np.searchsorted(foreign, cand, "left")) / n_t[t]
+            k = int(np.argmin(f))
+            per[t], r_best[t] = min(float(f[k]), 1.0, float(m_ - 1)), cand[k]
+            if m_ - 1 < f[k]:  # r above every observed value
+                r_best[t] = np.inf
+        return per, {"r": r_best}
+
+
+def _cantelli_objective(st: ScoreStats, r: np.ndarray) -> np.ndarray:
+    """f_t(r) = C+(M_t, V_t, r) + sum_{s != t} C-(M_ts, V_ts, r); r (m, G) -> (m, G)."""
+    m_ = st.m
+    own = FUNCS["cantelli"](st.V[:, None], r - st.M[:, None])
+    fo = FUNCS["cantelli"](st.Vf[:, None, :], st.Mf[:, None, :] - r[:, :, None])
+    eye = np.eye(m_, dtype=bool)[:, None, :]
+    return own + np.where(eye, 0.0, fo).sum(axis=2)
+
+
+def _corollary(st: ScoreStats) -> np.ndarray:
+    return FUNCS["corollary"](float(st.m), st.delta_t)
+
+
+class ThresholdCantelliBound(Bound):
+    """G-cantelli: inf_r of the Cantelli version of the threshold lemma (§2.2)."""
+
+    name, title, section = "G-cantelli", "threshold lemma + Cantelli", "docs/theory.md §2.2"
+    assumptions = _SCORE_ASSUMPTIONS + ("reads only own/foreign score means and variances",)
+    reads = ("scores", "task")
+    n_grid = 129
+    n_refine = 3
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        st = inputs.score_stats()
+        m_ = st.m
+        lo = np.minimum(st.Mf.min(axis=1), st.M) - np.sqrt(st.Vf.max(axis=1))
+        hi = st.Mf.max(axis=1) + np.sqrt(st.Vf.max(axis=1))
+        hi = np.where(hi > lo, hi, lo + 1.0)
+        u = np.linspace(0.0, 1.0, self.n_grid)
+        grid = lo[:, None] + (hi - lo)[:, None] * u[None, :]
+        with np.errstate(invalid="ignore"):
+            rstar = FUNCS["corollary_r"](st.M, st.V, st.delta_t)
+        if m_ > 1:
+            mf_min = np.where(np.eye(m_, dtype=bool), np.inf, st.Mf).min(axis=1)
+        else:
+            mf_min = st.M + 2.0
+        fallback = (st.M + mf_min) / 2.0
+        rstar = np.where(np.isfinite(rstar), rstar, fallback)
+        cands = np.concatenate([grid, st.M[:, None], st.Mf, rstar[:, None]], axis=1)
+        f = _cantelli_objective(st, cands)
+        k = np.argmin(f, axis=1)
+        best_r = cands[np.arange(m_), k]
+        best = f[np.arange(m_), k]
+        width = (hi - lo) / (self.n_grid - 1)
+        for _ in range(self.n_refine):  # local refinement; every r is a valid bound
+            loc = best_r[:, None] + width[:, None] * np.linspace(-1.0, 1.0, 41)[None, :]
+            fl = _cantelli_objective(st, loc)
+            kl = np.argmin(fl, axis=1)
+            better = fl[np.arange(m_), kl] < best
+            best = np.where(better, fl[np.arange(m_), kl], best)
+            best_r = np.where(better, loc[np.arange(m_), kl], best_r)
+            width = width / 20.0
+        cor = _corollary(st)
+        # the corollary value is inf_r of the same objective (limit r -> r*+ when V_t = 0)
+        per = np.minimum(best, cor)
+        return per, {"r": best_r, "corollary": cor}
+
+
+class CorollaryBound(Bound):
+    """Separation-factor corollary eps_t <= m / (1 + delta_t^2) (§2.3)."""
+
+    name, title, section = "corollary", "separation factor m/(1+delta^2)", "docs/theory.md §2.3"
+    assumptions = _SCORE_ASSUMPTIONS + (
+        "m = number of tasks (one own + m-1 foreign Cantelli terms); 1 if delta_t <= 0",
+    )
+    reads = ("scores", "task")
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        st = inputs.score_stats()
+        return _corollary(st), {"delta_t": st.delta_t, "delta": st.delta}
+
+
+# ------------------------------------------------------------------ Gaussian bound
+class GaussianChernoffBound(Bound):
+    """Chernoff / Bhattacharyya bound under Assumption A.1 (§4)."""
+
+    name, title, section = "gaussian-chernoff", "Gaussian mixtures, Chernoff", "docs/theory.md §4"
+    assumptions = (
+        "Assumption A.1: each task's representations follow its Gaussian mixture exactly",
+        "likelihood retrieval argmax_k p_k(h(x)) in one shared space, equal task priors",
+        "a population bound: holds for P = the mixture law, not for an empirical sample",
+    )
+    guaranteed = False
+    reads = ("mixtures",)
+
+    def __init__(self, n_iter: int = 10, prune_tol: float = 1e-12) -> None:
+        self.n_iter = check_positive_int(n_iter, "n_iter")
+        self.prune_tol = float(prune_tol)
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        res = pairwise_chernoff(inputs.mixtures, n_iter=self.n_iter, prune_tol=self.prune_tol)
+        per = np.minimum(1.0, res["pairwise"].sum(axis=1))
+        return per, dict(res)
+
+
+# ------------------------------------------------------------------ PAC bounds
+class _PACBound(Bound):
+    guaranteed = False
+    reads = ("cal_scores", "cal_task")
+    assumptions = (
+        "signatures fixed before the calibration sample was drawn (independent of it)",
+        "calibration points i.i.d. from each task's population",
+        "holds with probability >= 1 - delta simultaneously for all m tasks",
+        "surrogate g = E_t (the retrieval-error indicator) on the calibration sample",
+    )
+
+    def _counts(self, inputs: BoundInputs) -> tuple[np.ndarray, np.ndarray, int]:
+        S, task = inputs.cal_scores, inputs.cal_task
+        m_ = S.shape[1]
+        n_t = task_counts(task, m_, name="cal_task")
+        err = retrieval_errors(S, task)
+        k_t = np.bincount(task, weights=err.astype(np.float64), minlength=m_)
+        return k_t, n_t, m_
+
+
+class HoeffdingBound(_PACBound):
+    """mean_cal(g) + sqrt(ln(m/delta) / (2 n_t)) (§5.1)."""
+
+    name, title, section = "pac-hoeffding", "PAC, Hoeffding", "docs/theory.md §5.1"
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        k_t, n_t, m_ = self._counts(inputs)
+        slack = FUNCS["hoeffding"](float(m_), inputs.delta, n_t.astype(np.float64))
+        return k_t / n_t + slack, {"empirical": k_t / n_t, "slack": slack, "n_t": n_t}
+
+
+class ClopperPearsonBound(_PACBound):
+    """One-sided Clopper-Pearson upper limit at level delta/m per task (§5.2)."""
+
+    name, title, section = "pac-clopper-pearson", "PAC, Clopper-Pearson", "docs/theory.md §5.2"
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        k_t, n_t, m_ = self._counts(inputs)
+        alpha = inputs.delta / m_
+        with np.errstate(all="ignore"):
+            up = sps.beta.ppf(1.0 - alpha, k_t + 1, np.maximum(n_t - k_t, 1e-300))
+        up = np.where(k_t >= n_t, 1.0, up)
+        return up, {"empirical": k_t / n_t, "n_t": n_t}
+
+
+# ------------------------------------------------------------------ registry
+REGISTRY: dict[str, Bound] = {
+    b.name: b
+    for b in (
+        MarginBound(),
+        ClippedMarkovBound(),
+        SecondMomentBound(),
+        DirectionalBound(),
+        TruncatedUnionBound(),
+        ThresholdEmpiricalBound(),
+        ThresholdCantelliBound(),
+        CorollaryBound(),
+        GaussianChernoffBound(),
+        HoeffdingBound(),
+        ClopperPearsonBound(),
+    )
+}
+
+
+def evaluate(inputs: BoundInputs, names: list[str] | tuple[str, ...] | None = None
+             ) -> dict[str, BoundResult]:
+    """Compute every applicable bound (or exactly ``names``) in registry order."""
+    if not isinstance(inputs, BoundInputs):
+        raise ValueError("inputs: must be a BoundInputs")
+    if names is None:
+        chosen = [b for b in REGISTRY.values() if b.applicable(inputs)]
+    else:
+        if isinstance(names, str):
+            names = [names]
+        unknown = [nm for nm in names if nm not in REGISTRY]
+        if unknown:
+            raise ValueError(f"names: unknown bound(s) {unknown}; known: {list(REGISTRY)}")
+        chosen = [REGISTRY[nm] for nm in names]
+    return {b.name: b.compute(inputs) for b in chosen}
+

@@ -1,0 +1,59 @@
+"""LDA head: separable Gaussians, round trip, shrinkage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cft.heads import LDAHead
+
+
+def _data(n: int = 100, d: int = 20, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    means = 4.0 * rng.normal(size=(3, d))
+    y = np.repeat([10, 20, 30], n)
+    Z = means[np.repeat(np.arange(3), n)] + rng.normal(size=(3 * n, d))
+    return Z, y
+
+
+@pytest.mark.parametrize("shrinkage", ["auto", 0.0, 0.5, 1.0])
+def test_separable(shrinkage) -> None:
+    Z, y = _data()
+    head = LDAHead(shrinkage=shrinkage).fit(Z, y)
+    assert head.score(Z, y) > 0.99
+    assert set(head.predict(Z)) <= {10, 20, 30}
+    assert head.decision_function(Z).shape == (300, 3)
+    assert 0.0 <= head.shrinkage_ <= 1.0
+
+
+def test_beats_chance_on_overlap_and_uses_covariance() -> None:
+    rng = np.random.default_rng(0)
+    # classes differ along a low-variance direction, a high-variance direction is noise
+    n = 400
+    y = np.repeat([0, 1], n)
+    Z = np.stack([rng.normal(size=2 * n) * 10, rng.normal(size=2 * n) * 0.3 + y], axis=1)
+    lda = LDAHead(shrinkage=0.0).fit(Z, y)
+    iso = LDAHead(shrinkage=1.0).fit(Z, y)  # nearest class mean
+    assert lda.score(Z, y) > 0.9 > iso.score(Z, y)
+
+
+def test_round_trip(tmp_path) -> None:
+    Z, y = _data()
+    head = LDAHead().fit(Z, y)
+    np.savez(tmp_path / "head.npz", **head.to_arrays())
+    with np.load(tmp_path / "head.npz", allow_pickle=False) as f:
+        back = LDAHead.from_arrays({k: f[k] for k in f.files})
+    np.testing.assert_array_equal(back.predict(Z), head.predict(Z))
+    np.testing.assert_allclose(back.decision_function(Z), head.decision_function(Z))
+
+
+def test_bad_input() -> None:
+    Z, y = _data()
+    with pytest.raises(ValueError, match="shrinkage"):
+        LDAHead(shrinkage=2.0).fit(Z, y)
+    with pytest.raises(ValueError, match="y"):
+        LDAHead().fit(Z, y[:-1])
+    with pytest.raises(ValueError, match="Z"):
+        LDAHead().fit(Z, y).predict(Z[:, :3])
+    with pytest.raises(ValueError, match="not fitted"):
+        LDAHead().predict(Z)
