@@ -13,11 +13,15 @@ Run: ``.venv/bin/python bench/bench_bounds.py [--n 50000] [--seed 0]``
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-import bounds
+# the repository root first: a stale editable install may map `bounds` to a namespace package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import bounds  # noqa: E402
 
 
 def make_problem(m: int, K: int, d: int, n: int, n_cal: int, seed: int) -> dict:

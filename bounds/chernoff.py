@@ -45,13 +45,13 @@ def gaussian_exponent(
     dmu = mu2 - mu1
     l_ = lam[:, None]
     if cov1.ndim == 2:
-        mix = (1.0 - l_) * cov1 + l_ * cov2
+        mix = l_ * cov1 + (1.0 - l_) * cov2  # NB weights (l, 1-l): docs/theory.md §4.3
         quad = np.einsum("bd,bd->b", dmu * dmu, 1.0 / mix)
         ld_mix = np.log(mix).sum(axis=1)
         ld1 = np.log(cov1).sum(axis=1)
         ld2 = np.log(cov2).sum(axis=1)
     else:
-        mix = (1.0 - l_[..., None]) * cov1 + l_[..., None] * cov2
+        mix = l_[..., None] * cov1 + (1.0 - l_[..., None]) * cov2
         Lm = np.linalg.cholesky(mix)
         ld_mix = 2.0 * np.log(np.diagonal(Lm, axis1=1, axis2=2)).sum(axis=1)
         sol = np.linalg.solve(mix, dmu[..., None])[..., 0]

@@ -41,18 +41,20 @@ _CHUNK_ELEMS = 1 << 23
 
 
 # ------------------------------------------------------------------ distances
-def sqdist(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+def sqdist(A: np.ndarray, B: np.ndarray, *, direct: bool | None = None) -> np.ndarray:
     """Squared Euclidean distances between rows of ``A`` (a, d) and ``B`` (b, d).
 
     Small problems use exact broadcast differences. Large ones use a centred Gram
     expansion (BLAS) and then recompute by direct differences every pair whose squared
     distance is below 1e-6 of its squared norms, where cancellation could matter; so
     coincident points give exactly 0 and every entry has relative error ~1e-10 or better
-    (docs/theory.md §3.5).
+    (docs/theory.md §3.5). ``direct`` forces (True) or forbids (False) the exact path.
     """
     na_, nb_, d = A.shape[0], B.shape[0], A.shape[1]
     out = np.empty((na_, nb_))
-    if na_ * nb_ * d <= _DIRECT_LIMIT:
+    if direct is None:
+        direct = na_ * nb_ * d <= _DIRECT_LIMIT
+    if direct:
         step = max(1, _DIRECT_LIMIT // max(1, nb_ * d))
         for i0 in range(0, na_, step):
             diff = A[i0 : i0 + step, None, :] - B[None, :, :]
@@ -235,7 +237,8 @@ def _cov_sketch(
         nc = np.maximum(counts[idx], 1).astype(np.float64)
         nmax = P.shape[1]
         if exact or nmax > d:
-            Sig = np.einsum("bnd,bne->bde", P, P) / nc[:, None, None]
+            Pt = np.ascontiguousarray(np.transpose(P, (0, 2, 1)))
+            Sig = (Pt @ P) / nc[:, None, None]
             w, V = np.linalg.eigh(Sig)
             w = np.clip(w[:, ::-1], 0.0, None)
             V = V[:, :, ::-1]
@@ -243,7 +246,8 @@ def _cov_sketch(
             L[idx] = w[:, :qq]
             R[idx] = 0.0 if qq >= d else w[:, qq]
         else:
-            G = P @ np.transpose(P, (0, 2, 1))
+            Pt = np.ascontiguousarray(np.transpose(P, (0, 2, 1)))
+            G = P @ Pt
             w, V = np.linalg.eigh(G)
             w = w[:, ::-1]
             V = V[:, :, ::-1]
@@ -252,7 +256,7 @@ def _cov_sketch(
             good = w > tol
             lam = np.clip(w, 0.0, None) / nc[:, None]
             with np.errstate(divide="ignore", invalid="ignore"):
-                vec = np.einsum("bnd,bnk->bdk", P, V) / np.sqrt(np.where(good, w, 1.0))[:, None]
+                vec = (Pt @ np.ascontiguousarray(V)) / np.sqrt(np.where(good, w, 1.0))[:, None]
             vec = np.where(good[:, None, :], vec, 0.0)
             k = min(qq, nmax)
             U[idx, :, :k] = vec[:, :, :k]
@@ -425,7 +429,8 @@ def cluster_stats(
 ) -> ClusterStats:
     """Cluster geometry of representations ``Z`` about stored centroids (§3).
 
-    Each point is assigned to its nearest *own* centroid (ties -> lowest index; the bounds
+    Each point is assigned to its nearest *own* centroid (ties -> the lexicographically
+    smallest centroid, so relabelling clusters changes nothing; the bounds
     are valid for any own-centroid assignment, docs/theory.md §3.1). Centroids need not be
     cluster means. ``sketch_rank=None`` stores the exact covariance eigendecomposition.
     """
@@ -448,7 +453,11 @@ def cluster_stats(
     for t in tasks_with_points:  # loop over tasks only: O(n_t K_t d) each
         pts = np.flatnonzero(task == t)
         own = np.flatnonzero(ct == t)
-        assign[pts] = own[np.argmin(sqdist(Z[pts], mu[own]), axis=1)]
+        # canonical tie-break: lexicographically smallest centroid (permutation-invariant)
+        own = own[np.lexsort(mu[own].T[::-1])]
+        # any own centroid gives valid bounds (§3.1), so large problems may use BLAS
+        direct = pts.size * own.size * d <= (1 << 20)
+        assign[pts] = own[np.argmin(sqdist(Z[pts], mu[own], direct=direct), axis=1)]
     diff = Z - mu[assign]
     r2 = np.einsum("ij,ij->i", diff, diff)
     counts = np.bincount(assign, minlength=C)

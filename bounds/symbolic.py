@@ -65,9 +65,11 @@ EXPR["corollary_r"] = M_t + delta * sp.sqrt(V_t)
 #: Separation-factor corollary: m / (1 + delta^2) if delta > 0, else 1 (§2.3).
 EXPR["corollary"] = sp.Piecewise((sp.Min(1, m / (1 + delta**2)), delta > 0), (1, True))
 
-#: Gaussian Chernoff exponent k(lambda) from its sufficient scalars (§4.3): q is
-#: dmu' [(1-l) S1 + l S2]^{-1} dmu and L_* are log-determinants.
-EXPR["chernoff_k"] = lam * (1 - lam) / 2 * quad + (ld_mix - (1 - lam) * ld_1 - lam * ld_2) / 2
+#: Gaussian Chernoff exponent k(lambda) = -log int N1^(1-l) N2^l from its sufficient scalars
+#: (§4.3): q = dmu' [l S1 + (1-l) S2]^{-1} dmu, L_lambda = log det(l S1 + (1-l) S2),
+#: L_i = log det S_i. NB the mixing weights are (l, 1-l), not (1-l, l) as written in the
+#: design note; checked against quadrature in tests/test_bounds_gaussian_pac.py.
+EXPR["chernoff_k"] = lam * (1 - lam) / 2 * quad + (ld_mix - lam * ld_1 - (1 - lam) * ld_2) / 2
 
 #: Lower bound on k(lambda) used to prune negligible component pairs (§4.4):
 #: the log-det part is >= 0 (concavity of log det) and the quadratic form is

@@ -1,0 +1,116 @@
+"""Command line: ``python -m bounds.check RUN_DIR [options]``.
+
+Exit codes: 0 when every guaranteed bound holds (tolerance 1e-9; an unfinished run is
+checked up to its last completed step and only warned about), 1 when a guaranteed bound
+is violated (a bug in the bound code or a misuse), 2 on bad input (one line on stderr,
+never a traceback). PAC and assumption-dependent bounds never change the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn
+
+from .rundir import SPLITS, RunDirError, load_run
+
+__all__ = ["main", "build_parser"]
+
+PROG = "python -m bounds.check"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (no usage block)
+        sys.stderr.write(f"{PROG}: error: {' '.join(message.split())} (see --help)\n")
+        raise SystemExit(2)
+
+
+def _names(text: str) -> list[str]:
+    from .. import REGISTRY
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [n for n in names if n not in REGISTRY]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown bound name(s) {unknown or [text]}; known: {','.join(REGISTRY)}")
+    return names
+
+
+def _delta(text: str) -> float:
+    try:
+        val = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < val < 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1), got {val}")
+    return val
+
+
+def _step(text: str) -> int:
+    try:
+        val = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if val < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {val}")
+    return val
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the checker."""
+    p = _Parser(prog=PROG, description="Check the task-retrieval error bounds recorded in a "
+                "cft run directory (docs/run-dir.md) against the empirical errors.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (docs/run-dir.md)")
+    p.add_argument("--split", choices=("test", "calibration", "both"), default="both",
+                   help="which evaluation split(s) to check (default: both)")
+    p.add_argument("--step", type=_step, default=None, metavar="N",
+                   help="evaluation step (default: the latest completed one)")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the report as JSON")
+    p.add_argument("--plot", default=None, metavar="FILE",
+                   help="write a PNG: bounds vs. empirical error and delta_t per task")
+    p.add_argument("--bounds", type=_names, default=None, metavar="NAME,...",
+                   help="only these bounds (names of bounds.REGISTRY)")
+    p.add_argument("--delta", type=_delta, default=0.05,
+                   help="confidence parameter of the PAC bounds (default 0.05)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the checker; returns the exit code (0 ok, 1 guaranteed bound violated, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    splits = SPLITS if args.split == "both" else (args.split,)
+    try:
+        from .core import check_run
+        from .report import render, write_json
+
+        data = load_run(args.run_dir, step=args.step, splits=splits)
+        for w in data.warnings:
+            sys.stderr.write(f"{PROG}: warning: {w}\n")
+        report = check_run(data, splits=splits, names=args.bounds, delta=args.delta)
+        render(report)
+        if args.json:
+            write_json(report, args.json)
+        if args.plot:
+            from .plot import write_plot
+
+            write_plot(report, args.plot)
+    except RunDirError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 2
+    except OSError as exc:  # unwritable --json / --plot target, unreadable directory ...
+        sys.stderr.write(f"{PROG}: error: {' '.join(str(exc).split())}\n")
+        return 2
+    except Exception as exc:  # never a traceback; BOUNDS_CHECK_DEBUG=1 re-raises
+        if os.environ.get("BOUNDS_CHECK_DEBUG"):
+            raise
+        sys.stderr.write(f"{PROG}: error: unexpected {type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())} (set BOUNDS_CHECK_DEBUG=1 for details)\n")
+        return 2
+    if report.violations:
+        v = report.violations
+        more = f" (+{len(v) - 1} more, see the report)" if len(v) > 1 else ""
+        sys.stderr.write(f"{PROG}: {v[0].message()}{more}; this is a bug in the bound code or "
+                         "a misuse (statistics not computed from the evaluated data)\n")
+        return 1
+    return 0

@@ -1,0 +1,235 @@
+"""Rendering a :class:`~bounds.check.core.Report`: ``rich`` tables and JSON.
+
+Per (split, mode, kind) score matrix the console shows
+
+1. a table of the **guaranteed** bounds: one row per task plus ``overall``; columns n,
+   empirical retrieval error, delta_t (separation factor, docs/theory.md §2.3) and per
+   bound ``value tightness mark`` where tightness is the ratio bound/error (``x2.1``) or,
+   when the error is 0, the gap bound - error (``+0.012``); the mark is a green check when
+   the bound holds and a red cross when it is violated;
+2. when present, a separate table of the **PAC** (probability >= 1 - delta) and
+   **assumption-dependent** bounds (Gaussian mixture under A.1, predictive bounds from the
+   training-time statistics, prefixed ``train:``) with the Assumption A.1 diagnostics
+   beside them (normality p-value, held-out log-likelihood gap per dimension, flag).
+
+The JSON holds the same content; non-finite numbers are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from .core import Report, Table
+
+__all__ = ["render", "to_jsonable", "write_json", "tightness"]
+
+
+def tightness(bound: float, error: float) -> tuple[float | None, float]:
+    """(ratio bound/error or None when error == 0, gap bound - error)."""
+    ratio = bound / error if error > 0 else None
+    return ratio, bound - error
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if isinstance(x, float) and math.isnan(x):
+        return "nan"
+    return f"{x:.{digits}f}"
+
+
+_OK_STYLE, _BAD_STYLE = "green", "bold red"
+
+
+def _cell(bound: float, error: float, holds: bool) -> Any:
+    """``value tightness mark`` as a styled rich Text (no markup parsing: fast)."""
+    from rich.text import Text
+
+    ratio, gap = tightness(bound, error)
+    tight = f"x{ratio:.3g}" if ratio is not None else f"+{gap:.2g}"
+    return Text.assemble(f"{bound:.4f} {tight} ", ("ok", _OK_STYLE) if holds else
+                         ("VIOLATED", _BAD_STYLE))
+
+
+def _table_rows(tab: Table) -> list[tuple[str, int, float, float, int | None]]:
+    rows = [(str(t), int(tab.n_t[t]), float(tab.err_t[t]), float(tab.delta_t[t]), t)
+            for t in range(tab.n_t.shape[0])]
+    rows.append(("overall", tab.n, tab.err, float(np.min(tab.delta_t)), None))
+    return rows
+
+
+def _make_console(out: TextIO | None) -> Any:
+    from rich.console import Console
+
+    stream = out if out is not None else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    width = shutil.get_terminal_size((200, 40)).columns if tty else int(
+        os.environ.get("COLUMNS", "200"))
+    return Console(file=stream, width=max(width, 100), highlight=False, emoji=False,
+                   force_terminal=None if tty else False, soft_wrap=False)
+
+
+def _rich_table(title: str, columns: list[str], rows: list[list[Any]], last_task: int) -> Any:
+    """A rich table with fixed, measured column widths (no per-cell measuring: fast)."""
+    from rich.table import Table as RTable
+    from rich.text import Text
+
+    rt = RTable(title=title, title_justify="left")
+    cells = [[c if isinstance(c, Text) else Text(str(c)) for c in row] for row in rows]
+    for j, name in enumerate(columns):
+        w = max([len(name)] + [c.cell_len for c in (row[j] for row in cells)])
+        rt.add_column(Text(name), justify="right", no_wrap=True, min_width=w, max_width=w)
+    for i, row in enumerate(cells):
+        rt.add_row(*row, end_section=i == last_task)
+    return rt
+
+
+def render(report: Report, out: TextIO | None = None) -> None:
+    """Print every table of ``report`` with ``rich``."""
+    from rich.markup import escape
+    from rich.text import Text
+
+    con = _make_console(out)
+    d = report.data
+    meta = d.meta
+    con.print(f"[bold]run[/] {escape(str(d.root))}  status={escape(str(meta.get('status', 'unset')))}"
+              f" tasks_complete={meta['tasks_complete']}/{meta['n_tasks']}  step={d.step} "
+              f"(tasks 0..{d.step})  delta={report.delta:g}")
+    for w in report.warnings:
+        con.print(f"[yellow]warning:[/] {escape(w)}")
+    for tab in report.tables:
+        for group, title in (
+            (("guaranteed",), "guaranteed bounds (exact on the empirical measure)"),
+            (("pac", "assumption"),
+             "PAC (prob. >= 1-delta) and assumption-dependent bounds (not guaranteed)"),
+        ):
+            rows = [r for r in tab.rows if r.category in group]
+            diag = tab.diagnostics if "assumption" in group else None
+            if not rows and group != ("guaranteed",):
+                continue
+            columns = ["task", "n", "error", "delta_t"] + [r.key for r in rows]
+            if diag is not None:
+                columns += ["A.1 normality p", "loglik gap/dim", "A.1"]
+            body = []
+            for label, n, err, dt, t in _table_rows(tab):
+                cells: list[Any] = [label, str(n), _fmt(err), _fmt(dt, 3)]
+                for r in rows:
+                    if t is None:
+                        cells.append(_cell(r.overall, err, r.holds_overall))
+                    else:
+                        cells.append(_cell(float(r.per_task[t]), err, bool(r.holds_task[t])))
+                if diag is not None:
+                    if t is None:
+                        cells += ["", "", f"{diag['n_flagged']} flagged"]
+                    else:
+                        p = diag["normality_p"][t]
+                        cells += [
+                            "-" if p is None else f"{p:.2g}",
+                            f"{diag['loglik_gap_per_dim'][t]:+.3f}",
+                            Text("FAILS", _BAD_STYLE) if diag["flag"][t] else Text("ok",
+                                                                                 _OK_STYLE),
+                        ]
+                body.append(cells)
+            con.print(_rich_table(f"{tab.title} ({tab.rel}): {title}", columns, body,
+                                  tab.n_t.shape[0] - 1))
+            notes: dict[str, list[str]] = {}
+            for r in rows:
+                if r.note and r.category != "guaranteed":
+                    notes.setdefault(r.note, []).append(r.key)
+            for note, keys in notes.items():
+                con.print(f"  [dim]{escape(', '.join(keys))}:[/] {escape(note)}")
+            if diag is not None and diag["n_flagged"]:
+                reasons = [f"task {t}: {diag['reason'][t]}" for t in range(len(diag["flag"]))
+                           if diag["flag"][t]]
+                more = f" (+{len(reasons) - 5} more)" if len(reasons) > 5 else ""
+                con.print(f"  [yellow]A.1 diagnostics flag {len(reasons)} task(s):[/] "
+                          f"{escape('; '.join(reasons[:5]))}{more}")
+        for note in tab.notes:
+            con.print(f"  [dim]note:[/] {escape(note)}")
+    if report.violations:
+        con.print(f"[bold red]{len(report.violations)} guaranteed-bound violation(s)[/]: "
+                  "this is a bug in the bound code or a misuse (statistics not computed from "
+                  "the evaluated data)")
+        for v in report.violations[:20]:
+            con.print(f"  [red]{escape(v.message())}[/]")
+        if len(report.violations) > 20:
+            con.print(f"  ... and {len(report.violations) - 20} more")
+    else:
+        con.print("[bold green]every guaranteed bound holds[/] (tolerance 1e-9)")
+    if report.soft_violations:
+        con.print(f"[yellow]{len(report.soft_violations)} PAC/assumption-dependent bound "
+                  "failure(s)[/] (do not change the exit code; see the notes above)")
+
+
+# ------------------------------------------------------------------ JSON
+def _clean(x: Any) -> Any:
+    """Recursively convert numpy values to JSON types; NaN / inf -> None."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        v = float(x)
+        return v if math.isfinite(v) else None
+    return x
+
+
+def to_jsonable(report: Report) -> dict[str, Any]:
+    """The report as plain JSON-compatible data (same content as the tables)."""
+    d = report.data
+    tables = []
+    for tab in report.tables:
+        rows = []
+        for r in tab.rows:
+            ratio = [tightness(float(b), float(e))[0] for b, e in zip(r.per_task, tab.err_t)]
+            rows.append({
+                "key": r.key, "name": r.name, "title": r.title, "category": r.category,
+                "source": r.source, "per_task": r.per_task, "overall": r.overall,
+                "overall_native": r.overall_native, "holds_per_task": r.holds_task,
+                "holds_overall": r.holds_overall, "holds": r.holds,
+                "tightness_ratio_per_task": ratio,
+                "gap_per_task": r.per_task - tab.err_t,
+                "tightness_ratio_overall": tightness(r.overall, tab.err)[0],
+                "gap_overall": r.overall - tab.err,
+                "assumptions": list(r.assumptions), "note": r.note,
+            })
+        tables.append({
+            "split": tab.split, "mode": tab.mode, "kind": tab.kind, "file": tab.rel,
+            "n": tab.n, "n_per_task": tab.n_t,
+            "empirical_error": {"per_task": tab.err_t, "overall": tab.err},
+            "delta_t": tab.delta_t, "bounds": rows, "a1_diagnostics": tab.diagnostics,
+            "notes": tab.notes,
+        })
+    viol = [{"bound": v.key, "category": v.category, "split": v.split, "mode": v.mode,
+             "kind": v.kind, "task": v.task, "bound_value": v.bound, "error": v.error,
+             "message": v.message()} for v in report.violations + report.soft_violations]
+    meta = {k: d.meta.get(k) for k in ("schema_version", "status", "n_tasks", "tasks_complete",
+                                       "seed", "preset")}
+    return _clean({
+        "run_dir": str(d.root), "run": meta, "step": d.step, "n_tasks_at_step": d.m,
+        "delta": report.delta, "tolerance": 1e-9, "warnings": report.warnings,
+        "tables": tables, "violations": viol,
+        "guaranteed_violations": len(report.violations), "exit_code": report.exit_code,
+    })
+
+
+def write_json(report: Report, path: str | Path) -> None:
+    """Write :func:`to_jsonable` to ``path`` (strict JSON: ``allow_nan=False``)."""
+    text = json.dumps(to_jsonable(report), indent=1, allow_nan=False)
+    Path(path).write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,447 @@
+"""Loading and validating a run directory (docs/run-dir.md, schema version 1).
+
+Everything is read with ``allow_pickle=False``. Any problem with the input raises
+:class:`RunDirError` with a one-line message ``"<relative path>: <what is wrong>"``; the CLI
+turns it into exit code 2. Only what the checker reads is validated: ``run.json``, the
+score matrices of one evaluation step, and (when present) the split cluster statistics,
+the per-task training cluster statistics, the Gaussian mixtures and the held-out shared
+representations used by the Assumption A.1 diagnostics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import ClusterStats, GaussianMixtures
+
+__all__ = [
+    "RunDirError",
+    "SCHEMA_VERSION",
+    "MODES",
+    "KINDS",
+    "SPLITS",
+    "ScoreFile",
+    "SplitData",
+    "RunData",
+    "load_run",
+    "load_cluster_stats",
+]
+
+SCHEMA_VERSION = 1
+MODES = ("adapted", "shared")
+KINDS = ("centroid", "nll")
+SPLITS = ("calibration", "test")
+_STEP_RE = re.compile(r"^step-(\d{3,})$")
+_SCORE_RE = re.compile(r"^(adapted|shared)-(centroid|nll)\.npz$")
+_CS_FIELDS = tuple(f.name for f in dataclasses.fields(ClusterStats))
+
+
+class RunDirError(ValueError):
+    """Bad input: the run directory does not follow docs/run-dir.md (exit code 2)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class ScoreFile:
+    """One ``{split}/{mode}-{kind}.npz`` score matrix with its true tasks."""
+
+    split: str
+    mode: str
+    kind: str
+    rel: str
+    scores: np.ndarray
+    task: np.ndarray
+    label: np.ndarray | None = None
+    pred: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def m(self) -> int:
+        return int(self.scores.shape[1])
+
+
+@dataclass
+class SplitData:
+    """Everything recorded for one split at the checked step."""
+
+    name: str
+    scores: dict[tuple[str, str], ScoreFile] = field(default_factory=dict)
+    clusters: ClusterStats | None = None
+    clusters_rel: str | None = None
+    reps: list[np.ndarray] | None = None
+    reps_note: str | None = None
+
+
+@dataclass
+class RunData:
+    """A validated run directory restricted to one evaluation step."""
+
+    root: Path
+    meta: dict[str, Any]
+    step: int
+    splits: dict[str, SplitData]
+    train_clusters: ClusterStats | None = None
+    train_note: str | None = None
+    mixtures: GaussianMixtures | None = None
+    mixtures_rel: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def m(self) -> int:
+        """Number of tasks seen at the checked step (k + 1)."""
+        return self.step + 1
+
+
+# ------------------------------------------------------------------ low-level readers
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:  # pragma: no cover - paths are always under root
+        return str(path)
+
+
+def _read_json(path: Path, rel: str) -> Any:
+    if not path.is_file():
+        raise RunDirError(f"{rel}: missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{rel}: unreadable or invalid JSON ({_one_line(exc)})") from None
+
+
+def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise RunDirError(f"{rel}: missing")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise RunDirError(f"{rel}: not an .npz archive")
+            return {k: np.asarray(z[k]) for k in z.files}
+    except RunDirError:
+        raise
+    except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError
+        raise RunDirError(f"{rel}: truncated or corrupt archive ({_one_line(exc)})") from None
+
+
+def _read_npy(path: Path, rel: str) -> np.ndarray:
+    if not path.is_file():
+        raise RunDirError(f"{rel}: missing")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:  # truncated header / data, pickled object arrays
+        raise RunDirError(f"{rel}: truncated or corrupt array ({_one_line(exc)})") from None
+    if not isinstance(arr, np.ndarray):
+        raise RunDirError(f"{rel}: not a .npy array")
+    return arr
+
+
+def _int_field(meta: dict, key: str, rel: str, *, minimum: int) -> int:
+    val = meta.get(key)
+    if isinstance(val, bool) or not isinstance(val, int):
+        raise RunDirError(f"{rel}: {key} must be an integer, got {val!r}")
+    if val < minimum:
+        raise RunDirError(f"{rel}: {key} must be >= {minimum}, got {val}")
+    return val
+
+
+def _float_array(arr: np.ndarray, rel: str, key: str, ndim: int) -> np.ndarray:
+    if arr.dtype.kind not in "fiu":
+        raise RunDirError(f"{rel}: {key} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise RunDirError(f"{rel}: {key} must have {ndim} dimensions, got shape {arr.shape}")
+    out = arr.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(out)):
+        bad = int(out.size - np.count_nonzero(np.isfinite(out)))
+        raise RunDirError(f"{rel}: {key} contains {bad} NaN or infinite value(s)")
+    return out
+
+
+def _index_array(arr: np.ndarray, rel: str, key: str, n: int) -> np.ndarray:
+    if arr.dtype.kind not in "iu":
+        raise RunDirError(f"{rel}: {key} must hold integers, got dtype {arr.dtype}")
+    if arr.shape != (n,):
+        raise RunDirError(f"{rel}: {key} has shape {arr.shape}, expected ({n},)")
+    return arr.astype(np.int64, copy=False)
+
+
+# ------------------------------------------------------------------ typed readers
+def _read_scores(path: Path, rel: str, split: str, mode: str, kind: str, m: int) -> ScoreFile:
+    z = _read_npz(path, rel)
+    for key in ("task", "scores"):
+        if key not in z:
+            raise RunDirError(f"{rel}: lacks the required key {key!r} (has {sorted(z)})")
+    S = _float_array(z["scores"], rel, "scores", 2)
+    n = S.shape[0]
+    if n == 0:
+        raise RunDirError(f"{rel}: scores has no rows")
+    if S.shape[1] != m:
+        raise RunDirError(
+            f"{rel}: scores has {S.shape[1]} task columns, expected {m} "
+            f"(step {m - 1} covers tasks 0..{m - 1})"
+        )
+    task = _index_array(z["task"], rel, "task", n)
+    if task.min() < 0 or task.max() >= m:
+        raise RunDirError(f"{rel}: task ids must lie in 0..{m - 1}, found "
+                          f"{int(task.min())}..{int(task.max())}")
+    counts = np.bincount(task, minlength=m)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        raise RunDirError(f"{rel}: task(s) {empty.tolist()} have no samples")
+    extra = {k: _index_array(z[k], rel, k, n) for k in ("label", "pred") if k in z}
+    return ScoreFile(split, mode, kind, rel, S, task, extra.get("label"), extra.get("pred"))
+
+
+def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> ClusterStats:
+    """Read a ``ClusterStats`` archive without pickle.
+
+    ``task_id`` is for ``tasks/NNN/train-clusters-shared.npz`` (one task's statistics):
+    its cluster task ids must all equal ``task_id`` (global id) or 0 (local id), and are
+    set to ``task_id``; such a file is validated after concatenation, since
+    ``ClusterStats.validate`` requires every task ``0..max`` to have a centroid.
+    """
+    z = _read_npz(path, rel)
+    missing = [f for f in _CS_FIELDS if f not in z]
+    if missing:
+        raise RunDirError(f"{rel}: lacks ClusterStats field(s) {missing}")
+    for f in _CS_FIELDS:
+        arr = z[f]
+        if arr.dtype.kind not in "fiub":
+            raise RunDirError(f"{rel}: field {f} must be numeric, got dtype {arr.dtype}")
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise RunDirError(f"{rel}: field {f} contains NaN or infinite values")
+    kw = {f: np.array(z[f]) for f in _CS_FIELDS}
+    for f in ("task", "count", "point_cluster"):
+        if kw[f].dtype.kind not in "iu":
+            raise RunDirError(f"{rel}: field {f} must hold integers, got dtype {kw[f].dtype}")
+        kw[f] = kw[f].astype(np.int64)
+    if kw["task"].ndim != 1 or kw["task"].size == 0:
+        raise RunDirError(f"{rel}: field task must be a non-empty 1-D array")
+    if task_id is not None:
+        ids = np.unique(kw["task"])
+        if ids.size != 1 or int(ids[0]) not in (0, task_id):
+            raise RunDirError(
+                f"{rel}: expected the clusters of task {task_id} only, found task ids "
+                f"{ids.tolist()}"
+            )
+        kw["task"] = np.full_like(kw["task"], task_id)
+    try:
+        cs = ClusterStats(**kw)
+        if task_id is None:
+            cs.validate(rel)
+    except ValueError as exc:
+        msg = " ".join(str(exc).split())
+        raise RunDirError(msg if msg.startswith(rel) else f"{rel}: {msg}") from None
+    return cs
+
+
+def _read_mixtures(path: Path, rel: str, m: int) -> GaussianMixtures:
+    z = _read_npz(path, rel)
+    missing = [k for k in ("weights", "means", "covariances") if k not in z]
+    if missing:
+        raise RunDirError(f"{rel}: lacks field(s) {missing}")
+    arrs = {}
+    for k, nd in (("weights", 2), ("means", 3)):
+        arrs[k] = _float_array(z[k], rel, k, nd)
+    cov = z["covariances"]
+    if cov.ndim not in (3, 4):
+        raise RunDirError(f"{rel}: covariances must be (m, K, d) or (m, K, d, d), "
+                          f"got shape {cov.shape}")
+    arrs["covariances"] = _float_array(cov, rel, "covariances", cov.ndim)
+    try:
+        mix = GaussianMixtures(arrs["weights"], arrs["means"], arrs["covariances"])
+    except ValueError as exc:
+        raise RunDirError(f"{rel}: {' '.join(str(exc).split())}") from None
+    if mix.n_tasks != m:
+        raise RunDirError(f"{rel}: holds {mix.n_tasks} task mixtures, expected {m}")
+    return mix
+
+
+# ------------------------------------------------------------------ run.json / steps
+def _read_meta(root: Path) -> dict[str, Any]:
+    meta = _read_json(root / "run.json", "run.json")
+    if not isinstance(meta, dict):
+        raise RunDirError("run.json: must hold a JSON object")
+    if "schema_version" not in meta:
+        raise RunDirError("run.json: lacks schema_version")
+    if meta["schema_version"] != SCHEMA_VERSION or isinstance(meta["schema_version"], bool):
+        raise RunDirError(
+            f"run.json: schema_version {meta['schema_version']!r} is not supported "
+            f"(this checker reads version {SCHEMA_VERSION})"
+        )
+    n_tasks = _int_field(meta, "n_tasks", "run.json", minimum=1)
+    done = _int_field(meta, "tasks_complete", "run.json", minimum=0)
+    if done > n_tasks:
+        raise RunDirError(f"run.json: tasks_complete {done} exceeds n_tasks {n_tasks}")
+    status = meta.get("status")
+    if status is not None and status not in ("running", "complete"):
+        raise RunDirError(f"run.json: status must be 'running' or 'complete', got {status!r}")
+    return meta
+
+
+def _choose_step(root: Path, meta: dict[str, Any], step: int | None) -> tuple[int, list[str]]:
+    n_tasks, done = meta["n_tasks"], meta["tasks_complete"]
+    status = meta.get("status")
+    warnings: list[str] = []
+    if done == 0:
+        raise RunDirError(f"run.json: 0 of {n_tasks} tasks complete; nothing to check yet")
+    eval_dir = root / "eval"
+    if not eval_dir.is_dir():
+        raise RunDirError("eval: missing (no evaluation step recorded)")
+    steps = sorted(
+        int(mt.group(1)) for p in eval_dir.iterdir()
+        if p.is_dir() and (mt := _STEP_RE.match(p.name))
+    )
+    usable = [s for s in steps if s < done]
+    if step is not None:
+        if step not in steps:
+            raise RunDirError(f"eval/step-{step:03d}: missing (recorded steps: {steps})")
+        if step >= done:
+            raise RunDirError(
+                f"eval/step-{step:03d}: task {step} is not complete "
+                f"({done} of {n_tasks} tasks complete)"
+            )
+        chosen = step
+    else:
+        if not usable:
+            raise RunDirError(
+                f"eval: no evaluation step among tasks 0..{done - 1} (found steps {steps})"
+            )
+        chosen = usable[-1]
+    if status == "running" or done < n_tasks:
+        warnings.append(
+            f"run unfinished (status {status or 'unset'}): {done} of {n_tasks} tasks "
+            f"complete; checking step {chosen} (tasks 0..{chosen})"
+        )
+    elif step is None and chosen != n_tasks - 1:
+        warnings.append(f"no evaluation after the last task; checking step {chosen}")
+    return chosen, warnings
+
+
+# ------------------------------------------------------------------ public entry point
+def load_run(
+    run_dir: str | Path, *, step: int | None = None, splits: tuple[str, ...] = SPLITS
+) -> RunData:
+    """Load and validate ``run_dir`` at ``step`` (default: latest completed step).
+
+    Score matrices are read for both splits (the PAC bounds of the test split read the
+    calibration scores); cluster statistics and representations only for ``splits``.
+    """
+    root = Path(run_dir)
+    if not root.exists():
+        raise RunDirError(f"{run_dir}: no such directory")
+    if not root.is_dir():
+        raise RunDirError(f"{run_dir}: not a directory")
+    meta = _read_meta(root)
+    k, warnings = _choose_step(root, meta, step)
+    m = k + 1
+    step_dir = root / "eval" / f"step-{k:03d}"
+    data = RunData(root=root, meta=meta, step=k, splits={}, warnings=warnings)
+
+    for split in SPLITS:
+        sdir = step_dir / split
+        if not sdir.is_dir():
+            continue
+        sd = SplitData(split)
+        for p in sorted(sdir.iterdir()):
+            mt = _SCORE_RE.match(p.name)
+            if mt:
+                mode, kind = mt.group(1), mt.group(2)
+                sd.scores[(mode, kind)] = _read_scores(p, _rel(root, p), split, mode, kind, m)
+        if split in splits:
+            cpath = sdir / "clusters-shared.npz"
+            if cpath.exists():
+                sd.clusters_rel = _rel(root, cpath)
+                sd.clusters = load_cluster_stats(cpath, sd.clusters_rel)
+                if sd.clusters.n_tasks != m:
+                    raise RunDirError(f"{sd.clusters_rel}: covers {sd.clusters.n_tasks} tasks, "
+                                      f"expected {m}")
+            sd.reps, sd.reps_note = _read_reps(root, split, m)
+        data.splits[split] = sd
+
+    chosen = [s for s in splits if s in data.splits and data.splits[s].scores]
+    if not chosen:
+        want = " or ".join(splits)
+        raise RunDirError(
+            f"{_rel(root, step_dir)}: no score matrix ({{mode}}-{{kind}}.npz) for split {want}"
+        )
+    mpath = step_dir / "mixtures-shared.npz"
+    if mpath.exists():
+        data.mixtures_rel = _rel(root, mpath)
+        data.mixtures = _read_mixtures(mpath, data.mixtures_rel, m)
+    data.train_clusters, data.train_note = _read_train_clusters(root, m)
+    _check_dims(data)
+    return data
+
+
+def _read_reps(root: Path, split: str, m: int) -> tuple[list[np.ndarray] | None, str | None]:
+    paths = [root / "tasks" / f"{t:03d}" / f"reps-shared-{split}.npy" for t in range(m)]
+    present = [p.is_file() for p in paths]
+    if not any(present):
+        return None, f"no tasks/NNN/reps-shared-{split}.npy"
+    if not all(present):
+        miss = [t for t, ok in enumerate(present) if not ok]
+        return None, f"reps-shared-{split}.npy missing for task(s) {miss}"
+    reps = []
+    for p in paths:
+        rel = _rel(root, p)
+        arr = _float_array(_read_npy(p, rel), rel, "representations", 2)
+        if arr.shape[0] == 0:
+            raise RunDirError(f"{rel}: has no rows")
+        reps.append(arr)
+    dims = {r.shape[1] for r in reps}
+    if len(dims) != 1:
+        raise RunDirError(f"tasks/*/reps-shared-{split}.npy: dimensions differ {sorted(dims)}")
+    return reps, None
+
+
+def _read_train_clusters(root: Path, m: int) -> tuple[ClusterStats | None, str | None]:
+    paths = [root / "tasks" / f"{t:03d}" / "train-clusters-shared.npz" for t in range(m)]
+    present = [p.is_file() for p in paths]
+    if not any(present):
+        return None, "no tasks/NNN/train-clusters-shared.npz"
+    if not all(present):
+        miss = [t for t, ok in enumerate(present) if not ok]
+        return None, f"train-clusters-shared.npz missing for task(s) {miss}"
+    parts = [load_cluster_stats(p, _rel(root, p), task_id=t) for t, p in enumerate(paths)]
+    try:
+        cs = ClusterStats.concat(parts)
+        cs.validate("tasks/*/train-clusters-shared.npz")
+    except ValueError as exc:
+        msg = " ".join(str(exc).split())
+        raise RunDirError(f"tasks/*/train-clusters-shared.npz: {msg}") from None
+    return cs, None
+
+
+def _check_dims(data: RunData) -> None:
+    """Cross-file consistency of the shared-space dimension."""
+    dims: dict[str, int] = {}
+    for sd in data.splits.values():
+        if sd.clusters is not None:
+            dims[sd.clusters_rel or sd.name] = sd.clusters.dim
+        if sd.reps is not None:
+            dims[f"tasks/*/reps-shared-{sd.name}.npy"] = sd.reps[0].shape[1]
+    if data.train_clusters is not None:
+        dims["tasks/*/train-clusters-shared.npz"] = data.train_clusters.dim
+    if data.mixtures is not None:
+        dims[data.mixtures_rel or "mixtures"] = data.mixtures.dim
+    if len(set(dims.values())) > 1:
+        first = next(iter(dims))
+        other = next(k for k, v in dims.items() if v != dims[first])
+        raise RunDirError(
+            f"{other}: shared-space dimension {dims[other]} differs from {first} "
+            f"({dims[first]})"
+        )

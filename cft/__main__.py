@@ -1,0 +1,5 @@
+"""``python -m cft``: see :mod:`cft.cli`."""
+
+from cft.cli import main
+
+raise SystemExit(main())

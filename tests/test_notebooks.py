@@ -1,0 +1,125 @@
+"""Execute every analysis notebook on a real ``tiny`` run directory (nbclient).
+
+A ``tiny`` run is generated once per module with ``python -m cft run --preset tiny``;
+each notebook then runs in a fresh ``python3`` kernel (the venv's ipykernel) with
+``CFT_RUN_DIR`` pointing at it and ``CFT_SWEEP_SIZE=2``. A cell error fails the test, and
+each notebook must produce at least one PNG figure. Also checks the committed notebooks
+carry no outputs and that :mod:`cft.analysis` reads the run consistently.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bounds
+from cft import analysis
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+ROOT = Path(__file__).resolve().parent.parent
+NB_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
+EXPECTED = {"01_bounds_vs_empirical.ipynb", "02_cluster_geometry.ipynb",
+            "03_gaussian_assumption.ipynb", "04_separation_sweep.ipynb"}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               MPLBACKEND="module://matplotlib_inline.backend_inline")
+    # the kernel's cwd is notebooks/: make the repository importable whatever the install
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("nb") / "tiny"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cft", "run", "--preset", "tiny", "--out", str(out)],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, f"cft run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return out
+
+
+def test_notebooks_present_and_stripped() -> None:
+    assert {p.name for p in NOTEBOOKS} == EXPECTED
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "strip_notebooks.py"),
+                           "--check", *map(str, NOTEBOOKS)], capture_output=True, text=True)
+    assert proc.returncode == 0, f"notebooks committed with outputs:\n{proc.stdout}"
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        first = nb.cells[0] if nb.cells[0].cell_type == "code" else nb.cells[1]
+        assert 'RUN_DIR = os.environ.get("CFT_RUN_DIR", "../runs/wordnet-minilm")' in first.source
+
+
+def test_analysis_reads_tiny_run(tiny_run: Path) -> None:
+    run = analysis.load_run(tiny_run)
+    assert run.steps and run.steps[-1] == run.n_tasks - 1
+    k = run.steps[-1]
+    tab = analysis.bound_table(run, "shared", "centroid")
+    assert tab["steps"] == run.steps
+    sf = run.scores(k, "test", "shared", "centroid")
+    per, overall = bounds.empirical_error(sf.scores, sf.task)
+    assert tab["empirical_overall"][-1] == pytest.approx(overall)
+    np.testing.assert_allclose(tab["empirical"][-1, : k + 1], per)
+    for name in tab["names"]:  # every guaranteed bound holds on the empirical measure
+        if tab["guaranteed"][name]:
+            assert np.all(tab["overall"][name] >= tab["empirical_overall"] - 1e-12), name
+    Z, y = run.stacked_reps(k, "test")
+    assert len(Z) == len(sf.task)
+    mu, ct = run.centroids(k)
+    assert mu.shape[1] == Z.shape[1] and set(ct.tolist()) == set(range(k + 1))
+    with pytest.raises(ValueError, match="step"):
+        run.scores(k + 1)
+    with pytest.raises(ValueError, match="path"):
+        analysis.load_run(tiny_run / "tasks")
+
+
+def test_features_experiment_guaranteed_bounds_hold() -> None:
+    import cft.data  # noqa: F401  (registers the streams)
+    from cft.registry import DATASETS
+
+    stream = DATASETS.build("synthetic", seed=1, n_tasks=3, classes_per_task=2, dim=4,
+                            n_per_class=60, task_separation=4.0)
+    res = analysis.features_experiment(stream)
+    for rule in ("centroid", "nll"):
+        emp = res[rule]["empirical_overall"]
+        for name, b in res[rule]["bounds"].items():
+            if bounds.REGISTRY[name].guaranteed:
+                assert b.overall >= emp - 1e-12, (rule, name)
+    assert "gaussian-chernoff" in res["nll"]["bounds"]
+    assert "A" in res["centroid"]["bounds"]
+    with pytest.raises(ValueError, match="stream"):
+        analysis.features_experiment(object())
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes(path: Path, tiny_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, val in _env().items():
+        monkeypatch.setenv(key, val)
+    monkeypatch.setenv("CFT_RUN_DIR", str(tiny_run))
+    monkeypatch.setenv("CFT_SWEEP_SIZE", "2")
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=240, kernel_name="python3",
+        resources={"metadata": {"path": str(NB_DIR)}},
+    )
+    client.execute()  # raises CellExecutionError on any cell error
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert images, f"{path.name} produced no figure"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
