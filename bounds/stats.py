@@ -142,7 +142,7 @@ def _grouped_moments(
     """Per-group mean and biased variance of every column of X, robust to rounding.
 
     Two-pass with one mean refinement; constant groups get exactly (value, 0), and the
-    mean is clamped into the group's [min, max] (docs/theory.md §2.5).
+    mean is clamped into the group's [min, max] (docs/theory.md §2.4).
     """
     order = np.argsort(keys, kind="stable")
     Xs = X[order]

@@ -1,7 +1,9 @@
 """Analysis helpers for the notebooks: read a run directory, tabulate bounds per step.
 
-Everything here reads the run-directory format of docs/run-dir.md (JSON / ``.npz`` /
-``.npy``, never pickle) and evaluates bounds only through the public :mod:`bounds` API
+Each evaluation step of a run directory (docs/run-dir.md) is loaded and validated by the
+checker's loader (:func:`bounds.check.rundir.load_run`); signatures, per-task
+representations and metrics are read here (JSON / ``.npz`` / ``.npy``, never pickle).
+Bounds are evaluated only through the public :mod:`bounds` API
 (:func:`bounds.evaluate`, :class:`bounds.BoundInputs`, :class:`bounds.ClusterStats`,
 :class:`bounds.GaussianMixtures`). Results are plain dicts of numpy arrays (no pandas).
 

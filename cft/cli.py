@@ -63,17 +63,18 @@ def render_table(metrics: dict[str, Any], wall_seconds: float, title: str = "") 
     s = metrics["summary"]
     tab = Table(title=title or None, caption=f"wall time {wall_seconds:.1f} s; "
                 f"score kind {metrics['kind']}; {metrics['tasks_seen']}/{metrics['n_tasks']} "
-                f"tasks; test split (%)")
-    for col in ("", "retrieval last", "retrieval AIA", "class-inc last", "class-inc AIA",
-                "forgetting", "BWT"):
-        tab.add_column(col, justify="left" if not col else "right")
+                f"tasks; test split, %. task = task-retrieval accuracy, CIL = class-incremental "
+                f"accuracy; task-aware = true task given")
+    tab.add_column("retrieval", justify="left", no_wrap=True)
+    for col in ("task last", "task AIA", "CIL last", "CIL AIA", "CIL forget", "CIL BWT"):
+        tab.add_column(col, justify="right")
     for mode in ("adapted", "shared"):
         r = s[mode]
-        tab.add_row(f"{mode} retrieval", _fmt(r["retrieval_last"]), _fmt(r["retrieval_aia"]),
+        tab.add_row(mode, _fmt(r["retrieval_last"]), _fmt(r["retrieval_aia"]),
                     _fmt(r["ci_last"]), _fmt(r["ci_aia"]), _fmt(r["ci_forgetting"]),
                     _fmt(r["ci_bwt"]))
     ta = s["task_aware"]
-    tab.add_row("task-aware (true task)", "-", "-", _fmt(ta["last"]), _fmt(ta["aia"]),
+    tab.add_row("task-aware", "-", "-", _fmt(ta["last"]), _fmt(ta["aia"]),
                 _fmt(ta["forgetting"]), _fmt(ta["bwt"]))
     return tab
 

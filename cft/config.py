@@ -150,6 +150,8 @@ class Config:
     preset: str = "tiny"
     method: str = "proteus"
     seed: int = 0
+    #: torch intra-op threads (None = torch's default); tiny models run fastest on 1
+    threads: int | None = None
     data: DataConfig = field(default_factory=DataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     module: ModuleConfig = field(default_factory=ModuleConfig)
@@ -170,6 +172,7 @@ def _tiny() -> Config:
     """Random tiny transformer on generated token sequences: seconds, no downloads."""
     return Config(
         preset="tiny",
+        threads=1,
         data=DataConfig("tokens", {"n_tasks": 3, "classes_per_task": 2, "n_per_class": 80,
                                    "vocab_size": 100, "seq_len": 24}),
         backbone=BackboneConfig("tiny-bert", {"seed": 0, "vocab_size": 100, "hidden_size": 32,
@@ -496,6 +499,8 @@ def validate(cfg: Config) -> Config:
         raise ValueError(f"preset: unknown preset {cfg.preset!r} (known: {', '.join(PRESETS)})")
     if cfg.seed < 0:
         raise ValueError(f"seed: must be >= 0, got {cfg.seed}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ValueError(f"threads: must be >= 1 or none, got {cfg.threads}")
     METHODS.get(cfg.method)
     _check_options("data", DATASETS.get(cfg.data.name), cfg.data.options, reserved=("seed",))
     if cfg.signature.kind not in SIGNATURES:

@@ -161,6 +161,10 @@ class Runner:
         import cft.backbones  # noqa: F401
         import cft.data  # noqa: F401
 
+        if cfg.threads is not None:
+            import torch
+
+            torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         self.stream = DATASETS.build(cfg.data.name, seed=cfg.seed, **cfg.data.options)
         self.tasks_meta = json.loads(dumps(self.stream.describe()))

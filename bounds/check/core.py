@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import REGISTRY, BoundInputs, empirical_error, evaluate, score_stats
+from .. import REGISTRY, BoundInputs, empirical_error, evaluate
 from .diagnostics import A1Expectation, a1_diagnostics
 from .rundir import RunData, RunDirError, ScoreFile
 
@@ -164,10 +164,13 @@ def _inputs(what: str, **kw: Any) -> BoundInputs:
         raise RunDirError(f"{what}: {' '.join(str(exc).split())}") from None
 
 
-def _new_table(sf: ScoreFile) -> Table:
+def _new_table(sf: ScoreFile, inputs: BoundInputs) -> Table:
     n_t = np.bincount(sf.task, minlength=sf.m)
     err_t, err = empirical_error(sf.scores, sf.task)
-    st = score_stats(sf.scores, sf.task)
+    try:
+        st = inputs.score_stats()  # cached on ``inputs``: the score bounds reuse it
+    except ValueError as exc:
+        raise RunDirError(f"{sf.rel}: {' '.join(str(exc).split())}") from None
     return Table(sf.split, sf.mode, sf.kind, sf.rel, sf.n, n_t, err_t, float(err),
                  np.asarray(st.delta_t, dtype=np.float64))
 
@@ -209,11 +212,11 @@ def check_run(
             warnings.append(f"{sd.clusters_rel}: no shared-centroid.npz to compare with; "
                             "centroid-geometry bounds skipped")
         for (mode, kind), sf in sorted(sd.scores.items()):
-            tab = _new_table(sf)
+            inputs = _inputs(sf.rel, scores=sf.scores, task=sf.task, delta=delta)
+            tab = _new_table(sf, inputs)
             tables.append(tab)
             # distribution-free score bounds -------------------------------------
-            res = _evaluate(_inputs(sf.rel, scores=sf.scores, task=sf.task, delta=delta),
-                            sel["scores"], sf.rel)
+            res = _evaluate(inputs, sel["scores"], sf.rel)
             for name, r in res.items():
                 tab.rows.append(_row(name, name, _category(name), "scores", r.per_task,
                                      r.overall, tab))

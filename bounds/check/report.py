@@ -80,17 +80,33 @@ def _make_console(out: TextIO | None) -> Any:
 
 
 def _rich_table(title: str, columns: list[str], rows: list[list[Any]], last_task: int) -> Any:
-    """A rich table with fixed, measured column widths (no per-cell measuring: fast)."""
+    """A rich table whose rows are pre-laid-out lines (fixed measured column widths).
+
+    Rich's per-cell layout costs ~0.2 ms a cell (seconds for 100 tasks x 14 tables), so
+    the columns are aligned here and rich draws the frame, header rule, overall-row rule
+    and the styles.
+    """
+    from rich import box
     from rich.table import Table as RTable
     from rich.text import Text
 
-    rt = RTable(title=title, title_justify="left")
     cells = [[c if isinstance(c, Text) else Text(str(c)) for c in row] for row in rows]
-    for j, name in enumerate(columns):
-        w = max([len(name)] + [c.cell_len for c in (row[j] for row in cells)])
-        rt.add_column(Text(name), justify="right", no_wrap=True, min_width=w, max_width=w)
+    widths = [max([len(name)] + [row[j].cell_len for row in cells])
+              for j, name in enumerate(columns)]
+    sep = "  "
+    header = Text(sep.join(name.rjust(w) for name, w in zip(columns, widths)), style="bold")
+    total = header.cell_len
+    rt = RTable(title=title, title_justify="left", box=box.HORIZONTALS, show_edge=False,
+                pad_edge=False)
+    rt.add_column(header, no_wrap=True, min_width=total, max_width=total)
     for i, row in enumerate(cells):
-        rt.add_row(*row, end_section=i == last_task)
+        line = Text()
+        for j, (c, w) in enumerate(zip(row, widths)):
+            if j:
+                line.append(sep)
+            line.append(" " * (w - c.cell_len))
+            line.append_text(c)
+        rt.add_row(line, end_section=i == last_task)
     return rt
 
 
@@ -102,7 +118,8 @@ def render(report: Report, out: TextIO | None = None) -> None:
     con = _make_console(out)
     d = report.data
     meta = d.meta
-    con.print(f"[bold]run[/] {escape(str(d.root))}  status={escape(str(meta.get('status', 'unset')))}"
+    status = escape(str(meta.get("status", "unset")))
+    con.print(f"[bold]run[/] {escape(str(d.root))}  status={status}"
               f" tasks_complete={meta['tasks_complete']}/{meta['n_tasks']}  step={d.step} "
               f"(tasks 0..{d.step})  delta={report.delta:g}")
     for w in report.warnings:

@@ -1,0 +1,144 @@
+"""cft.config: presets, typed key=value overrides, method bundles, round trips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cft.config import (
+    PRESETS,
+    Config,
+    apply_overrides,
+    config_diff,
+    from_dict,
+    preset,
+    primary_kind,
+    resolve,
+    to_dict,
+)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_resolve_and_round_trip(name):
+    cfg = resolve(name)
+    assert cfg.preset == name
+    d = to_dict(cfg)
+    json.dumps(d, allow_nan=False)
+    assert from_dict(d) == cfg
+    assert to_dict(from_dict(json.loads(json.dumps(d)))) == d
+
+
+def test_expected_presets():
+    assert {"wordnet-minilm", "synthetic", "tiny"} <= set(PRESETS)
+    wn = preset("wordnet-minilm")
+    assert wn.backbone.name == "minilm" and wn.data.name == "wordnet"
+    assert wn.backbone.options["adapt_layers"] == 2
+    assert preset("tiny").backbone.name == "tiny-bert"
+    assert preset("tiny").data.name == "tokens"
+    assert preset("synthetic").backbone.name == "identity"
+
+
+def test_typed_overrides():
+    cfg = resolve("tiny", ["train.epochs=5", "train.lr=1e-2", "signature.kind=kmeans",
+                           "eval.sketch_rank=none", "output.progress=yes", "seed=7",
+                           "head.shrinkage=0.25", "module.lora_alpha=16"])
+    assert cfg.train.epochs == 5 and isinstance(cfg.train.epochs, int)
+    assert cfg.train.lr == 0.01 and isinstance(cfg.train.lr, float)
+    assert cfg.signature.kind == "kmeans"
+    assert cfg.eval.sketch_rank is None
+    assert cfg.output.progress is True
+    assert cfg.seed == 7
+    assert cfg.head.shrinkage == 0.25
+    assert cfg.module.lora_alpha == 16.0
+    assert primary_kind(cfg) == "centroid"
+    assert primary_kind(resolve("tiny")) == "nll"
+    # "auto" stays a string for the float | str field
+    assert resolve("tiny", ["head.shrinkage=auto"]).head.shrinkage == "auto"
+
+
+def test_integer_literal_accepted_for_float():
+    assert resolve("tiny", ["train.lr=1"]).train.lr == 1.0
+
+
+def test_dataset_and_backbone_options():
+    cfg = resolve("tiny", ["data.n_tasks=2", "data.options.n_per_class=50",
+                           "backbone.hidden_size=16", "data.class_order=natural"])
+    assert cfg.data.options["n_tasks"] == 2
+    assert cfg.data.options["n_per_class"] == 50
+    assert cfg.data.options["class_order"] == "natural"
+    assert cfg.backbone.options["hidden_size"] == 16
+    cfg = resolve("wordnet-minilm", ['data.pos=["noun","verb"]'])
+    assert cfg.data.options["pos"] == ["noun", "verb"]
+
+
+@pytest.mark.parametrize("item, match", [
+    ("train.epoch=2", "unknown key 'train.epoch'"),
+    ("trian.epochs=2", "unknown key 'trian'"),
+    ("foo=1", "unknown key 'foo'"),
+    ("train=3", "is a section"),
+    ("train.epochs=2.5", "train.epochs: expected an int"),
+    ("train.epochs=two", "train.epochs: expected an int"),
+    ("train.lr=fast", "train.lr: expected a float"),
+    ("train.lr=nan", "train.lr: expected a finite float"),
+    ("output.progress=maybe", "output.progress: expected a bool"),
+    ("seed=-1", "seed"),
+    ("data.bogus=1", "unknown option 'data.bogus'"),
+    ("signature.kind=spectral", "unknown name 'spectral'"),
+    ("method=nope", "unknown name 'nope'"),
+    ("module.alpha=2", "module.alpha"),
+    ("epochs", "expected key=value"),
+])
+def test_bad_overrides_are_one_line_errors(item, match):
+    with pytest.raises(ValueError, match=match) as e:
+        resolve("tiny", [item])
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="preset: unknown preset 'nope'"):
+        resolve("nope")
+
+
+def test_method_bundles_and_precedence():
+    lora = resolve("tiny", ["method=lora"])
+    assert lora.method == "lora"
+    assert lora.module.alpha == 0.0
+    assert lora.train.lambda_orth == 0.0 and lora.train.lambda_l1 == 0.0
+    # a user override wins over the method bundle, whatever the order on the command line
+    mixed = resolve("tiny", ["train.lambda_orth=0.5", "method=lora"])
+    assert mixed.train.lambda_orth == 0.5 and mixed.module.alpha == 0.0
+    prot = resolve("tiny", ["module.alpha=0.5"])
+    assert prot.method == "proteus" and prot.module.alpha == 0.5
+
+
+def test_seed_argument():
+    assert resolve("tiny", seed=3).seed == 3
+    with pytest.raises(ValueError, match="seed"):
+        resolve("tiny", seed=-2)
+
+
+def test_from_dict_rejects_unknown_and_bad_types():
+    d = to_dict(resolve("tiny"))
+    d["train"]["epochs"] = "3"
+    with pytest.raises(ValueError, match="train.epochs"):
+        from_dict(d)
+    d = to_dict(resolve("tiny"))
+    d["extra"] = 1
+    with pytest.raises(ValueError, match="unknown key 'extra'"):
+        from_dict(d)
+
+
+def test_config_diff_ignores_output():
+    a = to_dict(resolve("tiny"))
+    b = to_dict(resolve("tiny", ["output.results=/tmp/x.jsonl", "output.progress=true"]))
+    assert config_diff(a, b) == []
+    c = to_dict(resolve("tiny", ["train.epochs=4", "data.n_tasks=2"]))
+    assert config_diff(a, c) == ["data.options.n_tasks", "train.epochs"]
+
+
+def test_typed_pairs():
+    cfg = apply_overrides(Config(), [("train.epochs", 4), ("module.alpha", 0)])
+    assert cfg.train.epochs == 4 and cfg.module.alpha == 0.0
+    with pytest.raises(ValueError, match="train.epochs"):
+        apply_overrides(Config(), [("train.epochs", 1.5)])
