@@ -21,6 +21,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from ._validate import as_float_array, as_index_array, check_positive_int
 from .empirical import check_scores, task_counts
@@ -217,6 +219,14 @@ def _cov_sketch(
     (0 if the rank is <= q), raised if needed to cover eigen-directions dropped for numerical
     rank deficiency, so ``u' S u <= u' U L U' u + resid ||(I - UU') u||^2`` for every u.
     """
+    # many small per-cluster products: BLAS threading only adds contention here
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _cov_sketch_impl(Xs, starts, counts, q)
+
+
+def _cov_sketch_impl(
+    Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     C = counts.shape[0]
     d = Xs.shape[1]
     exact = q is None or q >= d
@@ -248,7 +258,16 @@ def _cov_sketch(
         else:
             Pt = np.ascontiguousarray(np.transpose(P, (0, 2, 1)))
             G = P @ Pt
-            w, V = np.linalg.eigh(G)
+            k1 = min(qq + 1, nmax)
+            if nmax > 8 * k1:  # large clusters: only the top q+1 eigenpairs (LAPACK syevr)
+                w = np.empty((idx.size, k1))
+                V = np.empty((idx.size, nmax, k1))
+                for b_ in range(idx.size):  # loop over a batch of clusters
+                    w[b_], V[b_] = scipy.linalg.eigh(
+                        G[b_], subset_by_index=[nmax - k1, nmax - 1], check_finite=False
+                    )
+            else:
+                w, V = np.linalg.eigh(G)
             w = w[:, ::-1]
             V = V[:, :, ::-1]
             wmax = np.maximum(w[:, :1], 0.0)
@@ -258,10 +277,10 @@ def _cov_sketch(
             with np.errstate(divide="ignore", invalid="ignore"):
                 vec = (Pt @ np.ascontiguousarray(V)) / np.sqrt(np.where(good, w, 1.0))[:, None]
             vec = np.where(good[:, None, :], vec, 0.0)
-            k = min(qq, nmax)
+            k = min(qq, w.shape[1])
             U[idx, :, :k] = vec[:, :, :k]
             L[idx, :k] = np.where(good[:, :k], lam[:, :k], 0.0)
-            rest = lam[:, k:].max(axis=1) if nmax > k else np.zeros(idx.size)
+            rest = lam[:, k:].max(axis=1) if w.shape[1] > k else np.zeros(idx.size)
             dropped = np.where(~good[:, :k], lam[:, :k], 0.0).max(axis=1)
             R[idx] = np.maximum(rest, dropped)
         i += idx.size

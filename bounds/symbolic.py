@@ -63,7 +63,7 @@ EXPR["separation"] = (M_ts - M_t) / (sp.sqrt(V_t) + sp.sqrt(V_ts))
 EXPR["corollary_r"] = M_t + delta * sp.sqrt(V_t)
 
 #: Separation-factor corollary: m / (1 + delta^2) if delta > 0, else 1 (§2.3).
-EXPR["corollary"] = sp.Piecewise((sp.Min(1, (m - 2) / (1 + delta**2)), delta > 0), (1, True))
+EXPR["corollary"] = sp.Piecewise((sp.Min(1, m / (1 + delta**2)), delta > 0), (1, True))
 
 #: Gaussian Chernoff exponent k(lambda) = -log int N1^(1-l) N2^l from its sufficient scalars
 #: (§4.3): q = dmu' [l S1 + (1-l) S2]^{-1} dmu, L_lambda = log det(l S1 + (1-l) S2),

@@ -80,10 +80,10 @@ def render_table(metrics: dict[str, Any], wall_seconds: float, title: str = "") 
 
 
 def _presets(show: str | None) -> int:
-    from cft.config import PRESETS, describe, preset
+    from cft.config import PRESETS, describe, resolve
 
     if show is not None:
-        print(describe(preset(show)))
+        print(describe(resolve(show)))
         return 0
     width = max(len(n) for n in PRESETS)
     for name, (desc, _) in PRESETS.items():

@@ -208,7 +208,7 @@ def _wordnet_minilm() -> Config:
     return Config(
         preset="wordnet-minilm",
         data=DataConfig("wordnet", {"grouping": "semantic", "n_tasks": 5,
-                                    "max_per_class": 200, "min_class_size": 100,
+                                    "max_per_class": 150, "min_class_size": 100,
                                     "calibration_size": 0.15, "test_size": 0.2}),
         backbone=BackboneConfig("minilm", {"max_length": 32, "adapt_layers": 2,
                                            "targets": ["query", "value"]}, batch_size=64),
@@ -489,11 +489,10 @@ def _check_options(kind: str, factory: Callable[..., Any], options: Mapping[str,
 
 def validate(cfg: Config) -> Config:
     """Check values and registry names (imports the registries it needs)."""
-    from cft.registry import DATASETS, METHODS, SIGNATURES
-
     import cft.data  # noqa: F401  (registers the datasets)
     import cft.methods  # noqa: F401
     import cft.signatures  # noqa: F401
+    from cft.registry import DATASETS, METHODS, SIGNATURES
 
     if cfg.preset not in PRESETS:
         raise ValueError(f"preset: unknown preset {cfg.preset!r} (known: {', '.join(PRESETS)})")
@@ -539,9 +538,8 @@ def validate(cfg: Config) -> Config:
 
 def validate_backbone(cfg: Config) -> None:
     """Check the backbone name and options (imports torch through cft.backbones)."""
-    from cft.registry import BACKBONES
-
     import cft.backbones  # noqa: F401
+    from cft.registry import BACKBONES
 
     _check_options("backbone", BACKBONES.get(cfg.backbone.name), cfg.backbone.options)
 
@@ -553,9 +551,8 @@ def resolve(preset_name: str, overrides: Iterable[str] = (), *, seed: int | None
     The method is taken from a ``method=...`` override if present (so its bundle is
     applied before the other overrides, which win over it).
     """
-    from cft.registry import METHODS
-
     import cft.methods  # noqa: F401
+    from cft.registry import METHODS
 
     items = list(overrides)
     pairs = [parse_override(i) for i in items]

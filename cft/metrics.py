@@ -124,7 +124,7 @@ def backward_transfer(matrix: Matrix) -> float | None:
 
 
 def per_task_accuracy(correct: Any, task: Any, n_tasks: int) -> list[float]:
-    """Mean of the boolean ``correct`` over each task ``0..n_tasks-1`` (every task needs samples)."""
+    """Mean of boolean ``correct`` per task ``0..n_tasks-1`` (every task needs samples)."""
     c = np.asarray(correct)
     t = np.asarray(task)
     if c.ndim != 1 or t.shape != c.shape:

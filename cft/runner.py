@@ -156,10 +156,9 @@ class Runner:
                              f"(no run.json); choose an empty or new folder")
         validate_backbone(cfg)
 
-        from cft.registry import BACKBONES, DATASETS, SIGNATURES
-
         import cft.backbones  # noqa: F401
         import cft.data  # noqa: F401
+        from cft.registry import BACKBONES, DATASETS, SIGNATURES
 
         if cfg.threads is not None:
             import torch

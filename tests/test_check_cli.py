@@ -86,7 +86,7 @@ def test_heavy_tailed_run_flags_assumption(tmp_path: Path) -> None:
 
 
 def test_corrupted_cluster_stats_violate_guaranteed_bound(tmp_path: Path) -> None:
-    run = write_run_dir(tmp_path / "run", m=3, K=2, d=6, sep=1.2, seed=3,
+    run = write_run_dir(tmp_path / "run", m=3, K=2, d=6, sep=0.3, seed=3,
                         train_clusters=False, mixtures=False, reps=False)
     path = run / "eval" / "step-002" / "test" / "clusters-shared.npz"
     with np.load(path) as z:

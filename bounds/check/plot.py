@@ -24,6 +24,7 @@ def write_plot(report: Report, path: str | Path) -> None:
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
     tabs = report.tables
     fig, axes = plt.subplots(len(tabs), 2, figsize=(13, 3.2 * len(tabs)), squeeze=False,
@@ -37,6 +38,9 @@ def write_plot(report: Report, path: str | Path) -> None:
         ax.plot(x, tab.err_t, "ko", ms=4, label="empirical error", zorder=5)
         ax.set_yscale("symlog", linthresh=1e-4)
         ax.set_ylim(0.0, 1.5)
+        ax.yaxis.set_major_locator(FixedLocator([0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
         ax.set_xlabel("task")
         ax.set_ylabel("retrieval error")
         ax.set_title(f"{tab.title}: bounds vs. empirical error", fontsize=9)
@@ -51,9 +55,11 @@ def write_plot(report: Report, path: str | Path) -> None:
                      label="inf")
             axd.legend(fontsize=6)
         axd.axhline(0.0, color="k", lw=0.5)
+        axd.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
         axd.set_xlabel("task")
         axd.set_ylabel("delta_t")
         axd.set_title("separation factor delta_t", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=90)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.6 / fig.get_figheight(),
+                        top=1 - 0.4 / fig.get_figheight(), hspace=0.55, wspace=0.18)
+    fig.savefig(path, format="png", dpi=80)
     plt.close(fig)

@@ -127,6 +127,13 @@ def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise RunDirError(f"{rel}: missing")
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise RunDirError(f"{rel}: unreadable ({_one_line(exc)})") from None
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise RunDirError(f"{rel}: not an .npz (zip) archive: empty, truncated or corrupt")
+    try:
         with np.load(path, allow_pickle=False) as z:
             if not hasattr(z, "files"):
                 raise RunDirError(f"{rel}: not an .npz archive")

@@ -1,0 +1,185 @@
+"""In-process tests of the checker: bad input (exit 2, one line), options, diagnostics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rundir_factory import rewrite_npz, write_minimal_run, write_run_dir
+from scipy import stats as sps
+
+from bounds.check import load_run, main
+from bounds.check.diagnostics import dagostino_pearson
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_run_dir(tmp_path_factory.mktemp("base") / "run", m=3, K=2, d=5, n_train=60,
+                         n_cal=40, n_test=50, sep=3.0, seed=7, steps="all")
+
+
+@pytest.fixture()
+def run(base_run: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(base_run, dst)
+    return dst
+
+
+def _run(capsys: pytest.CaptureFixture, *argv: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def _scores(run: Path, step: int = 2, split: str = "test", name: str = "shared-centroid"):
+    return run / "eval" / f"step-{step:03d}" / split / f"{name}.npz"
+
+
+def _set_meta(run: Path, **kw: object) -> None:
+    meta = json.loads((run / "run.json").read_text())
+    meta.update(kw)
+    (run / "run.json").write_text(json.dumps(meta))
+
+
+BAD_CASES = {
+    "missing run.json": lambda r: (r / "run.json").unlink(),
+    "invalid run.json": lambda r: (r / "run.json").write_text("{not json"),
+    "run.json not object": lambda r: (r / "run.json").write_text("[1, 2]"),
+    "schema version 2": lambda r: _set_meta(r, schema_version=2),
+    "no schema version": lambda r: (r / "run.json").write_text(
+        json.dumps({"n_tasks": 3, "tasks_complete": 3})),
+    "bad status": lambda r: _set_meta(r, status="paused"),
+    "tasks_complete > n_tasks": lambda r: _set_meta(r, tasks_complete=9),
+    "no tasks complete": lambda r: _set_meta(r, tasks_complete=0, status="running"),
+    "no eval dir": lambda r: shutil.rmtree(r / "eval"),
+    "truncated scores": lambda r: _scores(r).write_bytes(_scores(r).read_bytes()[:200]),
+    "garbage scores": lambda r: _scores(r).write_bytes(b"not a zip at all"),
+    "NaN scores": lambda r: rewrite_npz(_scores(r), scores=np.where(
+        np.eye(150, 3, dtype=bool), np.nan, np.load(_scores(r))["scores"])),
+    "inf scores": lambda r: rewrite_npz(_scores(r), scores=np.full((150, 3), np.inf)),
+    "wrong column count": lambda r: rewrite_npz(_scores(r), scores=np.zeros((150, 4))),
+    "task length mismatch": lambda r: rewrite_npz(_scores(r), task=np.zeros(10, np.int64)),
+    "float task ids": lambda r: rewrite_npz(_scores(r), task=np.zeros(150)),
+    "task id out of range": lambda r: rewrite_npz(_scores(r), task=np.full(150, 7)),
+    "missing scores key": lambda r: rewrite_npz(_scores(r), scores=None),
+    "pickled object array": lambda r: np.savez(_scores(r), task=np.zeros(150, np.int64),
+                                               scores=np.array([{}] * 150, dtype=object)),
+    "corrupt clusters": lambda r: (_scores(r).parent / "clusters-shared.npz").write_bytes(
+        b"PK\x03\x04broken"),
+    "clusters field missing": lambda r: rewrite_npz(
+        _scores(r).parent / "clusters-shared.npz", msr=None),
+    "clusters NaN": lambda r: rewrite_npz(
+        _scores(r).parent / "clusters-shared.npz", msr=np.full(6, np.nan)),
+    "clusters of other samples": lambda r: rewrite_npz(
+        _scores(r), task=np.sort(np.r_[np.arange(3), np.zeros(147, np.int64)])),
+    "NaN representations": lambda r: np.save(
+        r / "tasks" / "001" / "reps-shared-test.npy", np.full((50, 5), np.nan, np.float32)),
+    "truncated representations": lambda r: (r / "tasks" / "001" / "reps-shared-test.npy")
+    .write_bytes(b"\x93NUMPY\x01\x00"),
+    "mixtures shape": lambda r: rewrite_npz(
+        r / "eval" / "step-002" / "mixtures-shared.npz", means=np.zeros((3, 2, 4))),
+    "train clusters corrupt": lambda r: (r / "tasks" / "000" / "train-clusters-shared.npz")
+    .write_bytes(b""),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CASES))
+def test_bad_input_exit_2_one_line(run: Path, capsys: pytest.CaptureFixture, case: str) -> None:
+    BAD_CASES[case](run)
+    code, out, err = _run(capsys, run)
+    assert code == 2, (case, out[-500:], err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "error:" in lines[0]
+
+
+def test_missing_directory_and_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _run(capsys, tmp_path / "absent")
+    assert code == 2 and "no such directory" in err
+    (tmp_path / "f").write_text("x")
+    code, _, err = _run(capsys, tmp_path / "f")
+    assert code == 2 and "not a directory" in err
+
+
+@pytest.mark.parametrize("args", [["--bounds", "nope"], ["--delta", "2"], ["--delta", "x"],
+                                  ["--split", "train"], ["--step", "-1"], ["--step", "9"]])
+def test_bad_options_exit_2_one_line(run: Path, capsys: pytest.CaptureFixture,
+                                     args: list[str]) -> None:
+    try:
+        code = main([str(run), *args])
+    except SystemExit as exc:  # argparse-level errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_step_bounds_and_split_selection(run: Path, capsys: pytest.CaptureFixture,
+                                         tmp_path: Path) -> None:
+    out_json = tmp_path / "c.json"
+    code, out, _ = _run(capsys, run, "--step", 1, "--split", "calibration", "--bounds",
+                        "G-emp,B,pac-hoeffding", "--json", out_json)
+    assert code == 0
+    rep = json.loads(out_json.read_text())
+    assert rep["step"] == 1
+    assert {t["split"] for t in rep["tables"]} == {"calibration"}
+    for t in rep["tables"]:
+        assert len(t["empirical_error"]["per_task"]) == 2
+        keys = {b["key"] for b in t["bounds"]}
+        assert "pac-hoeffding" not in keys  # PAC rows only on the test split
+        assert keys <= {"G-emp", "B", "train:B"}
+        if (t["mode"], t["kind"]) == ("shared", "centroid"):
+            assert keys == {"G-emp", "B", "train:B"}
+
+
+def test_load_run_reads_training_stats(run: Path) -> None:
+    data = load_run(run)
+    assert data.step == 2 and data.m == 3
+    assert data.train_clusters is not None and data.train_clusters.n_tasks == 3
+    assert data.mixtures is not None and data.splits["test"].reps is not None
+
+
+def test_missing_train_stats_is_a_note(run: Path, capsys: pytest.CaptureFixture) -> None:
+    (run / "tasks" / "002" / "train-clusters-shared.npz").unlink()
+    code, out, _ = _run(capsys, run, "--split", "test")
+    assert code == 0
+    assert "train-clusters-shared.npz missing for task(s) [2]" in out
+
+
+def test_tampered_scores_violate_geometry_bound(run: Path, capsys: pytest.CaptureFixture
+                                                ) -> None:
+    """Scores that disagree with the cluster stats: every sample looks misretrieved."""
+    f = _scores(run)
+    z = np.load(f)
+    rewrite_npz(f, scores=np.zeros_like(z["scores"]))  # all ties -> error 1 everywhere
+    code, out, err = _run(capsys, run, "--split", "test", "--bounds", "A,G-emp")
+    assert code == 1
+    assert "guaranteed bound A violated on split test, mode shared, kind centroid" in err
+    assert "G-emp" not in err  # the score bound reads the same scores and still holds
+
+
+def test_handmade_other_name_and_no_status(tmp_path: Path, capsys: pytest.CaptureFixture
+                                           ) -> None:
+    rng = np.random.default_rng(1)
+    task = np.repeat(np.arange(3), 30)
+    S = rng.random((90, 3))
+    run = write_minimal_run(tmp_path / "h", S, task, name="adapted-nll", split="calibration")
+    code, out, _ = _run(capsys, run)
+    assert code == 0 and "calibration / adapted-nll" in out
+
+
+def test_dagostino_pearson_matches_scipy() -> None:
+    rng = np.random.default_rng(0)
+    sizes = [20, 35, 200, 8]
+    xs = [rng.standard_t(3, size=n) if i % 2 else rng.normal(size=n)
+          for i, n in enumerate(sizes)]
+    g = np.concatenate([np.full(n, i) for i, n in enumerate(sizes)])
+    p, skew, kurt = dagostino_pearson(np.concatenate(xs), g, len(sizes) + 1)
+    for i, x in enumerate(xs[:3]):
+        assert p[i] == pytest.approx(sps.normaltest(x).pvalue, rel=1e-8)
+        assert skew[i] == pytest.approx(sps.skew(x), rel=1e-8)
+        assert kurt[i] == pytest.approx(sps.kurtosis(x), rel=1e-8)
+    assert np.isnan(p[4])  # empty group
