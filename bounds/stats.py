@@ -344,8 +344,12 @@ class ClusterStats:
             np.int64
         )
 
-    def validate(self, name: str = "clusters") -> ClusterStats:
-        """Check shapes and finiteness; raises ``ValueError(name: ...)``."""
+    def validate(self, name: str = "clusters", *, complete: bool = True) -> ClusterStats:
+        """Check shapes and finiteness; raises ``ValueError(name: ...)``.
+
+        ``complete=False`` accepts a part of a run (e.g. the training-time statistics of
+        task t alone, whose ids are global): every other check still applies.
+        """
         C = self.task.shape[0]
         if C == 0:
             raise ValueError(f"{name}: has no clusters")
@@ -379,7 +383,7 @@ class ClusterStats:
         if self.task.min() < 0:
             raise ValueError(f"{name}: negative task id")
         missing = np.setdiff1d(np.arange(self.n_tasks), self.task)
-        if missing.size:
+        if complete and missing.size:
             raise ValueError(f"{name}: task(s) {missing.tolist()} have no centroid")
         if not np.array_equal(np.bincount(self.point_cluster, minlength=C), self.count):
             raise ValueError(f"{name}: count disagrees with point_cluster")
@@ -416,13 +420,17 @@ class ClusterStats:
         np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
-    def load(cls, path: str | Path) -> ClusterStats:
-        """Read an archive written by :meth:`save` (``allow_pickle=False``)."""
+    def load(cls, path: str | Path, *, complete: bool = True) -> ClusterStats:
+        """Read an archive written by :meth:`save` (``allow_pickle=False``).
+
+        ``complete=False`` loads one task's part (see :meth:`validate`)."""
         with np.load(path, allow_pickle=False) as z:
             missing = [f for f in _CS_FIELDS if f not in z.files]
             if missing:
                 raise ValueError(f"path: archive lacks fields {missing}")
-            return cls(**{f: np.array(z[f]) for f in _CS_FIELDS}).validate("path")
+            return cls(**{f: np.array(z[f]) for f in _CS_FIELDS}).validate(
+                "path", complete=complete
+            )
 
     # ------------------------------------------------------------ bound-time geometry
     def foreign_sqdist(self) -> tuple[np.ndarray, np.ndarray]:

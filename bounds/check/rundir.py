@@ -217,8 +217,8 @@ def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> C
 
     ``task_id`` is for ``tasks/NNN/train-clusters-shared.npz`` (one task's statistics):
     its cluster task ids must all equal ``task_id`` (global id) or 0 (local id), and are
-    set to ``task_id``; such a file is validated after concatenation, since
-    ``ClusterStats.validate`` requires every task ``0..max`` to have a centroid.
+    set to ``task_id``; such a file is validated as a part (``complete=False``) and again
+    after concatenation.
     """
     z = _read_npz(path, rel)
     missing = [f for f in _CS_FIELDS if f not in z]
@@ -246,9 +246,7 @@ def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> C
             )
         kw["task"] = np.full_like(kw["task"], task_id)
     try:
-        cs = ClusterStats(**kw)
-        if task_id is None:
-            cs.validate(rel)
+        cs = ClusterStats(**kw).validate(rel, complete=task_id is None)
     except ValueError as exc:
         msg = " ".join(str(exc).split())
         raise RunDirError(msg if msg.startswith(rel) else f"{rel}: {msg}") from None
