@@ -389,7 +389,7 @@ class RunDir:
         if train_clusters and (d / "train-clusters-shared.npz").is_file():
             import bounds
 
-            tc = bounds.ClusterStats.load(d / "train-clusters-shared.npz")
+            tc = bounds.ClusterStats.load(d / "train-clusters-shared.npz", complete=False)
         return TaskArtifacts(
             module=load_safetensors(d / "module.safetensors"),
             signature_adapted=load_npz(d / "signature-adapted.npz"),

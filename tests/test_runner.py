@@ -143,3 +143,17 @@ def test_lora_method_and_kmeans(tmp_path):
     assert not (step / "test" / "shared-nll.npz").exists()
     assert not (step / "mixtures-shared.npz").exists()
     assert read_json(tmp_path / "lora" / "config.json")["seed"] == 3
+
+
+def test_training_time_cluster_stats_load_per_task_and_concat(reference):
+    """Each task's training-time ClusterStats loads on its own (global task id) and the
+    concatenation over tasks is a complete, valid ClusterStats."""
+    path, _ = reference
+    rd = RunDir(path)
+    parts = [rd.read_task(t, train_clusters=True).train_clusters for t in range(3)]
+    for t, cs in enumerate(parts):
+        assert np.all(cs.task == t)
+    with pytest.raises(ValueError, match="have no centroid"):
+        parts[2].validate("part")
+    full = bounds.ClusterStats.concat(parts).validate("all")
+    assert full.n_tasks == 3
