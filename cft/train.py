@@ -24,19 +24,14 @@ from torch import nn
 
 from cft.backbones import Backbone, HiddenCache
 from cft.composition import ProteusAdapter
+from cft.config import TrainSection
 
 
 @dataclass
-class TrainConfig:
-    """Hyper-parameters of one task's training (one seed drives shuffling and the head)."""
+class TrainConfig(TrainSection):
+    """Hyper-parameters of one task's training (:class:`cft.config.TrainSection`) plus the
+    task's seed (one seed drives shuffling and the head) and the progress-bar switch."""
 
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    grad_clip: float | None = 1.0
-    lambda_orth: float = 0.1
-    lambda_l1: float = 1e-3
     seed: int = 0
     progress: bool = False
 
