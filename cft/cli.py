@@ -105,6 +105,9 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"output.results={args.results}")
     if args.quiet:
         overrides.append("output.progress=false")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # the weight-loading bar too
     try:  # everything that depends on user input: one line, exit 2
         cfg = resolve(args.preset, overrides, seed=args.seed)
         runner = Runner(cfg, args.out).setup()
