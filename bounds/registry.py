@@ -233,7 +233,7 @@ class MarginBound(Bound):
         r2 = cs.point_radius**2
         ind = FUNCS["margin_indicator"](r2, g["Dc2"][cs.point_cluster], GUARD)
         per = np.bincount(cs.point_task, weights=ind, minlength=cs.n_tasks) / g["n_t"]
-        zero = np.all(4.0 * cs.max_radius**2 < (1 - GUARD) * g["Dc2"])
+        zero = not np.any(FUNCS["margin_indicator"](cs.max_radius**2, g["Dc2"], GUARD))
         return per, {"all_radii_below_half_separation": bool(zero)}
 
 

@@ -92,6 +92,8 @@ def test_exactness_and_orderings(cfg: dict) -> None:
         assert r.overall >= float(np.bincount(cfg["y"], minlength=cfg["m"]) @ emp
                                   / cfg["y"].size) - TOL, name
     v = {k: r.per_task for k, r in res.items()}
+    if res["A"].details["all_radii_below_half_separation"]:  # §3.2 corollary
+        assert np.all(emp == 0) and np.all(v["A"] == 0)
     assert np.all(v["A"] <= v["Bprime"] + TOL)
     assert np.all(v["Bprime"] <= v["B"] + TOL)
     assert np.all(v["D"] <= np.minimum(v["B"], v["C"]) + TOL)
