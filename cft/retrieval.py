@@ -10,8 +10,9 @@ Score matrix ``S`` (n x m): ``S[i, s]`` = score of sample ``i`` under task ``s``
 * mode ``"shared"`` (S-Prompts baseline): ``S[i, s] = sig_s^shared.score(f(x_i))`` with the
   frozen pre-trained features ``f``; one forward pass.
 
-Typical use by the runner after training task ``k`` (caches are computed once per split for
-the whole run, because the lower layers never change)::
+Scoring inputs against a fixed set of modules (e.g. a loaded run; the runner itself keeps a
+per-(split, task, module) cache of the same ``Backbone.upper_cache`` calls across steps,
+because earlier modules never change)::
 
     sc = ScoreComputer(backbone, adapters[: k + 1], sig_adapted[: k + 1], sig_shared[: k + 1])
     ev = sc.evaluate(cache)               # representations under every module + all scores
@@ -159,21 +160,11 @@ class ScoreComputer:
     ) -> np.ndarray:
         """``(len(tasks), n, d)``: each sample through every module, lower layers shared."""
         tasks = list(range(self.n_tasks)) if tasks is None else list(tasks)
-        out = np.empty((len(tasks), len(cache), self.backbone.dim), dtype=np.float32)
-        it = cache.iter_batches(self.batch_size)
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            it = tqdm(it, total=-(-len(cache) // self.batch_size), desc="adapted", leave=False)
-        row = 0
-        for hidden, batch in it:
-            b = hidden.shape[0]
-            for j, t in enumerate(tasks):
-                out[j, row : row + b] = self.backbone.upper(
-                    hidden, batch, self.adapters[t]
-                ).numpy()
-            row += b
-        return out
+        return np.stack([
+            self.backbone.upper_cache(cache, self.adapters[t], self.batch_size,
+                                      progress=self.progress).numpy()
+            for t in tasks
+        ]).astype(np.float32, copy=False)
 
     def scores(
         self, cache: HiddenCache | None, mode: str, kind: str, reps: np.ndarray | None = None
