@@ -12,16 +12,12 @@ Run: ``.venv/bin/python bench/bench_bounds.py [--n 50000] [--seed 0]``
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _problem import problem_parser
 
-# the repository root first: a stale editable install may map `bounds` to a namespace package
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import bounds  # noqa: E402
+import bounds
 
 
 def make_problem(m: int, K: int, d: int, n: int, n_cal: int, seed: int) -> dict:
@@ -59,14 +55,7 @@ def nominal_flops(m: int, K: int, d: int, n: int, q: int, n_refined: int, n_lam:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--m", type=int, default=100)
-    ap.add_argument("--K", type=int, default=10)
-    ap.add_argument("--d", type=int, default=768)
-    ap.add_argument("--q", type=int, default=16)
-    ap.add_argument("--n", type=int, default=50_000)
-    ap.add_argument("--n-cal", type=int, default=10_000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = problem_parser(__doc__)
     a = ap.parse_args()
     prob = make_problem(a.m, a.K, a.d, a.n, a.n_cal, a.seed)
 

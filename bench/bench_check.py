@@ -12,7 +12,6 @@ Run: ``.venv/bin/python bench/bench_check.py [--n 50000] [--plot] [--keep DIR]``
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -21,11 +20,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _problem import problem_parser
 from scipy.special import logsumexp
 
+import bounds
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-import bounds  # noqa: E402
 
 
 def _nll(Z: np.ndarray, mu: np.ndarray, var: np.ndarray, m: int, K: int) -> np.ndarray:
@@ -88,15 +88,8 @@ def write_bench_run(root: Path, m: int, K: int, d: int, n: int, n_cal: int, n_tr
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--m", type=int, default=100)
-    ap.add_argument("--K", type=int, default=10)
-    ap.add_argument("--d", type=int, default=768)
-    ap.add_argument("--q", type=int, default=16)
-    ap.add_argument("--n", type=int, default=50_000)
-    ap.add_argument("--n-cal", type=int, default=10_000)
+    ap = problem_parser(__doc__)
     ap.add_argument("--n-train", type=int, default=50_000)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plot", action="store_true", help="also time --plot")
     ap.add_argument("--keep", default=None, help="write the run here instead of a temp dir")
     a = ap.parse_args()
