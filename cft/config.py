@@ -321,14 +321,13 @@ def _parse_scalar(text: str, tp: Any, key: str) -> Any:
         args = typing.get_args(tp)
         if type(None) in args and text.strip().lower() in ("none", "null"):
             return None
-        errors = []
         for a in args:
             if a is type(None):
                 continue
             try:
                 return _parse_scalar(text, a, key)
-            except ValueError as e:
-                errors.append(str(e))
+            except ValueError:
+                continue
         raise ValueError(f"{key}: expected {_type_name(tp)}, got {text!r}")
     if tp is bool:
         t = text.strip().lower()
@@ -411,9 +410,7 @@ def _option_value(text: str, current: Any, key: str) -> Any:
     if isinstance(current, bool):
         if not isinstance(v, bool):
             raise ValueError(f"{key}: expected a bool, got {text!r}")
-    elif isinstance(current, int) and isinstance(v, float):
-        return v  # int options often also accept fractions (split sizes)
-    return v
+    return v  # int options also accept floats (split sizes may be fractions)
 
 
 # ----------------------------------------------------------------------------- overrides

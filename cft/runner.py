@@ -198,12 +198,19 @@ class Runner:
         return self.sig_cls(**opts)
 
     def _lower(self, split: str, j: int) -> Any:
+        """Frozen lower-layer cache of task ``j``'s split; also keeps its labels, so a
+        stream that holds one task in memory (images) is decoded once per (split, task)."""
         key = (split, j)
         if key not in self._lower_cache:
-            inputs = self.stream.task(j).split(split).inputs
+            data = self.stream.task(j).split(split)
+            self._labels[key] = data.labels
             self._lower_cache[key] = self.backbone.encode(
-                inputs, batch_size=self.cfg.backbone.batch_size, progress=False)
+                data.inputs, batch_size=self.cfg.backbone.batch_size, progress=False)
         return self._lower_cache[key]
+
+    def _split_labels(self, split: str, j: int) -> np.ndarray:
+        self._lower(split, j)
+        return self._labels[(split, j)]
 
     def _upper(self, cache: Any, adapter: Any) -> np.ndarray:
         out = self.backbone.upper_cache(cache, adapter, batch_size=self.cfg.backbone.batch_size)
@@ -337,9 +344,10 @@ class Runner:
                                     for t, s in enumerate(self.sig_shared[: k + 1])])
         sizes: list[int] = []
         for split in SPLITS:
-            labels = np.concatenate([self.stream.task(j).split(split).labels for j in tasks])
-            task = np.concatenate([np.full(len(self.stream.task(j).split(split)), j,
-                                           dtype=np.int64) for j in tasks])
+            per_task = [self._split_labels(split, j) for j in tasks]
+            labels = np.concatenate(per_task)
+            task = np.concatenate([np.full(len(y), j, dtype=np.int64)
+                                   for j, y in enumerate(per_task)])
             reps_a = np.stack([np.concatenate([self._adapted(split, j, s) for j in tasks])
                                for s in tasks])
             reps_s = np.concatenate([self._shared(split, j) for j in tasks])
@@ -365,7 +373,6 @@ class Runner:
             clusters[split] = bounds.cluster_stats(reps_s, task, cent, cent_task,
                                                    sketch_rank=self.cfg.eval.sketch_rank)
         self.rows.append(row)
-        self.sizes = sizes
         met = build_metrics(self.rows, sizes, self.stream.n_tasks, self.kind, self.kinds)
         self.rundir.write_step(k, StepArtifacts(scores=scores, metrics=met, clusters=clusters,
                                                 mixtures=self._mixtures(k), extra=extra))
@@ -405,10 +412,10 @@ class Runner:
         self.sig_shared: list[Any] = []
         self.heads: list[Any] = []
         self._lower_cache: dict[tuple[str, int], Any] = {}
+        self._labels: dict[tuple[str, int], np.ndarray] = {}
         self._shared_cache: dict[tuple[str, int], np.ndarray] = {}
         self._adapted_cache: dict[tuple[str, int, int], np.ndarray] = {}
         self.rows: list[dict[str, Any]] = []
-        self.sizes: list[int] = []
         met: dict[str, Any] = {}
         for t in range(m):
             t0 = time.perf_counter()
@@ -421,7 +428,6 @@ class Runner:
             if t in evaluated and t < k0:
                 met = rd.read_step_metrics(t)
                 self.rows.append(_row_from_metrics(met))
-                self.sizes = list(met["test_sizes"])
             else:
                 _, met = self._evaluate(t)
             rd.update_run(tasks_complete=t + 1,

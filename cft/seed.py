@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import hashlib
 import random
 
 import numpy as np
@@ -12,7 +12,6 @@ def seed_everything(seed: int) -> np.random.Generator:
     """Seed python, numpy and torch; return a numpy Generator derived from ``seed``."""
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: must be a non-negative int, got {seed!r}")
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
     random.seed(seed)
     np.random.seed(seed % (2**32))
     import torch
@@ -23,12 +22,17 @@ def seed_everything(seed: int) -> np.random.Generator:
 
 
 def derive_seed(seed: int, *keys: int | str) -> int:
-    """A stable child seed for a sub-component (e.g. task t's k-means)."""
-    ss = np.random.SeedSequence([seed, *[abs(hash_key(k)) for k in keys]])
+    """A stable child seed for a sub-component (e.g. task t's k-means): distinct keys give
+    independent streams (numpy ``SeedSequence`` over the seed and the hashed keys)."""
+    ss = np.random.SeedSequence([seed, *[hash_key(k) for k in keys]])
     return int(ss.generate_state(1)[0])
 
 
 def hash_key(k: int | str) -> int:
+    """A non-negative 64-bit entropy word for a key: ints as themselves, strings by a
+    BLAKE2b digest of the whole string (stable across processes, unlike ``hash``)."""
     if isinstance(k, int):
+        if k < 0:
+            raise ValueError(f"keys: integer keys must be >= 0, got {k}")
         return k
-    return int.from_bytes(k.encode()[:8].ljust(8, b"\0"), "little")
+    return int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "little")

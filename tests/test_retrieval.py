@@ -53,10 +53,6 @@ def test_planted_stream_shared(name: str, kind: str) -> None:
 
 
 def test_margins_through_bounds() -> None:
-    try:
-        from bounds import retrieval_margin  # noqa: F401
-    except ImportError:
-        pytest.skip("bounds.retrieval_margin not available yet")
     S = np.array([[0.0, 1.0, 3.0], [2.0, 1.0, 1.5], [1.0, 1.0, 0.0]])
     task = np.array([0, 0, 2])
     np.testing.assert_allclose(margins(S, task), [1.0, -1.0, 1.0])
