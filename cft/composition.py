@@ -92,12 +92,20 @@ class ProteusAdapter(nn.Module):
         self.task = len(previous)
         k = self.task
         c0 = (1.0 / k if k else 0.0) if coef_init is None else float(coef_init)
-        # frozen factors of earlier tasks: name -> list of (A_j, s_j * B_j)
-        self._frozen: dict[str, list[tuple[Tensor, Tensor]]] = {
-            n: [(p.A(n).detach().clone(), (p.scaling * p.B(n)).detach().clone())
-                for p in previous]
-            for n in self.shapes
-        }
+        # frozen factors of earlier tasks, stacked once per layer as buffers (they move with
+        # the module and never receive gradients): A_f = [A_0; ...; A_{k-1}] (sum r_j, in),
+        # sB_f = [s_0 B_0, ..., s_{k-1} B_{k-1}] (out, sum r_j); row i of A_f belongs to
+        # task owner[i], so the coefficients enter as c[owner] (one matmul per call).
+        self._ranks = [p.rank for p in previous]
+        owner = torch.repeat_interleave(torch.arange(k),
+                                        torch.tensor(self._ranks, dtype=torch.long))
+        self.register_buffer("_owner", owner, persistent=False)
+        for n in self.shapes:
+            a_f = torch.cat([p.A(n).detach() for p in previous], 0) if k else torch.zeros(0)
+            b_f = (torch.cat([(p.scaling * p.B(n)).detach() for p in previous], 1) if k
+                   else torch.zeros(0))
+            self.register_buffer(f"_A_f__{_key(n)}", a_f.clone(), persistent=False)
+            self.register_buffer(f"_sB_f__{_key(n)}", b_f.clone(), persistent=False)
         gen = torch.Generator().manual_seed(int(seed))
         self.lora_A = nn.ParameterDict()
         self.lora_B = nn.ParameterDict()
@@ -127,9 +135,16 @@ class ProteusAdapter(nn.Module):
             return torch.zeros(0)
         return self.coef[_key(name)]
 
+    def _stacked(self, name: str) -> tuple[Tensor, Tensor]:
+        k = _key(name)
+        return getattr(self, f"_A_f__{k}"), getattr(self, f"_sB_f__{k}")
+
     def frozen_factors(self, name: str) -> list[tuple[Tensor, Tensor]]:
         """Earlier tasks' ``(A_j, s_j B_j)`` as stored (frozen) in this module."""
-        return self._frozen[name]
+        a_f, b_f = self._stacked(name)
+        if not self.task:
+            return []
+        return list(zip(a_f.split(self._ranks, 0), b_f.split(self._ranks, 1), strict=True))
 
     def trainable_parameters(self) -> dict[str, list[nn.Parameter]]:
         """``{"factors": [A, B...], "coef": [c...]}`` (separate weight-decay groups)."""
@@ -140,37 +155,29 @@ class ProteusAdapter(nn.Module):
 
     # ---- the update --------------------------------------------------------------------
     def delta(self, name: str, x: Tensor) -> Tensor:
-        """``x Delta W^T`` for layer ``name`` in factored form (called by the backbone hook)."""
-        a_new, b_new = self.A(name), self.B(name)
-        frozen = self._frozen[name]
-        if frozen and self.alpha != 0.0:
-            c = self.c(name)
-            a_all = torch.cat([a for a, _ in frozen] + [a_new], dim=0)
-            b_all = torch.cat(
-                [self.alpha * c[j] * b for j, (_, b) in enumerate(frozen)]
-                + [self.scaling * b_new],
-                dim=1,
-            )
-        else:
-            a_all, b_all = a_new, self.scaling * b_new
-        return (x @ a_all.T) @ b_all.T
+        """``x Delta W^T`` for layer ``name`` in factored form (called by the backbone hook):
+        ``s (x A^T) B^T + alpha ((x A_f^T) * c[owner]) (s B)_f^T``; no ``d x d`` matrix."""
+        out = (x @ self.A(name).T) @ (self.scaling * self.B(name)).T
+        if self.task and self.alpha != 0.0:
+            a_f, b_f = self._stacked(name)
+            out = out + ((x @ a_f.T) * (self.alpha * self.c(name)[self._owner])) @ b_f.T
+        return out
 
     def delta_weight(self, name: str) -> Tensor:
         """The dense update ``Delta W`` ``(out, in)`` of layer ``name`` (tests, analysis)."""
         w = self.scaling * self.B(name) @ self.A(name)
-        c = self.c(name)
-        for j, (a, b) in enumerate(self._frozen[name]):
-            w = w + self.alpha * c[j] * (b @ a)
+        if self.task:
+            a_f, b_f = self._stacked(name)
+            w = w + self.alpha * (b_f * self.c(name)[self._owner]) @ a_f
         return w
 
     # ---- penalties ---------------------------------------------------------------------
     def orth_penalty(self) -> Tensor:
         """``sum_layers sum_{j<k} ||A_k A_j^T||_F^2``."""
         total = torch.zeros(())
-        for n in self.shapes:
-            a_new = self.A(n)
-            for a, _ in self._frozen[n]:
-                total = total + (a_new @ a.T).pow(2).sum()
+        if self.task:
+            for n in self.shapes:
+                total = total + (self.A(n) @ self._stacked(n)[0].T).pow(2).sum()
         return total
 
     def l1_penalty(self) -> Tensor:

@@ -140,3 +140,28 @@ def test_bad_arguments(bb) -> None:
         ProteusAdapter(shapes, previous=[ProteusAdapter({"x": (2, 2)})])
     with pytest.raises(ValueError, match="adapter"):
         bb.features(_ids(), ProteusAdapter({"x": (2, 2)}))
+
+
+def test_composed_update_matches_the_formula_with_mixed_ranks() -> None:
+    """Delta W_k = alpha sum_j c_j s_j B_j A_j + s_k B_k A_k, factored and dense, for
+    earlier modules of different ranks; the penalty is sum_j ||A_k A_j^T||_F^2; the frozen
+    factors are buffers that follow dtype conversion."""
+    shapes = {"l": (5, 7)}
+    mods: list[ProteusAdapter] = []
+    for t, r in enumerate([2, 3, 2]):
+        m = ProteusAdapter(shapes, rank=r, lora_alpha=2 * r, alpha=0.7, previous=mods, seed=t)
+        with torch.no_grad():
+            m.B("l").normal_()
+            if t:
+                m.c("l").copy_(torch.randn(t))
+        mods.append(m)
+    m = mods[-1]
+    w = m.scaling * m.B("l") @ m.A("l")
+    for j, p in enumerate(mods[:-1]):
+        w = w + 0.7 * m.c("l")[j] * p.scaling * p.B("l") @ p.A("l")
+    x = torch.randn(4, 7)
+    torch.testing.assert_close(m.delta_weight("l"), w)
+    torch.testing.assert_close(m.delta("l", x), x @ w.T)
+    pen = sum((m.A("l") @ p.A("l").T).pow(2).sum() for p in mods[:-1])
+    torch.testing.assert_close(m.orth_penalty(), pen)
+    assert m.double().frozen_factors("l")[1][0].dtype == torch.float64
