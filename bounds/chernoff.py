@@ -19,6 +19,7 @@ Complexity: O(P^2 d) for the pair distances (BLAS), then per l-evaluation O(R d)
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 from ._validate import check_positive_int
 from .stats import _CHUNK_ELEMS, GaussianMixtures, sqdist
@@ -29,35 +30,44 @@ __all__ = ["pairwise_chernoff", "gaussian_exponent"]
 _PHI = (np.sqrt(5.0) - 1.0) / 2.0
 
 
+def _logdet(cov: np.ndarray) -> np.ndarray:
+    """log det of a batch of covariances, diagonal (b, d) or full (b, d, d)."""
+    if cov.ndim == 2:
+        return np.log(cov).sum(axis=1)
+    return 2.0 * np.log(np.diagonal(np.linalg.cholesky(cov), axis1=1, axis2=2)).sum(axis=1)
+
+
 def gaussian_exponent(
     lam: np.ndarray,
     mu1: np.ndarray,
     cov1: np.ndarray,
     mu2: np.ndarray,
     cov2: np.ndarray,
+    *,
+    logdet1: np.ndarray | None = None,
+    logdet2: np.ndarray | None = None,
 ) -> np.ndarray:
     """k(l) = -log int N1^(1-l) N2^l for batches of Gaussian pairs (§4.3).
 
     ``mu*`` (b, d); ``cov*`` (b, d) diagonal or (b, d, d) full; ``lam`` (b,).
-    Evaluates EXPR['chernoff_k'] from its sufficient scalars.
+    ``logdet1``/``logdet2`` (b,): log det of ``cov1``/``cov2`` if already known
+    (computed here otherwise). Evaluates EXPR['chernoff_k'] from its sufficient scalars.
     """
     lam = np.asarray(lam, dtype=np.float64)
     dmu = mu2 - mu1
     l_ = lam[:, None]
+    ld1 = _logdet(cov1) if logdet1 is None else logdet1
+    ld2 = _logdet(cov2) if logdet2 is None else logdet2
     if cov1.ndim == 2:
         mix = l_ * cov1 + (1.0 - l_) * cov2  # NB weights (l, 1-l): docs/theory.md §4.3
         quad = np.einsum("bd,bd->b", dmu * dmu, 1.0 / mix)
         ld_mix = np.log(mix).sum(axis=1)
-        ld1 = np.log(cov1).sum(axis=1)
-        ld2 = np.log(cov2).sum(axis=1)
     else:
         mix = l_[..., None] * cov1 + (1.0 - l_[..., None]) * cov2
         Lm = np.linalg.cholesky(mix)
         ld_mix = 2.0 * np.log(np.diagonal(Lm, axis1=1, axis2=2)).sum(axis=1)
-        sol = np.linalg.solve(mix, dmu[..., None])[..., 0]
+        sol = scipy.linalg.cho_solve((Lm, True), dmu[..., None], check_finite=False)[..., 0]
         quad = np.einsum("bd,bd->b", dmu, sol)
-        ld1 = 2.0 * np.log(np.diagonal(np.linalg.cholesky(cov1), axis1=1, axis2=2)).sum(1)
-        ld2 = 2.0 * np.log(np.diagonal(np.linalg.cholesky(cov2), axis1=1, axis2=2)).sum(1)
     return FUNCS["chernoff_k"](lam, quad, ld_mix, ld1, ld2)
 
 
@@ -85,6 +95,8 @@ def pairwise_chernoff(
         return {"pairwise": B, "lam": LAM, "n_pairs": 0, "n_refined": 0}
     smax = cov.max(axis=1) if mix.diagonal else np.linalg.eigvalsh(cov)[:, -1]
     active = w > 0
+    logdet = np.zeros(P)  # once per component, not once per l-evaluation
+    logdet[active] = _logdet(cov[active])
     ii, jj = np.nonzero(
         (ctask[:, None] < ctask[None, :]) & active[:, None] & active[None, :]
     )
@@ -101,7 +113,8 @@ def pairwise_chernoff(
         for p0 in range(0, refine.size, step):
             sel = refine[p0 : p0 + step]
             a_i, b_j = ii[sel], jj[sel]
-            k[sel] = gaussian_exponent(lam[sel], mu[a_i], cov[a_i], mu[b_j], cov[b_j])
+            k[sel] = gaussian_exponent(lam[sel], mu[a_i], cov[a_i], mu[b_j], cov[b_j],
+                                       logdet1=logdet[a_i], logdet2=logdet[b_j])
         terms = FUNCS["chernoff_term"](w[ii], w[jj], lam, k)
         return np.bincount(tp, weights=terms, minlength=m_ * m_)
 

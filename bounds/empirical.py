@@ -40,6 +40,15 @@ def task_counts(task: np.ndarray, m: int, *, name: str = "task") -> np.ndarray:
     return counts
 
 
+def _own_and_foreign_min(S: np.ndarray, task: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(own score S[i, task[i]], min over foreign tasks of S[i, s]) per sample; m >= 2."""
+    rows = np.arange(S.shape[0])
+    own = S[rows, task]
+    foreign = S.copy()
+    foreign[rows, task] = np.inf
+    return own, foreign.min(axis=1)
+
+
 def retrieval_margin(S: object, task: object) -> np.ndarray:
     """Per-sample margin ``min_{s != t} S_s - S_t`` (docs/theory.md §1).
 
@@ -47,28 +56,20 @@ def retrieval_margin(S: object, task: object) -> np.ndarray:
     is ``+inf`` (nothing to confuse it with).
     """
     S, task = check_scores(S, task)
-    n, m = S.shape
-    rows = np.arange(n)
-    own = S[rows, task]
-    if m == 1:
-        return np.full(n, np.inf)
-    foreign = S.copy()
-    foreign[rows, task] = np.inf
-    return foreign.min(axis=1) - own
+    if S.shape[1] == 1:
+        return np.full(S.shape[0], np.inf)
+    own, fmin = _own_and_foreign_min(S, task)
+    return fmin - own
 
 
 def retrieval_errors(S: object, task: object) -> np.ndarray:
     """Boolean error indicator E_t(x) = 1[exists s != t: S_s(x) <= S_t(x)] (§1)."""
     S, task = check_scores(S, task)
-    n, m = S.shape
-    if m == 1:
-        return np.zeros(n, dtype=bool)
-    rows = np.arange(n)
-    own = S[rows, task]
-    foreign = S.copy()
-    foreign[rows, task] = np.inf
+    if S.shape[1] == 1:
+        return np.zeros(S.shape[0], dtype=bool)
+    own, fmin = _own_and_foreign_min(S, task)
     # compare scores directly (not the margin) so the decision is exact in floating point
-    return foreign.min(axis=1) <= own
+    return fmin <= own
 
 
 def empirical_error(

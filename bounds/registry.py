@@ -17,8 +17,15 @@ from scipy import stats as sps
 from ._validate import check_positive_int, check_probability
 from .chernoff import pairwise_chernoff
 from .empirical import check_scores, retrieval_errors, task_counts
-from .stats import _DIRECT_LIMIT, ClusterStats, GaussianMixtures, ScoreStats, score_stats
-from .symbolic import FUNCS, GUARD
+from .stats import (
+    _CHUNK_ELEMS,
+    _DIRECT_LIMIT,
+    ClusterStats,
+    GaussianMixtures,
+    ScoreStats,
+    score_stats,
+)
+from .symbolic import FUNCS, GUARD, TAIL_GUARD
 
 __all__ = ["BoundInputs", "BoundResult", "Bound", "REGISTRY", "evaluate"]
 
@@ -92,6 +99,12 @@ class BoundInputs:
             self._cache["geom"] = _cluster_geometry(self.clusters)
         return self._cache["geom"]
 
+    def cal_errors(self) -> np.ndarray:
+        """Retrieval-error indicator of the calibration sample (shared by the PAC bounds)."""
+        if "cal_errors" not in self._cache:
+            self._cache["cal_errors"] = retrieval_errors(self.cal_scores, self.cal_task)
+        return self._cache["cal_errors"]
+
     def directional(self) -> np.ndarray:
         if "dir" not in self._cache:
             self._cache["dir"] = _directional_tails(self.clusters, self.cluster_geometry())
@@ -115,7 +128,7 @@ def _cluster_geometry(cs: ClusterStats) -> dict[str, np.ndarray]:
     if empty.size:
         raise ValueError(f"clusters: task(s) {empty.tolist()} have no points")
     D2, foreign = cs.foreign_sqdist()
-    Dc2 = np.where(foreign, D2, np.inf).min(axis=1)
+    Dc2 = cs.separation_sq(geometry=(D2, foreign))
     return {"n_t": n_t, "D2": D2, "foreign": foreign, "Dc2": Dc2}
 
 
@@ -133,7 +146,7 @@ def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndar
     q = L.shape[1]
     p = np.zeros((C, C))
     direct = C * C * max(d, q) <= _DIRECT_LIMIT
-    step = max(1, (1 << 23) // max(1, C * max(q, 1)))
+    step = max(1, _CHUNK_ELEMS // max(1, C * max(q, 1)))
     for c0 in range(0, C, step):
         sl = slice(c0, min(C, c0 + step))
         if direct:
@@ -157,7 +170,7 @@ def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndar
             D = np.sqrt(d2)
             m_nu = mproj / D
         a = D / 2.0 - m_nu
-        a = np.where(a <= 1e-9 * (D / 2.0 + np.abs(m_nu)), 0.0, a)  # rounding guard §3.5
+        a = np.where(a <= TAIL_GUARD * (D / 2.0 + np.abs(m_nu)), 0.0, a)  # rounding guard §3.5
         pc = FUNCS["cantelli"](np.where(d2 > 0, v, 1.0), np.where(d2 > 0, a, 0.0))
         pc = np.where(d2 > 0, pc, 1.0)
         p[sl] = np.where(foreign[sl], pc, 0.0)
@@ -334,21 +347,28 @@ class ThresholdEmpiricalBound(Bound):
             rows = S[task == t]
             own = np.sort(rows[:, t])
             foreign = np.sort(np.delete(rows, t, axis=1).ravel())
-            cand = np.concatenate([own, foreign])
+            # r = +inf (above every observed value) gives m - 1; r = min of all values
+            # gives 1, so both trivial caps are attained by candidates
+            cand = np.concatenate([own, foreign, [np.inf]])
             f = (n_t[t] - np.searchsorted(own, cand, "left")
                  + np.searchsorted(foreign, cand, "left")) / n_t[t]
             k = int(np.argmin(f))
-            per[t], r_best[t] = min(float(f[k]), 1.0, float(m_ - 1)), cand[k]
-            if m_ - 1 < f[k]:  # r above every observed value
-                r_best[t] = np.inf
+            per[t], r_best[t] = f[k], cand[k]
         return per, {"r": r_best}
+
+
+def _cantelli(V: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """EXPR['cantelli'] with its V = 0, a > 0 value 0 kept when a**2 underflows (0/0)."""
+    with np.errstate(invalid="ignore"):
+        c = FUNCS["cantelli"](V, a)
+    return np.where((V == 0) & (a > 0), 0.0, c)
 
 
 def _cantelli_objective(st: ScoreStats, r: np.ndarray) -> np.ndarray:
     """f_t(r) = C+(M_t, V_t, r) + sum_{s != t} C-(M_ts, V_ts, r); r (m, G) -> (m, G)."""
     m_ = st.m
-    own = FUNCS["cantelli"](st.V[:, None], r - st.M[:, None])
-    fo = FUNCS["cantelli"](st.Vf[:, None, :], st.Mf[:, None, :] - r[:, :, None])
+    own = _cantelli(st.V[:, None], r - st.M[:, None])
+    fo = _cantelli(st.Vf[:, None, :], st.Mf[:, None, :] - r[:, :, None])
     eye = np.eye(m_, dtype=bool)[:, None, :]
     return own + np.where(eye, 0.0, fo).sum(axis=2)
 
@@ -369,7 +389,7 @@ class ThresholdCantelliBound(Bound):
     def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
         st = inputs.score_stats()
         m_ = st.m
-        lo = np.minimum(st.Mf.min(axis=1), st.M) - np.sqrt(st.Vf.max(axis=1))
+        lo = st.Mf.min(axis=1) - np.sqrt(st.Vf.max(axis=1))  # Mf[t, t] = M[t]
         hi = st.Mf.max(axis=1) + np.sqrt(st.Vf.max(axis=1))
         hi = np.where(hi > lo, hi, lo + 1.0)
         u = np.linspace(0.0, 1.0, self.n_grid)
@@ -382,13 +402,19 @@ class ThresholdCantelliBound(Bound):
             mf_min = st.M + 2.0
         fallback = (st.M + mf_min) / 2.0
         rstar = np.where(np.isfinite(rstar), rstar, fallback)
-        cands = np.concatenate([grid, st.M[:, None], st.Mf, rstar[:, None]], axis=1)
+        # r* itself; just above r* where V_t = 0 (the corollary is the limit r -> r*+);
+        # r = -inf, where the objective is exactly 1 (the corollary's cap)
+        rplus = np.where(st.V == 0, np.nextafter(rstar, np.inf), rstar)
+        cands = np.concatenate(
+            [grid, st.M[:, None], st.Mf, rstar[:, None], rplus[:, None],
+             np.full((m_, 1), -np.inf)], axis=1)
         f = _cantelli_objective(st, cands)
         k = np.argmin(f, axis=1)
         best_r = cands[np.arange(m_), k]
         best = f[np.arange(m_), k]
         width = (hi - lo) / (self.n_grid - 1)
         for _ in range(self.n_refine):  # local refinement; every r is a valid bound
+            # (r = -inf stays -inf: loc = -inf, never strictly better)
             loc = best_r[:, None] + width[:, None] * np.linspace(-1.0, 1.0, 41)[None, :]
             fl = _cantelli_objective(st, loc)
             kl = np.argmin(fl, axis=1)
@@ -397,9 +423,10 @@ class ThresholdCantelliBound(Bound):
             best_r = np.where(better, loc[np.arange(m_), kl], best_r)
             width = width / 20.0
         cor = _corollary(st)
-        # the corollary value is inf_r of the same objective (limit r -> r*+ when V_t = 0)
+        # the corollary value is the objective at r* (r*+ when V_t = 0), a candidate above,
+        # so best <= cor up to rounding; the min only removes that rounding
         per = np.minimum(best, cor)
-        return per, {"r": best_r, "corollary": cor}
+        return per, {"r": best_r, "corollary": cor, "search": best}
 
 
 class CorollaryBound(Bound):
@@ -454,7 +481,7 @@ class _PACBound(Bound):
         S, task = inputs.cal_scores, inputs.cal_task
         m_ = S.shape[1]
         n_t = task_counts(task, m_, name="cal_task")
-        err = retrieval_errors(S, task)
+        err = inputs.cal_errors()
         k_t = np.bincount(task, weights=err.astype(np.float64), minlength=m_)
         return k_t, n_t, m_
 

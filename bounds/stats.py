@@ -440,9 +440,14 @@ class ClusterStats:
         foreign = self.task[:, None] != self.task[None, :]
         return D2, foreign
 
-    def separation_sq(self) -> np.ndarray:
-        """D_c^2 = min over foreign centroids of ||nu - mu_c||^2 (+inf if none), (C,)."""
-        D2, foreign = self.foreign_sqdist()
+    def separation_sq(
+        self, *, geometry: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """D_c^2 = min over foreign centroids of ||nu - mu_c||^2 (+inf if none), (C,).
+
+        ``geometry``: a result of :meth:`foreign_sqdist` to reuse (saves recomputing it).
+        """
+        D2, foreign = self.foreign_sqdist() if geometry is None else geometry
         return np.where(foreign, D2, np.inf).min(axis=1)
 
 

@@ -20,12 +20,18 @@ __all__ = [
     "verify_lemma_identity",
     "verify_corollary_algebra",
     "GUARD",
+    "TAIL_GUARD",
 ]
 
 #: Conservative relative rounding guard used in threshold comparisons (docs/theory.md §3.5).
 #: A comparison ``4 r^2 >= D^2`` is evaluated as ``4 r^2 >= (1 - GUARD) D^2``, which can only
 #: enlarge a bound; it absorbs the last-ulp rounding of squared distances.
 GUARD = 1e-10
+
+#: Relative rounding guard for the directional tail gap ``a = D/2 - m_nu`` (§3.5): a gap
+#: below ``TAIL_GUARD * (D/2 + |m_nu|)`` is treated as 0 (tail 1), which can only enlarge a
+#: bound; it absorbs the cancellation in computing ``a``.
+TAIL_GUARD = 1e-9
 
 # ---------------------------------------------------------------- symbols
 V, a = sp.symbols("V a", real=True)  # variance, gap above the mean

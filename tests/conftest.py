@@ -2,6 +2,7 @@
 
 ``ci`` (default): no deadline (timings on a shared 2-core machine are noisy), a moderate
 number of examples, derandomised so a run is reproducible. ``dev``: more examples.
+The bounds property tests set no ``max_examples`` of their own: the profile decides.
 Select with ``HYPOTHESIS_PROFILE=dev``.
 """
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "ci",
     deadline=None,
-    max_examples=50,
+    max_examples=200,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import bounds
@@ -80,7 +80,6 @@ def all_bounds(cfg: dict, sketch_rank: int | None = None) -> tuple[np.ndarray, d
     return emp, res
 
 
-@settings(max_examples=400)
 @given(configs())
 def test_exactness_and_orderings(cfg: dict) -> None:
     """§6.1 exactness and §6.2 orderings on the empirical measure."""
@@ -99,9 +98,19 @@ def test_exactness_and_orderings(cfg: dict) -> None:
     assert np.all(v["D"] <= np.minimum(v["B"], v["C"]) + TOL)
     assert np.all(v["G-emp"] <= v["G-cantelli"] + TOL)
     assert np.all(v["G-cantelli"] <= v["corollary"] + TOL)
+    # the reported value is min(search, corollary); the search alone must already reach
+    # the corollary (r*, r*+ and r = -inf are among its candidates), so check it
+    # unclipped -- except where the own mean and the nearest foreign mean are within a
+    # few ulps: the corollary's threshold then lies between adjacent floats (a real-r
+    # infimum that no float r attains)
+    search = res["G-cantelli"].details["search"]
+    stt = bounds.score_stats(
+        bounds.nearest_centroid_scores(cfg["Z"], cfg["centroids"], cfg["ctask"]), cfg["y"])
+    mf = np.where(np.eye(cfg["m"], dtype=bool), np.inf, stt.Mf).min(axis=1)
+    resolvable = mf - stt.M > 8 * np.spacing(np.maximum(np.abs(stt.M), np.abs(mf)))
+    assert np.all((search <= v["corollary"] + TOL) | ~resolvable), (search, v["corollary"])
 
 
-@settings(max_examples=150)
 @given(configs(), st.integers(1, 3))
 def test_sketched_directional_bounds_stay_valid(cfg: dict, q: int) -> None:
     """§3.5: a top-q sketch with the residual bound only enlarges C and D."""
@@ -139,17 +148,15 @@ def _transform(cfg: dict, Zf, Cf) -> dict:
 
 
 def _assert_same(res1: dict, res2: dict, names=None, rtol: float = 0.0,
-                 perm: np.ndarray | None = None) -> None:
+                 perm: np.ndarray | None = None, atol: float = 1e-9) -> None:
     for name in names or res1:
         a = res1[name].per_task
         b = res2[name].per_task
         if perm is not None:
             b = b[perm]
-        np.testing.assert_allclose(b, a, rtol=rtol, atol=1e-9 if rtol == 0 else 1e-7,
-                                   err_msg=name)
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=name)
 
 
-@settings(max_examples=150)
 @given(configs(grid_only=True, max_dim=8, scales=(2.0**-20, 1.0, 2.0**20)), st.data())
 def test_exact_invariances(cfg: dict, data: st.DataObject) -> None:
     """§6.3 with transformations that are exact in floating point (integer grids):
@@ -185,7 +192,6 @@ def test_exact_invariances(cfg: dict, data: st.DataObject) -> None:
     _assert_same(base, r, rtol=1e-12)
 
 
-@settings(max_examples=100)
 @given(configs(), st.floats(1e-3, 1e3), st.data())
 def test_continuous_invariances_general_rotation(cfg: dict, scale: float,
                                                  data: st.DataObject) -> None:
@@ -199,7 +205,8 @@ def test_continuous_invariances_general_rotation(cfg: dict, scale: float,
     _, base = all_bounds(cfg)
     _, r = all_bounds(_transform(cfg, lambda X: (X @ Q + shift) * scale,
                                  lambda X: (X @ Q + shift) * scale))
-    _assert_same(base, r, names=["B", "C", "G-cantelli", "corollary"], rtol=1e-6)
+    _assert_same(base, r, names=["B", "C", "G-cantelli", "corollary"], rtol=1e-6,
+                 atol=1e-7)
 
 
 def test_margin_corollary_zero_when_radii_small() -> None:

@@ -43,25 +43,50 @@ def test_gaussian_samples_respect_chernoff(mix: bounds.GaussianMixtures, seed: i
     res = bounds.REGISTRY["gaussian-chernoff"].compute(bounds.BoundInputs(mixtures=mix))
     slack = np.sqrt(np.log(mix.n_tasks / 1e-6) / (2 * n))
     assert np.all(emp <= res.per_task + slack), (emp, res.per_task)
-    # symmetry g_st(l) = g_ts(1 - l) of the pairwise bound
-    np.testing.assert_allclose(res.details["pairwise"], res.details["pairwise"].T)
+    # g_st(l) = g_ts(1 - l), which pairwise_chernoff relies on: the exponent of one
+    # ordered component pair equals that of the swapped pair at 1 - l
+    lam = np.array([0.3])
+    a = (mix.means[0, :1], mix.covariances[0, :1])
+    b = (mix.means[1, :1], mix.covariances[1, :1])
+    k_ab = bounds.gaussian_exponent(lam, a[0], a[1], b[0], b[1])
+    k_ba = bounds.gaussian_exponent(1.0 - lam, b[0], b[1], a[0], a[1])
+    np.testing.assert_allclose(k_ba, k_ab, rtol=1e-10, atol=1e-12)
+    # and the reported B[1, 0] is g_10 evaluated directly at its reported l
+    ex = bounds.pairwise_chernoff(mix, prune_tol=0.0)
+    l10 = ex["lam"][1, 0]
+    K = mix.n_components
+    i, j = np.divmod(np.arange(K * K), K)
+    k = bounds.gaussian_exponent(np.full(K * K, l10), mix.means[1, i], mix.covariances[1, i],
+                                 mix.means[0, j], mix.covariances[0, j])
+    g10 = np.sum(mix.weights[1, i] ** (1 - l10) * mix.weights[0, j] ** l10 * np.exp(-k))
+    np.testing.assert_allclose(ex["pairwise"][1, 0], g10, rtol=1e-10)
 
 
 def test_gaussian_bound_close_to_truth_and_pruning_is_conservative() -> None:
     """Well separated 2-task case: the bound is small but >= a large-sample error, and
-    pruning (prune_tol) can only raise it."""
+    pruning (prune_tol) can only raise it (strictly, with unequal anisotropic
+    covariances, where the pruning lower bound on the exponent is not tight)."""
     rng = np.random.default_rng(3)
     mix = bounds.GaussianMixtures(np.array([[1.0], [1.0]]), np.array([[[0.0, 0.0]],
                                   [[3.0, 0.0]]]), np.ones((2, 1, 2)))
     Z, y = mix.sample(20000, rng)
     emp, _ = bounds.empirical_error(mix.nll(Z), y)
     exact = bounds.pairwise_chernoff(mix, prune_tol=0.0)["pairwise"]
-    pruned = bounds.pairwise_chernoff(mix, prune_tol=1.0)["pairwise"]  # prune everything
     # equal isotropic covariances: Bhattacharyya exp(-||dmu||^2/8) at l = 1/2 is optimal
     np.testing.assert_allclose(exact[0, 1], np.exp(-9 / 8), rtol=1e-9)
-    assert pruned[0, 1] >= exact[0, 1]
     assert np.all(emp <= exact[0, 1] + 0.02)
     assert stats.norm.sf(1.5) <= exact[0, 1]
+    # pruning: 3 tasks x 2 components, unequal anisotropic full covariances
+    A = rng.normal(size=(3, 2, 2, 2))
+    cov = A @ np.swapaxes(A, -1, -2) + np.diag([0.3, 2.0])
+    aniso = bounds.GaussianMixtures(np.full((3, 2), 0.5), rng.normal(size=(3, 2, 2)) * 3.0,
+                                    cov)
+    exact = bounds.pairwise_chernoff(aniso, prune_tol=0.0)
+    pruned = bounds.pairwise_chernoff(aniso, prune_tol=1.0)  # prune everything
+    assert exact["n_refined"] == exact["n_pairs"] and pruned["n_refined"] == 0
+    off = ~np.eye(3, dtype=bool)
+    assert np.all(pruned["pairwise"][off] >= exact["pairwise"][off])
+    assert np.any(pruned["pairwise"][off] > exact["pairwise"][off])
 
 
 @pytest.mark.parametrize("lam", [0.1, 0.5, 0.8])
