@@ -107,8 +107,12 @@ def main() -> None:
         t_check = time.perf_counter() - t0
         print(f"run: m={a.m} tasks x K={a.K} clusters, d={a.d}, q={a.q}, n={a.n} test, "
               f"{a.n_cal} calibration, {a.n_train} train samples (written in {t_write:.1f} s)")
-        print(f"bounds.check exit code {proc.returncode}, {len(proc.stdout.splitlines())} "
-              f"output lines; stderr: {proc.stderr.strip()[:300] or '-'}")
+        if proc.returncode != 0:
+            sys.exit(f"bench_check: python -m bounds.check failed with exit code "
+                     f"{proc.returncode}; no timing reported. stderr: "
+                     f"{proc.stderr.strip()[-2000:] or '-'}")
+        print(f"bounds.check exit code 0, {len(proc.stdout.splitlines())} output lines; "
+              f"stderr: {proc.stderr.strip()[:300] or '-'}")
         print(f"time: python -m bounds.check {t_check:.2f} s (target < 15 s)")
 
 

@@ -32,6 +32,7 @@ fitted per-class Gaussians as the mixtures.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -40,7 +41,8 @@ from typing import Any
 import numpy as np
 
 import bounds
-from bounds.check.rundir import RunData, ScoreFile
+from bounds.check.rundir import _STEP_RE, KINDS, MODES, SPLITS, RunData, RunDirError, ScoreFile
+from bounds.check.rundir import _read_meta as _check_read_meta
 from bounds.check.rundir import load_run as _check_load_run
 
 __all__ = [
@@ -59,10 +61,6 @@ __all__ = [
     "run_likelihood_inputs",
 ]
 
-SPLITS = ("calibration", "test")
-MODES = ("adapted", "shared")
-KINDS = ("centroid", "nll")
-_STEP_RE = re.compile(r"^step-(\d{3,})$")
 _TASK_RE = re.compile(r"^(\d{3,})$")
 
 
@@ -97,13 +95,10 @@ class Run:
             raise ValueError(f"path: {str(p)!r} is not a directory")
         if not (p / "run.json").is_file():
             raise ValueError(f"path: {str(p)!r} has no run.json (not a run directory)")
-        info = _read_json(p / "run.json")
-        if not isinstance(info, dict) or info.get("schema_version") != 1:
-            raise ValueError(
-                "path: run.json is not schema version 1 (docs/run-dir.md)"
-            )
-        if not isinstance(info.get("n_tasks"), int) or info["n_tasks"] < 1:
-            raise ValueError("path: run.json lacks a positive integer n_tasks")
+        try:  # the checker's rules for run.json (schema version, n_tasks, ...)
+            info = _check_read_meta(p)
+        except RunDirError as exc:
+            raise ValueError(f"path: {exc} (docs/run-dir.md)") from None
         self.path = p
         self.info = info
         self.config = _read_json(p / "config.json") if (p / "config.json").is_file() else {}
@@ -116,9 +111,9 @@ class Run:
         """Number of tasks of the sequence (``run.json`` ``n_tasks``)."""
         return int(self.info["n_tasks"])
 
-    @property
+    @functools.cached_property
     def steps(self) -> list[int]:
-        """Evaluated steps of completed tasks (``eval/step-NNN``), ascending."""
+        """Evaluated steps of completed tasks (``eval/step-NNN``), ascending (read once)."""
         ev = self.path / "eval"
         if not ev.is_dir():
             return []
@@ -231,14 +226,25 @@ class Run:
         """Shared-space representations ``tasks/NNN/reps-shared-{split}.npy`` (float64)."""
         if split not in SPLITS:
             raise ValueError(f"split: must be one of {SPLITS}, got {split!r}")
-        f = self._task_dir(task) / f"reps-shared-{split}.npy"
-        if not f.is_file():
-            raise ValueError(f"task: no reps-shared-{split}.npy for task {task}")
-        return np.load(f, allow_pickle=False).astype(np.float64)
+        self._task_dir(task)  # raises unless the task is completed
+        step = next((k for k in self.steps if k >= task), None)
+        if step is None:
+            raise ValueError(f"task: no evaluation step covers task {task}")
+        return self._step_reps(step, split)[task]
+
+    def _step_reps(self, step: int, split: str) -> list[np.ndarray]:
+        """The representations ``load_run`` read for ``step`` (one array per task)."""
+        sd = self.step_data(step).splits.get(split)
+        if sd is None or sd.reps is None:
+            note = f" ({sd.reps_note})" if sd is not None and sd.reps_note else ""
+            raise ValueError(f"task: no reps-shared-{split}.npy at step {step}{note}")
+        return sd.reps
 
     def stacked_reps(self, step: int, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """Representations of tasks 0..step stacked, with their task ids."""
-        Z = [self.reps(t, split) for t in range(step + 1)]
+        if split not in SPLITS:
+            raise ValueError(f"split: must be one of {SPLITS}, got {split!r}")
+        Z = self._step_reps(step, split)
         y = [np.full(len(z), t, dtype=np.int64) for t, z in enumerate(Z)]
         return np.concatenate(Z), np.concatenate(y)
 
@@ -363,13 +369,12 @@ def features_experiment(stream: Any, *, delta: float = 0.05, ridge: float = 1e-6
     if getattr(stream, "modality", None) != "features":
         raise ValueError("stream: must be a features-space task stream")
     m = int(stream.n_tasks)
-    parts: dict[str, list] = {"cent": [], "ctask": [], "w": [], "mu": [], "cov": []}
+    parts: dict[str, list] = {"ctask": [], "w": [], "mu": [], "cov": []}
     data: dict[str, tuple[list, list]] = {"test": ([], []), "calibration": ([], [])}
     for t in range(m):
         td = stream.task(t)
         X = np.asarray(td.train.inputs, dtype=np.float64)
         w, mu, cov = _class_gaussians(X, td.train.labels, ridge)
-        parts["cent"].append(mu)
         parts["ctask"].append(np.full(len(mu), t, dtype=np.int64))
         parts["w"].append(w)
         parts["mu"].append(mu)
@@ -387,7 +392,7 @@ def features_experiment(stream: Any, *, delta: float = 0.05, ridge: float = 1e-6
         k = len(parts["w"][t])
         W[t, :k], MU[t, :k], COV[t, :k] = parts["w"][t], parts["mu"][t], parts["cov"][t]
     mix = bounds.GaussianMixtures(W, MU, COV)
-    cent = np.concatenate(parts["cent"])
+    cent = np.concatenate(parts["mu"])  # class means double as centroids
     ctask = np.concatenate(parts["ctask"])
     Zte, yte = (np.concatenate(a) for a in data["test"])
     Zca, yca = (np.concatenate(a) for a in data["calibration"])
@@ -488,10 +493,11 @@ def likelihood_calibration(mixtures: bounds.GaussianMixtures, Z: np.ndarray,
         raise ValueError("Z: expected (n, d) with task (n,)")
     d = mixtures.dim
     rows = np.arange(len(Z))
-    nll = mixtures.nll(Z)[rows, task]
     lp = mixtures.component_logpdf(Z)[rows, task]  # (n, K)
     with np.errstate(divide="ignore"):
         post = lp + np.log(mixtures.weights[task])
+    pmax = post.max(axis=1, keepdims=True)  # -log p_t(z), as GaussianMixtures.nll
+    nll = -(pmax[:, 0] + np.log(np.exp(post - pmax).sum(axis=1)))
     k = np.argmax(post, axis=1)
     # log N = -(q + logdet + d log 2 pi) / 2 -> q from the log-density and log-det
     cov = mixtures.full_covariances()[task, k]

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from rundir_factory import rewrite_npz, write_minimal_run, write_run_dir
 
+import bounds
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "COLUMNS": "250"}
 
@@ -36,7 +38,11 @@ def test_gaussian_run_holds_json_and_plot(tmp_path: Path) -> None:
     assert "Traceback" not in p.stderr
     assert "every guaranteed bound holds" in p.stdout
     rep = _strict_json(out_json)
-    assert json.loads(json.dumps(rep)) == rep  # round trip
+    for t in rep["tables"]:  # the JSON errors are those of the recorded score matrices
+        z = np.load(run / "eval" / "step-002" / t["split"] / f"{t['mode']}-{t['kind']}.npz")
+        err_t, err = bounds.empirical_error(z["scores"], z["task"])
+        assert t["empirical_error"]["per_task"] == pytest.approx(err_t.tolist(), abs=1e-15)
+        assert t["empirical_error"]["overall"] == pytest.approx(err, abs=1e-15)
     assert rep["exit_code"] == 0 and rep["step"] == 2
     keys = {(t["split"], t["mode"], t["kind"]) for t in rep["tables"]}
     assert keys == {(s, mo, k) for s in ("calibration", "test") for mo in ("adapted", "shared")
@@ -136,6 +142,11 @@ def test_bad_input_subprocess_one_line(tmp_path: Path, case: str) -> None:
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "unexpected" not in p.stderr and "BOUNDS_CHECK_DEBUG" not in p.stderr, p.stderr
+    expect = (("nope", "no such directory") if case == "missing" else
+              ("eval/step-001/test/shared-nll.npz", "corrupt"))
+    for frag in expect:
+        assert frag in p.stderr, (frag, p.stderr)
 
 
 @pytest.mark.slow

@@ -86,6 +86,38 @@ BAD_CASES = {
 }
 
 
+# fragments the one-line message must contain: (file, what is wrong)
+BAD_EXPECT = {
+    "missing run.json": ("run.json", "missing"),
+    "invalid run.json": ("run.json", "invalid JSON"),
+    "run.json not object": ("run.json", "JSON object"),
+    "schema version 2": ("run.json", "schema_version 2"),
+    "no schema version": ("run.json", "lacks schema_version"),
+    "bad status": ("run.json", "status"),
+    "tasks_complete > n_tasks": ("run.json", "exceeds n_tasks"),
+    "no tasks complete": ("run.json", "0 of 3 tasks complete"),
+    "no eval dir": ("eval", "missing"),
+    "truncated scores": ("test/shared-centroid.npz", "corrupt"),
+    "garbage scores": ("test/shared-centroid.npz", "not an .npz"),
+    "NaN scores": ("test/shared-centroid.npz", "NaN or infinite"),
+    "inf scores": ("test/shared-centroid.npz", "NaN or infinite"),
+    "wrong column count": ("test/shared-centroid.npz", "4 task columns, expected 3"),
+    "task length mismatch": ("test/shared-centroid.npz", "150"),
+    "float task ids": ("test/shared-centroid.npz", "integers"),
+    "task id out of range": ("test/shared-centroid.npz", "out of range"),
+    "missing scores key": ("test/shared-centroid.npz", "required key 'scores'"),
+    "pickled object array": ("test/shared-centroid.npz", "allow_pickle"),
+    "corrupt clusters": ("test/clusters-shared.npz", "corrupt"),
+    "clusters field missing": ("test/clusters-shared.npz", "msr"),
+    "clusters NaN": ("test/clusters-shared.npz", "NaN"),
+    "clusters of other samples": ("test/clusters-shared.npz", "point counts"),
+    "NaN representations": ("tasks/001/reps-shared-test.npy", "NaN"),
+    "truncated representations": ("tasks/001/reps-shared-test.npy", "corrupt"),
+    "mixtures shape": ("mixtures-shared.npz", "covariances"),
+    "train clusters corrupt": ("tasks/000/train-clusters-shared.npz", "not an .npz"),
+}
+
+
 @pytest.mark.parametrize("case", list(BAD_CASES))
 def test_bad_input_exit_2_one_line(run: Path, capsys: pytest.CaptureFixture, case: str) -> None:
     BAD_CASES[case](run)
@@ -94,6 +126,13 @@ def test_bad_input_exit_2_one_line(run: Path, capsys: pytest.CaptureFixture, cas
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "Traceback" not in err and "error:" in lines[0]
+    assert "unexpected" not in err and "BOUNDS_CHECK_DEBUG" not in err, err  # not a crash
+    for frag in BAD_EXPECT[case]:
+        assert frag in lines[0], (case, frag, err)
+
+
+def test_bad_expect_covers_every_case() -> None:
+    assert set(BAD_EXPECT) == set(BAD_CASES)
 
 
 def test_missing_directory_and_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -102,6 +141,10 @@ def test_missing_directory_and_file(tmp_path: Path, capsys: pytest.CaptureFixtur
     (tmp_path / "f").write_text("x")
     code, _, err = _run(capsys, tmp_path / "f")
     assert code == 2 and "not a directory" in err
+
+
+BAD_OPTION_EXPECT = {"--bounds": "unknown bound", "--delta": "--delta", "--split": "--split",
+                     "--step": "step"}
 
 
 @pytest.mark.parametrize("args", [["--bounds", "nope"], ["--delta", "2"], ["--delta", "x"],
@@ -115,6 +158,8 @@ def test_bad_options_exit_2_one_line(run: Path, capsys: pytest.CaptureFixture,
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "unexpected" not in err and "BOUNDS_CHECK_DEBUG" not in err, err
+    assert BAD_OPTION_EXPECT[args[0]] in err and args[1] in err, err
 
 
 def test_step_bounds_and_split_selection(run: Path, capsys: pytest.CaptureFixture,

@@ -1,6 +1,6 @@
 """Command line: ``python -m bounds.check RUN_DIR [options]``.
 
-Exit codes: 0 when every guaranteed bound holds (tolerance 1e-9; an unfinished run is
+Exit codes: 0 when every guaranteed bound holds (tolerance ``core.TOL``; an unfinished run is
 checked up to its last completed step and only warned about), 1 when a guaranteed bound
 is violated (a bug in the bound code or a misuse), 2 on bad input (one line on stderr,
 never a traceback). PAC and assumption-dependent bounds never change the exit code.
@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
+from .._validate import check_probability
 from .rundir import SPLITS, RunDirError, load_run
 
 __all__ = ["main", "build_parser"]
@@ -37,24 +39,32 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _delta(text: str) -> float:
-    try:
-        val = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 < val < 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 1), got {val}")
-    return val
+def _checked(convert: Callable[[str], Any], check: Callable[[Any], Any]
+             ) -> Callable[[str], Any]:
+    """An argparse ``type``: ``check(convert(text))``, a ValueError becoming a usage error."""
+
+    def parse(text: str) -> Any:
+        try:
+            val = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not {'an integer' if convert is int else 'a number'}: {text!r}") from None
+        try:
+            return check(val)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+    return parse
 
 
-def _step(text: str) -> int:
-    try:
-        val = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+def _non_negative(val: int) -> int:
     if val < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {val}")
+        raise ValueError(f"must be >= 0, got {val}")
     return val
+
+
+_delta = _checked(float, lambda v: check_probability(v, "delta"))
+_step = _checked(int, _non_negative)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,5 +122,4 @@ def main(argv: list[str] | None = None) -> int:
         more = f" (+{len(v) - 1} more, see the report)" if len(v) > 1 else ""
         sys.stderr.write(f"{PROG}: {v[0].message()}{more}; this is a bug in the bound code or "
                          "a misuse (statistics not computed from the evaluated data)\n")
-        return 1
-    return 0
+    return report.exit_code

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .core import Report, Table
+from .core import TOL, Report, Table
 
 __all__ = ["render", "to_jsonable", "write_json", "tightness"]
 
@@ -182,7 +182,7 @@ def render(report: Report, out: TextIO | None = None) -> None:
         if len(report.violations) > 20:
             con.print(f"  ... and {len(report.violations) - 20} more")
     else:
-        con.print("[bold green]every guaranteed bound holds[/] (tolerance 1e-9)")
+        con.print(f"[bold green]every guaranteed bound holds[/] (tolerance {TOL:g})")
     if report.soft_violations:
         con.print(f"[yellow]{len(report.soft_violations)} PAC/assumption-dependent bound "
                   "failure(s)[/] (do not change the exit code; see the notes above)")
@@ -240,7 +240,7 @@ def to_jsonable(report: Report) -> dict[str, Any]:
                                        "seed", "preset")}
     return _clean({
         "run_dir": str(d.root), "run": meta, "step": d.step, "n_tasks_at_step": d.m,
-        "delta": report.delta, "tolerance": 1e-9, "warnings": report.warnings,
+        "delta": report.delta, "tolerance": TOL, "warnings": report.warnings,
         "tables": tables, "violations": viol,
         "guaranteed_violations": len(report.violations), "exit_code": report.exit_code,
     })

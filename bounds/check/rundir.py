@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import ClusterStats, GaussianMixtures
+from ..empirical import check_scores, task_counts
 
 __all__ = [
     "RunDirError",
@@ -39,7 +40,7 @@ MODES = ("adapted", "shared")
 KINDS = ("centroid", "nll")
 SPLITS = ("calibration", "test")
 _STEP_RE = re.compile(r"^step-(\d{3,})$")
-_SCORE_RE = re.compile(r"^(adapted|shared)-(centroid|nll)\.npz$")
+_SCORE_RE = re.compile(rf"^({'|'.join(MODES)})-({'|'.join(KINDS)})\.npz$")
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(ClusterStats))
 
 
@@ -191,23 +192,24 @@ def _read_scores(path: Path, rel: str, split: str, mode: str, kind: str, m: int)
     for key in ("task", "scores"):
         if key not in z:
             raise RunDirError(f"{rel}: lacks the required key {key!r} (has {sorted(z)})")
-    S = _float_array(z["scores"], rel, "scores", 2)
-    n = S.shape[0]
-    if n == 0:
-        raise RunDirError(f"{rel}: scores has no rows")
+    if z["scores"].dtype.kind not in "fiu":
+        raise RunDirError(f"{rel}: scores must be numeric, got dtype {z['scores'].dtype}")
+    if z["task"].dtype.kind not in "iu":  # the run-dir format stores integer task ids
+        raise RunDirError(f"{rel}: task must hold integers, got dtype {z['task'].dtype}")
+    try:
+        S, task = check_scores(z["scores"], z["task"], name="scores")
+    except ValueError as exc:
+        raise RunDirError(f"{rel}: {' '.join(str(exc).split())}") from None
     if S.shape[1] != m:
         raise RunDirError(
             f"{rel}: scores has {S.shape[1]} task columns, expected {m} "
             f"(step {m - 1} covers tasks 0..{m - 1})"
         )
-    task = _index_array(z["task"], rel, "task", n)
-    if task.min() < 0 or task.max() >= m:
-        raise RunDirError(f"{rel}: task ids must lie in 0..{m - 1}, found "
-                          f"{int(task.min())}..{int(task.max())}")
-    counts = np.bincount(task, minlength=m)
-    empty = np.flatnonzero(counts == 0)
-    if empty.size:
-        raise RunDirError(f"{rel}: task(s) {empty.tolist()} have no samples")
+    try:
+        task_counts(task, m)
+    except ValueError as exc:
+        raise RunDirError(f"{rel}: {' '.join(str(exc).split())}") from None
+    n = S.shape[0]
     extra = {k: _index_array(z[k], rel, k, n) for k in ("label", "pred") if k in z}
     return ScoreFile(split, mode, kind, rel, S, task, extra.get("label"), extra.get("pred"))
 
@@ -224,12 +226,9 @@ def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> C
     missing = [f for f in _CS_FIELDS if f not in z]
     if missing:
         raise RunDirError(f"{rel}: lacks ClusterStats field(s) {missing}")
-    for f in _CS_FIELDS:
-        arr = z[f]
-        if arr.dtype.kind not in "fiub":
-            raise RunDirError(f"{rel}: field {f} must be numeric, got dtype {arr.dtype}")
-        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-            raise RunDirError(f"{rel}: field {f} contains NaN or infinite values")
+    for f in _CS_FIELDS:  # finiteness and shapes: ClusterStats.validate below
+        if z[f].dtype.kind not in "fiub":
+            raise RunDirError(f"{rel}: field {f} must be numeric, got dtype {z[f].dtype}")
     kw = {f: np.array(z[f]) for f in _CS_FIELDS}
     for f in ("task", "count", "point_cluster"):
         if kw[f].dtype.kind not in "iu":
@@ -258,16 +257,8 @@ def _read_mixtures(path: Path, rel: str, m: int) -> GaussianMixtures:
     missing = [k for k in ("weights", "means", "covariances") if k not in z]
     if missing:
         raise RunDirError(f"{rel}: lacks field(s) {missing}")
-    arrs = {}
-    for k, nd in (("weights", 2), ("means", 3)):
-        arrs[k] = _float_array(z[k], rel, k, nd)
-    cov = z["covariances"]
-    if cov.ndim not in (3, 4):
-        raise RunDirError(f"{rel}: covariances must be (m, K, d) or (m, K, d, d), "
-                          f"got shape {cov.shape}")
-    arrs["covariances"] = _float_array(cov, rel, "covariances", cov.ndim)
-    try:
-        mix = GaussianMixtures(arrs["weights"], arrs["means"], arrs["covariances"])
+    try:  # GaussianMixtures checks dtypes, shapes, finiteness, weights and covariances
+        mix = GaussianMixtures(z["weights"], z["means"], z["covariances"])
     except ValueError as exc:
         raise RunDirError(f"{rel}: {' '.join(str(exc).split())}") from None
     if mix.n_tasks != m:
