@@ -497,6 +497,13 @@ class HoeffdingBound(_PACBound):
         return k_t / n_t + slack, {"empirical": k_t / n_t, "slack": slack, "n_t": n_t}
 
 
+def _clopper_pearson(k: float, n: float, alpha: float) -> float:
+    """One-sided Clopper-Pearson upper limit of a binomial proportion at level alpha."""
+    if k >= n:
+        return 1.0
+    return float(sps.beta.ppf(1.0 - alpha, k + 1, n - k))
+
+
 class ClopperPearsonBound(_PACBound):
     """One-sided Clopper-Pearson upper limit at level delta/m per task (§5.2)."""
 
@@ -508,7 +515,8 @@ class ClopperPearsonBound(_PACBound):
         with np.errstate(all="ignore"):
             up = sps.beta.ppf(1.0 - alpha, k_t + 1, np.maximum(n_t - k_t, 1e-300))
         up = np.where(k_t >= n_t, 1.0, up)
-        return up, {"empirical": k_t / n_t, "n_t": n_t}
+        return up, {"empirical": k_t / n_t, "n_t": n_t,
+                    "pooled": _clopper_pearson(k_t.sum(), n_t.sum(), inputs.delta)}
 
 
 # ------------------------------------------------------------------ registry

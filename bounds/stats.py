@@ -316,6 +316,10 @@ class ClusterStats:
     resid: np.ndarray
     point_cluster: np.ndarray
     point_radius: np.ndarray
+    #: optional (C, d): diagonal of Sigma_c - V diag(L) V' (>= 0), the part of each
+    #: coordinate's variance the sketch misses. Used only by the predictions
+    #: (docs/theory.md §9); the bounds use the PSD upper bound ``resid``.
+    resid_diag: np.ndarray | None = None
 
     # ------------------------------------------------------------ basic properties
     @property
@@ -374,6 +378,12 @@ class ClusterStats:
                 raise ValueError(f"{name}: field {f} contains NaN or infinite values")
         if self.point_cluster.shape != self.point_radius.shape:
             raise ValueError(f"{name}: point_cluster and point_radius lengths differ")
+        if self.resid_diag is not None:
+            if self.resid_diag.shape != (C, d):
+                raise ValueError(f"{name}: field resid_diag has shape {self.resid_diag.shape}, "
+                                 f"expected {(C, d)}")
+            if not np.all(np.isfinite(self.resid_diag)) or np.any(self.resid_diag < 0):
+                raise ValueError(f"{name}: field resid_diag must be finite and >= 0")
         if self.point_cluster.size and (
             self.point_cluster.min() < 0 or self.point_cluster.max() >= C
         ):
@@ -404,6 +414,8 @@ class ClusterStats:
             raise ValueError(f"parts: sketch ranks differ {sorted(q)}")
         offs = np.cumsum([0] + [p.n_clusters for p in parts[:-1]])
         kw = {}
+        if all(p.resid_diag is not None for p in parts):
+            kw["resid_diag"] = np.concatenate([p.resid_diag for p in parts], axis=0)
         for f in _CS_FIELDS:
             if f == "point_cluster":
                 kw[f] = np.concatenate([p.point_cluster + o for p, o in zip(parts, offs)])
@@ -417,7 +429,8 @@ class ClusterStats:
 
     def save(self, path: str | Path) -> None:
         """Write every field to an ``.npz`` archive (no pickled objects)."""
-        np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)})
+        np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)
+                          if getattr(self, f.name) is not None})
 
     @classmethod
     def load(cls, path: str | Path, *, complete: bool = True) -> ClusterStats:
@@ -428,7 +441,8 @@ class ClusterStats:
             missing = [f for f in _CS_FIELDS if f not in z.files]
             if missing:
                 raise ValueError(f"path: archive lacks fields {missing}")
-            return cls(**{f: np.array(z[f]) for f in _CS_FIELDS}).validate(
+            extra = {"resid_diag": np.array(z["resid_diag"])} if "resid_diag" in z.files else {}
+            return cls(**{f: np.array(z[f]) for f in _CS_FIELDS}, **extra).validate(
                 "path", complete=complete
             )
 
@@ -510,10 +524,16 @@ def cluster_stats(
         offset[nonempty] = np.add.reduceat(ds, st, axis=0) / counts[nonempty, None]
     Xs = ds - offset[assign[order]]
     U, L, R = _cov_sketch(Xs, starts, counts, q)
+    # diag(Sigma_c) - diag(U L U'): per-coordinate variance the sketch misses (predictions)
+    diag = np.zeros((C, d))
+    if np.any(nonempty):
+        diag[nonempty] = np.add.reduceat(Xs * Xs, starts[nonempty], axis=0) / counts[
+            nonempty, None]
+    resid_diag = np.maximum(diag - np.einsum("cdq,cq->cd", U * U, L), 0.0)
     return ClusterStats(
         task=ct, centroid=mu.copy(), count=counts.astype(np.int64), weight=weight, msr=msr,
         max_radius=max_radius, offset=offset, eigvecs=U, eigvals=L, resid=R,
-        point_cluster=assign, point_radius=np.sqrt(r2),
+        point_cluster=assign, point_radius=np.sqrt(r2), resid_diag=resid_diag,
     )
 
 

@@ -125,11 +125,16 @@ class EvalConfig:
 
     ``kind``: score kind of the summary metrics (``auto`` = ``nll`` for mixtures,
     ``centroid`` for k-means); every supported kind is always computed and saved.
-    ``sketch_rank``: covariance sketch rank of the saved ClusterStats (None = exact).
+    ``sketch_rank``: covariance sketch rank of the evaluation-split ClusterStats (None =
+    exact). ``train_sketch_rank``: the same for the training-time statistics
+    ``tasks/NNN/train-clusters-shared.npz``, which feed the training-time bounds and the
+    predictions (docs/theory.md §9.3; the default was chosen on the calibration split with
+    ``bench/bench_cov_summary.py``).
     """
 
     kind: str = "auto"
     sketch_rank: int | None = 16
+    train_sketch_rank: int | None = 64
 
 
 @dataclass
@@ -528,8 +533,10 @@ def validate(cfg: Config) -> Config:
         raise ValueError(f"eval.kind: must be auto, centroid or nll, got {cfg.eval.kind!r}")
     if cfg.eval.kind == "nll" and cfg.signature.kind == "kmeans":
         raise ValueError("eval.kind: 'nll' needs a mixture signature (gmm or dpgmm)")
-    if cfg.eval.sketch_rank is not None and cfg.eval.sketch_rank < 1:
-        raise ValueError(f"eval.sketch_rank: must be >= 1 or none, got {cfg.eval.sketch_rank}")
+    for key in ("sketch_rank", "train_sketch_rank"):
+        val = getattr(cfg.eval, key)
+        if val is not None and val < 1:
+            raise ValueError(f"eval.{key}: must be >= 1 or none, got {val}")
     return cfg
 
 

@@ -235,6 +235,9 @@ class TaskArtifacts:
     reps_test: np.ndarray
     done: dict[str, Any]
     train_clusters: Any = None  # bounds.ClusterStats
+    #: ``"{mode}-{kind}" -> (n_train, t+1)`` scores of task t's train split against the
+    #: modules / signatures 0..t, computed at training time (tasks/NNN/train-scores.npz)
+    train_scores: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -374,6 +377,8 @@ class RunDir:
             save_npz(d / "head.npz", art.head)
             if art.train_clusters is not None:
                 _save_object(d / "train-clusters-shared.npz", art.train_clusters)
+            if art.train_scores is not None:
+                save_npz(d / "train-scores.npz", art.train_scores)
             save_npy(d / "reps-shared-calibration.npy",
                      np.asarray(art.reps_calibration, dtype=np.float32))
             save_npy(d / "reps-shared-test.npy", np.asarray(art.reps_test, dtype=np.float32))

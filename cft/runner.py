@@ -255,18 +255,19 @@ class Runner:
         module.eval()
         z_adapted = self._upper(train_cache, module)
         z_shared = self._upper(train_cache, None)
-        del train_cache
         sig_a = self._signature("adapted", t).fit(z_adapted)
         sig_s = self._signature("shared", t).fit(z_shared)
         head = LDAHead(shrinkage=cfg.head.shrinkage).fit(z_adapted, data.train.labels)
         cent = sig_s.centroids_
         train_cs = bounds.cluster_stats(
             z_shared, np.full(len(z_shared), t, dtype=np.int64), cent,
-            np.full(len(cent), t, dtype=np.int64), sketch_rank=cfg.eval.sketch_rank)
+            np.full(len(cent), t, dtype=np.int64), sketch_rank=cfg.eval.train_sketch_rank)
         self.modules.append(module)
         self.sig_adapted.append(sig_a)
         self.sig_shared.append(sig_s)
         self.heads.append(head)
+        train_scores = self._train_scores(train_cache, z_adapted, z_shared)
+        del train_cache
         reps = {s: self._shared(s, t) for s in SPLITS}
         done = {
             "task": t,
@@ -289,8 +290,25 @@ class Runner:
             reps_test=reps["test"],
             done=done,
             train_clusters=train_cs,
+            train_scores=train_scores,
         ))
         return done
+
+    def _train_scores(self, cache: Any, z_adapted: np.ndarray,
+                      z_shared: np.ndarray) -> dict[str, np.ndarray]:
+        """Task t's train split scored against modules / signatures 0..t, at training time
+        (the statistics of the adapted rule's earlier-claimed errors, docs/theory.md §10).
+
+        ``h_s(x)`` for the earlier modules s < t costs t passes of the adapted layers over
+        the train split; the new module's and the shared representations are reused."""
+        from cft.retrieval import score_matrix
+
+        reps_a = [self._upper(cache, mod) for mod in self.modules[:-1]] + [z_adapted]
+        out = {}
+        for kind in self.kinds:
+            out[f"adapted-{kind}"] = score_matrix(reps_a, self.sig_adapted, kind)
+            out[f"shared-{kind}"] = score_matrix(z_shared, self.sig_shared, kind)
+        return out
 
     def _load_task(self, t: int) -> dict[str, Any]:
         from cft.composition import ProteusAdapter

@@ -11,11 +11,12 @@ from .core import BoundRow, Report, Table, Violation, bound_groups, check_run
 from .rundir import RunData, RunDirError, load_run
 
 
-def render(report: Report, out: object = None) -> None:
-    """Print ``report`` as rich tables (see :mod:`bounds.check.report`)."""
+def render(report: Report, out: object = None, *, per_task: bool = False,
+           worst: int = 3) -> None:
+    """Print ``report``: the ladder, then per-task tables (see :mod:`bounds.check.report`)."""
     from .report import render as _render
 
-    _render(report, out)  # type: ignore[arg-type]
+    _render(report, out, per_task=per_task, worst=worst)  # type: ignore[arg-type]
 
 
 def write_json(report: Report, path: str) -> None:

@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only these bounds (names of bounds.REGISTRY)")
     p.add_argument("--delta", type=_delta, default=0.05,
                    help="confidence parameter of the PAC bounds (default 0.05)")
+    p.add_argument("--per-task", action="store_true",
+                   help="after the ladder, print every per-task table with the bound notes")
+    p.add_argument("--worst", type=_step, default=3, metavar="N",
+                   help="tasks listed per rule in the summary, largest error first (default 3)")
     return p
 
 
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         for w in data.warnings:
             sys.stderr.write(f"{PROG}: warning: {w}\n")
         report = check_run(data, splits=splits, names=args.bounds, delta=args.delta)
-        render(report)
+        render(report, per_task=args.per_task, worst=args.worst)
         if args.json:
             write_json(report, args.json)
         if args.plot:

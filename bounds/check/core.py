@@ -90,6 +90,10 @@ class Table:
     rows: list[BoundRow] = field(default_factory=list)
     diagnostics: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    #: tier-4 predictions (``bounds.check.ladder.PredRow``) and the earlier/later claim
+    #: split with its training-time bound (``bounds.check.ladder.attach``)
+    predictions: list[Any] = field(default_factory=list)
+    claims: dict[str, Any] | None = None
 
     @property
     def title(self) -> str:
@@ -235,6 +239,14 @@ def check_run(
                             name, name, "pac", "calibration-scores", r.per_task, r.overall,
                             tab, note=f"holds with probability >= 1 - delta = {1 - delta:g} "
                             "over the calibration draw"))
+                        if "pooled" in r.details:  # overall: no union over tasks needed
+                            row = _row(f"{name}:pooled", name, "pac", "calibration-scores",
+                                       r.per_task, r.details["pooled"], tab,
+                                       note="overall = one bound on the pooled calibration "
+                                       "sample at level delta (calibration task weights)")
+                            row.overall = row.overall_native
+                            row.holds_overall = row.overall >= tab.err - TOL
+                            tab.rows.append(row)
             # centroid geometry ---------------------------------------------------
             if (mode, kind) == ("shared", "centroid") and sel["clusters"]:
                 if sd.clusters is not None:
@@ -275,6 +287,9 @@ def check_run(
                     tab.notes.append(f"A.1 diagnostics skipped: {sd.reps_note}")
     if not tables:
         raise RunDirError("eval: no score matrix for the selected split(s)")
+    from .ladder import attach
+
+    warnings.extend(attach(tables, data, seed=diag_seed))
 
     violations, soft = [], []
     for tab in tables:

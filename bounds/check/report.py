@@ -110,8 +110,92 @@ def _rich_table(title: str, columns: list[str], rows: list[list[Any]], last_task
     return rt
 
 
-def render(report: Report, out: TextIO | None = None) -> None:
-    """Print every table of ``report`` with ``rich``."""
+def _ratio(value: float, error: float) -> str:
+    ratio, gap = tightness(value, error)
+    return f"x{ratio:.2f}" if ratio is not None else f"+{gap:.2g}"
+
+
+_SHORT = {"pac-clopper-pearson:pooled": "CP-pooled", "pac-clopper-pearson": "CP",
+          "pac-hoeffding": "Hoeffding"}
+
+
+def _short(key: str) -> str:
+    return _SHORT.get(key, key.removeprefix("pred:"))
+
+
+def _ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None]]:
+    """The one-screen summary as (text, style) lines (docs/theory.md §11): per split, one
+    line per rule, then the ``worst`` tasks of each rule on one line."""
+    from .ladder import TIER_NAMES, ladder
+
+    rungs = ladder(report)
+    lines: list[tuple[str, str | None]] = []
+    for split in dict.fromkeys(r.split for r in rungs):
+        rs = [r for r in rungs if r.split == split]
+        lines.append((f"{split} split: retrieval error, the tightest bound of each tier "
+                      "(xN = bound / error) and the training-time prediction", "bold"))
+        head = ["rule", "error", "earlier/later"] + [
+            f"{k} {v}" for k, v in TIER_NAMES.items()] + ["prediction ± MC se, |err|, rho",
+                                                          "A.1"]
+        body = []
+        for r in rs:
+            cl = r.claims
+            pi = None if cl is None else cl["n_t"] / cl["n_t"].sum()
+            cells = [r.rule, f"{r.error:.3f}",
+                     "-" if cl is None else f"{pi @ cl['earlier']:.3f}/{pi @ cl['later']:.3f}"]
+            for k in TIER_NAMES:
+                b = r.best.get(k)
+                if b is None:
+                    cells.append("-")
+                elif b[0].endswith("(earlier)") and cl is not None:
+                    ref = float(pi @ cl["earlier_event"])
+                    cells.append(f"{b[0]} {b[1]:.3f} {_ratio(b[1], ref)} of {ref:.3f}")
+                else:
+                    cells.append(f"{_short(b[0])} {b[1]:.3f} {_ratio(b[1], r.error)}")
+            p = r.pred
+            if p is None:
+                cells.append("-")
+            else:
+                rho = p.spearman
+                what = "" if p.target == "error" else " (earlier)"
+                cells.append(f"{_short(p.key)}{what} {p.overall:.3f}±{p.se_overall:.3f}, "
+                             f"{p.abs_err:.3f}, {'-' if rho is None else f'{rho:.2f}'}")
+            cells.append(r.a1)
+            body.append(cells)
+        widths = [max(len(c[j]) for c in [head] + body) for j in range(len(head))]
+        lines += [("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip(),
+                   "dim" if i == 0 else None) for i, cells in enumerate([head] + body)]
+        if any(r.best.get(3) and r.best[3][0].endswith("(earlier)") for r in rs):
+            lines.append(("  (earlier): bounds the event 'an earlier task scores at least as "
+                          "close' on the train sample; errors claimed by later modules have no "
+                          "training-time bound (docs/theory.md §10)", "dim"))
+        if worst > 0:
+            for tab in [t for t in report.tables if t.split == split]:
+                order = np.argsort(-tab.err_t, kind="stable")[:worst]
+                items = []
+                for t in order:
+                    vals = [f"{tab.err_t[t]:.3f}"]
+                    for k in TIER_NAMES:
+                        rows = [row for row in tab.rows if _tier(row) == k]
+                        vals.append(f"{min(row.per_task[t] for row in rows):.2f}" if rows
+                                    else "-")
+                    preds = [p for p in tab.predictions if p.target == "error"]
+                    vals.append(f"{preds[0].per_task[t]:.2f}" if preds else "-")
+                    items.append(f"{t}: " + " ".join(vals))
+                lines.append((f"  worst {tab.mode}-{tab.kind} (task: error tier1 tier2 tier3 "
+                              "pred): " + " | ".join(items), "dim"))
+    return lines
+
+
+def _tier(row: object) -> int | None:
+    from .ladder import tier_of
+
+    return tier_of(row)
+
+
+def render(report: Report, out: TextIO | None = None, *, per_task: bool = False,
+           worst: int = 3) -> None:
+    """Print the ladder (always first), then with ``per_task`` every table (``rich``)."""
     from rich.markup import escape
     from rich.text import Text
 
@@ -122,9 +206,13 @@ def render(report: Report, out: TextIO | None = None) -> None:
     con.print(f"[bold]run[/] {escape(str(d.root))}  status={status}"
               f" tasks_complete={meta['tasks_complete']}/{meta['n_tasks']}  step={d.step} "
               f"(tasks 0..{d.step})  delta={report.delta:g}")
-    for w in report.warnings:
+    for w in report.warnings[:5]:
         con.print(f"[yellow]warning:[/] {escape(w)}")
-    for tab in report.tables:
+    if len(report.warnings) > 5:
+        con.print(f"[yellow]... {len(report.warnings) - 5} more warning(s) in the JSON[/]")
+    for text, style in _ladder_lines(report, worst):
+        con.print(Text(text, style=style or ""))
+    for tab in report.tables if per_task else []:
         for group, title in (
             (("guaranteed",), "guaranteed bounds (exact on the empirical measure)"),
             (("pac", "assumption"),
@@ -173,6 +261,11 @@ def render(report: Report, out: TextIO | None = None) -> None:
                           f"{escape('; '.join(reasons[:5]))}{more}")
         for note in tab.notes:
             con.print(f"  [dim]note:[/] {escape(note)}")
+    if not per_task:
+        n_notes = sum(len(t.notes) for t in report.tables)
+        extra = f" and {n_notes} note(s)" if n_notes else ""
+        con.print(Text(f"per-task tables, bound notes{extra}: --per-task; everything: "
+                       "--json FILE", style="dim"))
     if report.violations:
         con.print(f"[bold red]{len(report.violations)} guaranteed-bound violation(s)[/]: "
                   "this is a bug in the bound code or a misuse (statistics not computed from "
@@ -185,7 +278,7 @@ def render(report: Report, out: TextIO | None = None) -> None:
         con.print(f"[bold green]every guaranteed bound holds[/] (tolerance {TOL:g})")
     if report.soft_violations:
         con.print(f"[yellow]{len(report.soft_violations)} PAC/assumption-dependent bound "
-                  "failure(s)[/] (do not change the exit code; see the notes above)")
+                  "failure(s)[/] (do not change the exit code; --per-task shows why)")
 
 
 # ------------------------------------------------------------------ JSON
@@ -232,14 +325,33 @@ def to_jsonable(report: Report) -> dict[str, Any]:
             "empirical_error": {"per_task": tab.err_t, "overall": tab.err},
             "delta_t": tab.delta_t, "bounds": rows, "a1_diagnostics": tab.diagnostics,
             "notes": tab.notes,
+            "predictions": [{
+                "key": p.key, "target": p.target, "assumption": p.assumption,
+                "per_task": p.per_task, "overall": p.overall, "se_per_task": p.se_task,
+                "se_overall": p.se_overall, "realised_per_task": p.realised_task,
+                "realised": p.realised, "abs_error_per_task": p.abs_err_task,
+                "abs_error_overall": p.abs_err, "mae_over_tasks": p.mae,
+                "spearman_rho": p.spearman} for p in tab.predictions],
+            "claims": tab.claims,
         })
     viol = [{"bound": v.key, "category": v.category, "split": v.split, "mode": v.mode,
              "kind": v.kind, "task": v.task, "bound_value": v.bound, "error": v.error,
              "message": v.message()} for v in report.violations + report.soft_violations]
     meta = {k: d.meta.get(k) for k in ("schema_version", "status", "n_tasks", "tasks_complete",
                                        "seed", "preset")}
+    from .ladder import ladder
+
+    rungs = [{"split": r.split, "rule": r.rule, "error": r.error,
+              "tiers": {str(k): None if v is None else {"key": v[0], "overall": v[1],
+                                                        "ratio": tightness(v[1], r.error)[0]}
+                        for k, v in r.best.items()},
+              "prediction": None if r.pred is None else {
+                  "key": r.pred.key, "target": r.pred.target, "overall": r.pred.overall,
+                  "abs_error": r.pred.abs_err, "spearman_rho": r.pred.spearman},
+              "a1": r.a1} for r in ladder(report)]
     return _clean({
         "run_dir": str(d.root), "run": meta, "step": d.step, "n_tasks_at_step": d.m,
+        "ladder": rungs,
         "delta": report.delta, "tolerance": TOL, "warnings": report.warnings,
         "tables": tables, "violations": viol,
         "guaranteed_violations": len(report.violations), "exit_code": report.exit_code,

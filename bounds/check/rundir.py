@@ -99,6 +99,8 @@ class RunData:
     train_note: str | None = None
     mixtures: GaussianMixtures | None = None
     mixtures_rel: str | None = None
+    train_scores: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict)
+    train_scores_note: str | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -230,6 +232,11 @@ def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> C
         if z[f].dtype.kind not in "fiub":
             raise RunDirError(f"{rel}: field {f} must be numeric, got dtype {z[f].dtype}")
     kw = {f: np.array(z[f]) for f in _CS_FIELDS}
+    if "resid_diag" in z:  # optional (predictions, docs/theory.md §9.3)
+        if z["resid_diag"].dtype.kind not in "fiu":
+            raise RunDirError(f"{rel}: field resid_diag must be numeric, got dtype "
+                              f"{z['resid_diag'].dtype}")
+        kw["resid_diag"] = np.array(z["resid_diag"], dtype=np.float64)
     for f in ("task", "count", "point_cluster"):
         if kw[f].dtype.kind not in "iu":
             raise RunDirError(f"{rel}: field {f} must hold integers, got dtype {kw[f].dtype}")
@@ -379,8 +386,43 @@ def load_run(
         data.mixtures_rel = _rel(root, mpath)
         data.mixtures = _read_mixtures(mpath, data.mixtures_rel, m)
     data.train_clusters, data.train_note = _read_train_clusters(root, m)
+    data.train_scores, data.train_scores_note = _read_train_scores(root, m)
     _check_dims(data)
     return data
+
+
+def _read_train_scores(root: Path, m: int) -> tuple[dict[tuple[str, str], list[np.ndarray]],
+                                                     str | None]:
+    """``tasks/NNN/train-scores.npz``: per (mode, kind) the list over tasks t of the
+    (n_train_t, t + 1) training-time score matrices (docs/run-dir.md)."""
+    paths = [root / "tasks" / f"{t:03d}" / "train-scores.npz" for t in range(m)]
+    present = [p.is_file() for p in paths]
+    if not all(present):
+        miss = [t for t, ok in enumerate(present) if not ok]
+        return {}, ("no tasks/NNN/train-scores.npz" if len(miss) == m else
+                    f"train-scores.npz missing for task(s) {_cap(miss)}")
+    out: dict[tuple[str, str], list[np.ndarray]] = {}
+    for t, p in enumerate(paths):
+        rel = _rel(root, p)
+        z = _read_npz(p, rel)
+        for key, arr in z.items():
+            mt = _SCORE_RE.match(key + ".npz")
+            if not mt:
+                continue
+            S = _float_array(arr, rel, key, 2)
+            if S.shape[1] != t + 1 or S.shape[0] == 0:
+                raise RunDirError(f"{rel}: {key} has shape {S.shape}, expected (n_train, {t + 1})")
+            out.setdefault((mt.group(1), mt.group(2)), []).append(S)
+    incomplete = [k for k, v in out.items() if len(v) != m]
+    for k in incomplete:
+        del out[k]
+    return out, None if out else "tasks/NNN/train-scores.npz hold no score matrix"
+
+
+def _cap(items: list[Any], n: int = 8) -> str:
+    """At most ``n`` items of a list for a one-line message."""
+    head = ", ".join(map(str, items[:n]))
+    return f"[{head}, ... ({len(items)} in all)]" if len(items) > n else f"[{head}]"
 
 
 def _read_reps(root: Path, split: str, m: int) -> tuple[list[np.ndarray] | None, str | None]:

@@ -1,0 +1,168 @@
+"""The tiers of the checker and the one-screen ladder (docs/theory.md §9-§11).
+
+Tiers (what a number needs, and what it guarantees):
+
+1. **sample-exact**: the evaluated score matrix or the split's own cluster statistics;
+   exact on that sample (category ``guaranteed``: a violation is a bug, exit 1).
+2. **PAC**: the held-out calibration sample; the population error with probability
+   >= 1 - delta.
+3. **training-time, distribution-free**: statistics stored while a task's data was there
+   (``train:`` rows, the earlier-claimed part of the adapted rule); exact on that task's
+   train sample, *compared* with the evaluated split.
+4. **prediction**: the same statistics plus a stated modelling assumption; never a bound,
+   scored against the realised error (absolute error, Spearman rho over tasks).
+
+:func:`attach` adds the predictions and the earlier/later claim split to the tables of a
+report; :func:`ladder` condenses a report into one :class:`Rung` per (split, rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..claims import claim_split, earlier_cantelli, earlier_event, train_score_moments
+from ..predict import PREDICTORS, Prediction, gauss_full, gauss_proj, gauss_scores, spearman
+
+__all__ = ["TIER_NAMES", "PredRow", "Rung", "attach", "ladder", "tier_of"]
+
+TIER_NAMES = {1: "sample-exact", 2: "PAC", 3: "training-time"}
+
+
+@dataclass
+class PredRow:
+    """A prediction of one table's per-task error (or of its earlier-claimed part)."""
+
+    key: str
+    target: str  # "error" or "earlier" (the earlier-claimed event, docs/theory.md §10)
+    per_task: np.ndarray
+    overall: float
+    se_task: np.ndarray
+    se_overall: float
+    realised_task: np.ndarray
+    realised: float
+    assumption: str
+
+    @property
+    def abs_err_task(self) -> np.ndarray:
+        return np.abs(self.per_task - self.realised_task)
+
+    @property
+    def abs_err(self) -> float:
+        return abs(self.overall - self.realised)
+
+    @property
+    def mae(self) -> float:
+        return float(np.mean(self.abs_err_task))
+
+    @property
+    def spearman(self) -> float | None:
+        return spearman(self.per_task, self.realised_task)
+
+
+@dataclass
+class Rung:
+    """One ladder line: a rule's error, the tightest bound of each tier, the prediction."""
+
+    split: str
+    rule: str
+    error: float
+    best: dict[int, tuple[str, float] | None] = field(default_factory=dict)
+    pred: PredRow | None = None
+    a1: str = "-"
+    claims: dict[str, Any] | None = None
+
+
+def tier_of(row: Any) -> int | None:
+    """Tier of a :class:`~bounds.check.core.BoundRow` (None: assumption-dependent)."""
+    if row.category == "guaranteed":
+        return 1
+    if row.category == "pac":
+        return 2
+    if row.key.startswith("train:"):
+        return 3
+    return None
+
+
+def _pred_row(p: Prediction, target: str, realised_t: np.ndarray, n_t: np.ndarray) -> PredRow:
+    pi = n_t / n_t.sum()
+    realised_t = np.asarray(realised_t, dtype=np.float64)
+    return PredRow(p.name, target, p.per_task, float(pi @ p.per_task), p.se_task,
+                   float(np.sqrt(pi**2 @ p.se_task**2)), realised_t, float(pi @ realised_t),
+                   PREDICTORS[p.name][1])
+
+
+def attach(tables: list[Any], data: Any, *, seed: int = 0) -> list[str]:
+    """Add ``predictions`` and ``claims`` to every table; returns notes for the report.
+
+    Predictions are computed once from the training-time statistics and compared with
+    each split's realised errors (the prediction's seed is fixed: ``seed``)."""
+    notes: list[str] = []
+    cs = data.train_clusters
+    preds: dict[tuple[str, str], Prediction] = {}
+    if cs is not None:
+        preds[("shared", "centroid")] = gauss_proj(cs, seed=seed)
+        if data.mixtures is not None:
+            preds[("shared", "nll")] = gauss_full(cs, data.mixtures, seed=seed)
+    else:
+        notes.append(f"no training-time predictions: {data.train_note}")
+    earlier: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for key, mats in data.train_scores.items():
+        means, covs = train_score_moments(mats)
+        n_tr = np.array([T.shape[0] for T in mats], dtype=np.float64)
+        bound = np.array([earlier_cantelli(mu[-1], c[-1, -1], mu[:-1], np.diag(c)[:-1])[0]
+                          for mu, c in zip(means, covs)])
+        train_rate = np.array([
+            float(np.mean(earlier_event(T, np.full(T.shape[0], t)))) if t else 0.0
+            for t, T in enumerate(mats)])
+        earlier[key] = {"bound": bound, "train_rate": train_rate,
+                        "pred": gauss_scores(means, covs, n_tr, seed=seed)}
+    if not data.train_scores and data.train_scores_note:
+        notes.append(f"no earlier-claimed bounds/predictions: {data.train_scores_note}")
+    for tab in tables:
+        key = (tab.mode, tab.kind)
+        sf = data.splits[tab.split].scores[key]
+        cl = claim_split(sf.scores, sf.task)
+        ev = earlier_event(sf.scores, sf.task)
+        cl["earlier_event"] = np.bincount(sf.task, weights=ev.astype(np.float64),
+                                          minlength=tab.n_t.shape[0]) / tab.n_t
+        tab.predictions = []
+        if key in preds:
+            tab.predictions.append(_pred_row(preds[key], "error", tab.err_t, tab.n_t))
+        if key in earlier:
+            e = earlier[key]
+            cl["train_bound"] = e["bound"]
+            cl["train_rate"] = e["train_rate"]
+            tab.predictions.append(_pred_row(e["pred"], "earlier", cl["earlier_event"],
+                                             tab.n_t))
+        tab.claims = cl
+    return notes
+
+
+def _best(rows: list[Any], tier: int) -> tuple[str, float] | None:
+    cand = [(r.key, r.overall) for r in rows if tier_of(r) == tier]
+    return min(cand, key=lambda kv: kv[1]) if cand else None
+
+
+def ladder(report: Any) -> list[Rung]:
+    """One :class:`Rung` per table (split, rule), test split first."""
+    rungs = []
+    order = {"test": 0, "calibration": 1}
+    for tab in sorted(report.tables, key=lambda t: (order.get(t.split, 2), t.mode, t.kind)):
+        rung = Rung(tab.split, f"{tab.mode}-{tab.kind}", tab.err,
+                    {k: _best(tab.rows, k) for k in TIER_NAMES})
+        cl = getattr(tab, "claims", None)
+        if rung.best[3] is None and cl is not None and "train_bound" in cl:
+            pi = tab.n_t / tab.n
+            rung.best[3] = ("train:G-cantelli (earlier)", float(pi @ cl["train_bound"]))
+        preds = [p for p in getattr(tab, "predictions", []) if p.target == "error"]
+        preds = preds or list(getattr(tab, "predictions", []))
+        rung.pred = preds[0] if preds else None
+        if tab.diagnostics is not None:
+            nf = int(tab.diagnostics["n_flagged"])
+            rung.a1 = f"fails ({nf}/{tab.n_t.shape[0]} tasks)" if nf else "holds"
+        rung.claims = cl
+        rungs.append(rung)
+    return rungs
