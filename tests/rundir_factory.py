@@ -126,6 +126,7 @@ def write_run_dir(
     train_clusters: bool = True,
     mixtures: bool = True,
     reps: bool = True,
+    train_scores: bool = True,
 ) -> Path:
     """Write a synthetic run directory under ``root`` and return its path.
 
@@ -163,6 +164,13 @@ def write_run_dir(
                         syn.data[split][t][0].astype(np.float32))
         np.savez(tdir / "signature-shared.npz", kind=np.array("kmeans"),
                  centroids=syn.centroids[t])
+        if train_scores:  # task t's train split against tasks 0..t, at training time
+            base = {"centroid": bounds.nearest_centroid_scores(
+                        Ztr, syn.centroids[: t + 1].reshape(-1, d), np.repeat(np.arange(t + 1),
+                                                                              K), m=t + 1),
+                    "nll": syn.mixtures(t).nll(Ztr)}
+            np.savez(tdir / "train-scores.npz",
+                     **{f"{mode}-{kind}": base[kind] for mode in modes for kind in kinds})
         _dump(tdir / "done.json", {"task": t, "seconds": 0.0, "train_loss": [0.0]})
     step_list = [done - 1] if steps == "last" else list(range(done))
     for k in step_list:

@@ -1,0 +1,186 @@
+"""Tier-4 predictions, the earlier/later claim split and the checker's ladder (§9-§11)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from rundir_factory import write_run_dir
+
+import bounds
+from bounds.check import check_run, load_run
+from bounds.check.report import render
+from bounds.claims import claim_split, earlier_cantelli, earlier_event
+from bounds.predict import gauss_full, gauss_proj, gauss_scores
+
+
+# ------------------------------------------------------------------ predictions
+def _gauss_tasks(rng: np.random.Generator, m: int, d: int, n: int, sep: float):
+    means = rng.normal(size=(m, d)) * sep
+    A = rng.normal(size=(m, d, d)) / np.sqrt(d)
+    covs = A @ np.transpose(A, (0, 2, 1)) + 0.3 * np.eye(d)  # correlated coordinates
+    Z = np.concatenate([rng.multivariate_normal(means[t], covs[t], size=n) for t in range(m)])
+    task = np.repeat(np.arange(m), n)
+    return means, covs, Z, task
+
+
+def test_gauss_proj_exact_on_gaussian_data():
+    """Really Gaussian clusters: the prediction from the sample moments matches the error of
+    a fresh large sample within Monte Carlo error."""
+    rng = np.random.default_rng(0)
+    m, d = 4, 10
+    means, covs, Z, task = _gauss_tasks(rng, m, d, 20000, sep=0.9)
+    cs = bounds.cluster_stats(Z, task, means, np.arange(m), sketch_rank=None)
+    pr = gauss_proj(cs, n_samples=20000, seed=1)
+    _, _, Z2, task2 = _gauss_tasks(np.random.default_rng(0), m, d, 20000, sep=0.9)
+    real = bounds.empirical_error(bounds.nearest_centroid_scores(Z2, means, np.arange(m)),
+                                  task2)[0]
+    assert np.all(real > 0.02) and np.all(real < 0.98)  # a non-trivial case
+    tol = 4 * np.sqrt(pr.se_task**2 + real * (1 - real) / 20000) + 0.01
+    assert np.all(np.abs(pr.per_task - real) <= tol), (pr.per_task, real)
+
+
+def test_gauss_proj_sketch_residuals():
+    """The diagonal residual recovers a low-rank sketch's accuracy; the isotropic upper
+    bound over-states the spread (so it predicts more error)."""
+    rng = np.random.default_rng(3)
+    m, d = 3, 24
+    means, covs, Z, task = _gauss_tasks(rng, m, d, 6000, sep=0.8)
+    exact = gauss_proj(bounds.cluster_stats(Z, task, means, np.arange(m)), seed=0)
+    cs = bounds.cluster_stats(Z, task, means, np.arange(m), sketch_rank=4)
+    diag = gauss_proj(cs, seed=0)
+    import dataclasses
+
+    iso = gauss_proj(dataclasses.replace(cs, resid_diag=None), seed=0)
+    assert iso.details["residual"] == "iso" and diag.details["residual"] == "diag"
+    assert np.mean(np.abs(diag.per_task - exact.per_task)) < np.mean(
+        np.abs(iso.per_task - exact.per_task))
+    assert iso.overall > exact.overall
+
+
+def test_gauss_full_exact_on_gaussian_data():
+    rng = np.random.default_rng(5)
+    m, d = 3, 6
+    means, covs, Z, task = _gauss_tasks(rng, m, d, 20000, sep=0.8)
+    mix = bounds.GaussianMixtures(np.ones((m, 1)), means[:, None, :], covs[:, None, :, :])
+    cs = bounds.cluster_stats(Z, task, means, np.arange(m))
+    pr = gauss_full(cs, mix, n_per_task=20000, seed=2)
+    _, _, Z2, task2 = _gauss_tasks(np.random.default_rng(5), m, d, 20000, sep=0.8)
+    real = bounds.empirical_error(mix.nll(Z2), task2)[0]
+    assert np.all(real > 0.02)
+    tol = 4 * np.sqrt(pr.se_task**2 + real * (1 - real) / 20000) + 0.01
+    assert np.all(np.abs(pr.per_task - real) <= tol), (pr.per_task, real)
+
+
+def test_gauss_scores_exact_on_gaussian_scores():
+    rng = np.random.default_rng(7)
+    means, covs = [np.zeros(1)], [np.eye(1)]
+    real = [0.0]
+    for t in range(1, 4):
+        mu = rng.normal(size=t + 1)
+        A = rng.normal(size=(t + 1, t + 1))
+        C = A @ A.T + 0.1 * np.eye(t + 1)
+        X = rng.multivariate_normal(mu, C, size=50000)
+        means.append(X.mean(axis=0))
+        covs.append(np.cov(X.T, bias=True))
+        real.append(float(np.mean(X[:, :t].min(axis=1) <= X[:, t])))
+    pr = gauss_scores(means, covs, np.ones(4), n_samples=50000, seed=0)
+    assert pr.per_task[0] == 0.0
+    assert np.all(np.abs(pr.per_task - real) <= 4 * pr.se_task + 0.01), (pr.per_task, real)
+
+
+def test_prediction_bad_input():
+    cs = bounds.cluster_stats(np.eye(4), np.array([0, 0, 1, 1]), np.eye(4)[[0, 2]],
+                              np.array([0, 1]))
+    with pytest.raises(ValueError, match="n_samples"):
+        gauss_proj(cs, n_samples=0)
+    mix = bounds.GaussianMixtures(np.ones((3, 1)), np.zeros((3, 1, 4)), np.ones((3, 1, 4)))
+    with pytest.raises(ValueError, match="mixtures"):
+        gauss_full(cs, mix)
+
+
+# ------------------------------------------------------------------ claims
+def test_claim_split_hand_computed():
+    # task of each row and scores for tasks 0, 1, 2
+    S = np.array([
+        [1.0, 2.0, 3.0],  # t=0 correct
+        [1.0, 0.5, 3.0],  # t=0, claimed by 1 (later)
+        [1.0, 2.0, 1.0],  # t=0, tie with task 2: error, later
+        [0.5, 1.0, 0.2],  # t=1: winner 2 (0.2 < 0.5): later, although task 0 also wins
+        [0.9, 1.0, 3.0],  # t=1: claimed by 0 (earlier)
+        [2.0, 2.0, 2.0],  # t=2: ties with 0 and 1: winner 0 (lowest index): earlier
+        [3.0, 4.0, 1.0],  # t=2 correct
+    ])
+    task = np.array([0, 0, 0, 1, 1, 2, 2])
+    cl = claim_split(S, task)
+    np.testing.assert_array_equal(cl["error"], [2 / 3, 1.0, 0.5])
+    np.testing.assert_array_equal(cl["earlier"], [0.0, 0.5, 0.5])
+    np.testing.assert_array_equal(cl["later"], [2 / 3, 0.5, 0.0])
+    np.testing.assert_array_equal(earlier_event(S, task), [0, 0, 0, 1, 1, 1, 0])
+    err = bounds.empirical_error(S, task)[0]
+    np.testing.assert_allclose(cl["earlier"] + cl["later"], err, rtol=0, atol=0)
+
+
+def test_earlier_cantelli_hand_value():
+    # f(r) = 1/(1+r^2) + 1/(1+(4-r)^2) is minimal at r = 2: 0.2 + 0.2
+    val, r = earlier_cantelli(0.0, 1.0, np.array([4.0]), np.array([1.0]))
+    assert val == pytest.approx(0.4, abs=1e-9) and r == pytest.approx(2.0, abs=1e-6)
+    assert earlier_cantelli(0.0, 1.0, np.array([]), np.array([]))[0] == 0.0
+    assert earlier_cantelli(0.0, 1.0, np.array([-1.0]), np.array([1.0]))[0] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(t=st.integers(1, 4), n=st.integers(1, 30), scale=st.sampled_from([1e-6, 1.0, 1e6]),
+       data=st.data())
+def test_earlier_cantelli_exact_on_sample(t, n, scale, data):
+    """Fed the sample's own moments, the bound is >= the sample's earlier-event rate."""
+    X = data.draw(hnp.arrays(np.float64, (n, t + 1),
+                             elements=st.integers(-4, 4).map(float))) * scale
+    rate = float(np.mean(earlier_event(X, np.full(n, t))))
+    mu, var = X.mean(axis=0), X.var(axis=0)
+    val, _ = earlier_cantelli(mu[-1], var[-1], mu[:-1], var[:-1])
+    assert val >= rate - 1e-9
+
+
+# ------------------------------------------------------------------ ladder
+def _report(tmp_path, **kw):
+    root = write_run_dir(tmp_path / "run", **kw)
+    data = load_run(root)
+    return check_run(data, splits=("test",))
+
+
+GOLDEN = Path(__file__).parent / "golden" / "ladder.txt"
+
+
+def test_ladder_golden(tmp_path):
+    """The default output of a small hand-made run, character for character
+    (regenerate with CFT_REGEN_GOLDEN=1 after a deliberate change, and review the diff)."""
+    rep = _report(tmp_path, m=3, K=2, d=6, sep=0.7, seed=4)
+    buf = io.StringIO()
+    render(rep, buf)
+    text = re.sub(r"run \S+", "run RUN", buf.getvalue())
+    if os.environ.get("CFT_REGEN_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert text == GOLDEN.read_text(encoding="utf-8")
+    # and the ladder's numbers are the report's own
+    lines = text.splitlines()
+    tab = next(t for t in rep.tables if (t.mode, t.kind) == ("shared", "centroid"))
+    line = next(ln for ln in lines if ln.startswith("shared-centroid"))
+    best1 = min((r for r in tab.rows if r.category == "guaranteed"), key=lambda r: r.overall)
+    assert f"{tab.err:.3f}" in line and f"{best1.key} {best1.overall:.3f}" in line
+
+
+def test_ladder_fits_one_screen_at_100_tasks(tmp_path):
+    rep = _report(tmp_path, m=100, K=1, d=4, n_train=12, n_cal=6, n_test=6, sep=2.0, seed=1,
+                  clusters=False, reps=False)
+    buf = io.StringIO()
+    render(rep, buf)
+    assert len(buf.getvalue().splitlines()) <= 40
