@@ -166,3 +166,64 @@ def ladder(report: Any) -> list[Rung]:
         rung.claims = cl
         rungs.append(rung)
     return rungs
+
+
+def _subset(cs: Any, k: int) -> Any:
+    """The training-time statistics of tasks 0..k (clusters and their points)."""
+    import dataclasses
+
+    keep = cs.task <= k
+    new_id = np.cumsum(keep) - 1
+    pts = keep[cs.point_cluster]
+    return dataclasses.replace(
+        cs, **{f: getattr(cs, f)[keep] for f in (
+            "task", "centroid", "count", "weight", "msr", "max_radius", "offset", "eigvecs",
+            "eigvals", "resid")},
+        resid_diag=None if cs.resid_diag is None else cs.resid_diag[keep],
+        point_cluster=new_id[cs.point_cluster[pts]], point_radius=cs.point_radius[pts])
+
+
+def over_steps(data: Any, *, split: str = "test", seed: int = 0,
+               max_steps: int = 8) -> dict[str, Any]:
+    """Predicted against realised overall error after each evaluated step (at most
+    ``max_steps``, evenly spaced, always the checked one) for the shared rules."""
+    from ..empirical import empirical_error
+    from .rundir import RunDirError, _read_mixtures, _read_scores
+
+    root = data.root
+    steps = [k for k in range(data.step + 1)
+             if (root / "eval" / f"step-{k:03d}" / split).is_dir()]
+    if len(steps) > max_steps:
+        idx = np.unique(np.linspace(0, len(steps) - 1, max_steps).round().astype(int))
+        steps = [steps[i] for i in idx]
+    out: dict[str, Any] = {"steps": [], "realised": {}, "predicted": {}}
+    cs = data.train_clusters
+    if cs is None:
+        return out
+    for k in steps:
+        sdir = root / "eval" / f"step-{k:03d}"
+        sub = _subset(cs, k)
+        got = {}
+        try:
+            for kind in ("centroid", "nll"):
+                p = sdir / split / f"shared-{kind}.npz"
+                if not p.is_file():
+                    continue
+                sf = _read_scores(p, str(p.relative_to(root)), split, "shared", kind, k + 1)
+                real = empirical_error(sf.scores, sf.task)[1]
+                if kind == "centroid":
+                    pred = gauss_proj(sub, seed=seed).overall
+                else:
+                    mp = sdir / "mixtures-shared.npz"
+                    if not mp.is_file():
+                        continue
+                    mix = _read_mixtures(mp, str(mp.relative_to(root)), k + 1)
+                    pred = gauss_full(sub, mix, seed=seed).overall
+                got[f"shared-{kind}"] = (real, pred)
+        except RunDirError:
+            continue
+        out["steps"].append(k)
+        for rule, (real, pred) in got.items():
+            out["realised"].setdefault(rule, []).append((k, real))
+            out["predicted"].setdefault(rule, []).append((k, pred))
+    return out

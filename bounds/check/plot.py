@@ -1,10 +1,11 @@
-"""PNG summary of a check: bounds vs. empirical error per task, and delta_t per task.
+"""PNG summary of a check: the ladder, and predicted against realised error over steps.
 
-One figure row per (split, mode, kind) table. Left: every bound per task (solid =
-guaranteed, dashed = PAC / assumption-dependent) and the empirical error (black dots) on a
-symmetric-log axis (linear below 1e-4, so errors of exactly 0 stay visible). Right: the
-separation factor delta_t per task (docs/theory.md §2.3); infinite values are drawn at the
-top of the axis with a triangle marker.
+Left, one panel per split: for each rule (one row), the empirical error (black bar) and
+the tightest bound of each tier (markers: tier 1 sample-exact, tier 2 PAC, tier 3
+training-time) with the training-time prediction (red cross), on a linear axis from 0 to
+1: the same numbers as the checker's ladder (docs/theory.md §11). Right: the realised
+overall error of the shared rules after each evaluated step (solid) against the
+training-time prediction made for that step (dashed).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from .core import Report
+from .ladder import TIER_NAMES, ladder, over_steps
 
 __all__ = ["write_plot"]
+
+_TIER_STYLE = {1: ("o", "tab:blue"), 2: ("s", "tab:green"), 3: ("D", "tab:orange")}
 
 
 def write_plot(report: Report, path: str | Path) -> None:
@@ -24,42 +28,54 @@ def write_plot(report: Report, path: str | Path) -> None:
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
-    tabs = report.tables
-    fig, axes = plt.subplots(len(tabs), 2, figsize=(13, 3.2 * len(tabs)), squeeze=False,
-                             gridspec_kw={"width_ratios": [3, 1]})
-    for i, tab in enumerate(tabs):
-        ax, axd = axes[i]
-        x = np.arange(tab.n_t.shape[0])
-        for row in tab.rows:
-            style = "-" if row.category == "guaranteed" else "--"
-            ax.plot(x, row.per_task, style, marker=".", ms=3, lw=1, label=row.key)
-        ax.plot(x, tab.err_t, "ko", ms=4, label="empirical error", zorder=5)
-        ax.set_yscale("symlog", linthresh=1e-4)
-        ax.set_ylim(0.0, 1.5)
-        ax.yaxis.set_major_locator(FixedLocator([0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]))
-        ax.yaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
-        ax.set_xlabel("task")
-        ax.set_ylabel("retrieval error")
-        ax.set_title(f"{tab.title}: bounds vs. empirical error", fontsize=9)
-        ax.legend(fontsize=6, ncol=4, loc="lower right")
-        dt = np.asarray(tab.delta_t, dtype=np.float64)
-        fin = np.isfinite(dt)
-        top = float(np.max(np.abs(dt[fin]))) * 1.2 if fin.any() else 1.0
-        top = top if top > 0 else 1.0
-        axd.bar(x[fin], dt[fin], color="tab:blue")
-        if (~fin).any():
-            axd.plot(x[~fin], np.where(dt[~fin] > 0, top, -top), "^", color="tab:red",
-                     label="inf")
-            axd.legend(fontsize=6)
-        axd.axhline(0.0, color="k", lw=0.5)
-        axd.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-        axd.set_xlabel("task")
-        axd.set_ylabel("delta_t")
-        axd.set_title("separation factor delta_t", fontsize=9)
-    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.6 / fig.get_figheight(),
-                        top=1 - 0.4 / fig.get_figheight(), hspace=0.55, wspace=0.18)
-    fig.savefig(path, format="png", dpi=80)
+    rungs = ladder(report)
+    splits = list(dict.fromkeys(r.split for r in rungs))
+    fig, axes = plt.subplots(len(splits), 2, figsize=(13, 0.5 + 2.4 * len(splits)),
+                             squeeze=False, gridspec_kw={"width_ratios": [3, 2]})
+    for i, split in enumerate(splits):
+        ax = axes[i, 0]
+        rs = [r for r in rungs if r.split == split]
+        y = np.arange(len(rs))
+        ax.barh(y, [r.error for r in rs], color="0.25", height=0.35, label="error")
+        for k, (mk, col) in _TIER_STYLE.items():
+            pts = [(j, r.best[k]) for j, r in enumerate(rs) if r.best.get(k)]
+            if pts:
+                ax.plot([b[1] for _, b in pts], [j for j, _ in pts], mk, color=col, ms=7,
+                        label=f"tier {k} {TIER_NAMES[k]}")
+                for j, b in pts:
+                    ax.annotate(b[0].removeprefix("pac-"), (b[1], j),
+                                xytext=(3, {1: 5, 2: -10, 3: 5}[k]),
+                                textcoords="offset points", fontsize=6, color=col)
+        pred = [(j, r.pred) for j, r in enumerate(rs) if r.pred is not None]
+        if pred:
+            ax.plot([p.overall for _, p in pred], [j for j, _ in pred], "x", color="tab:red",
+                    ms=8, mew=2, label="prediction")
+        ax.set_yticks(y, [r.rule for r in rs], fontsize=8)
+        ax.set_xlim(0.0, 1.05)
+        ax.invert_yaxis()
+        ax.set_xlabel("retrieval error / bound")
+        ax.set_title(f"{split} split, step {report.data.step}: error and the tightest bound "
+                     "of each tier", fontsize=9)
+        ax.legend(fontsize=6, loc="lower right")
+        axs = axes[i, 1]
+        hist = over_steps(report.data, split=split, seed=0)
+        for rule, col in (("shared-centroid", "tab:purple"), ("shared-nll", "tab:brown")):
+            if rule in hist["realised"]:
+                ks, v = zip(*hist["realised"][rule])
+                axs.plot(ks, v, "-o", color=col, ms=3, label=f"{rule} realised")
+                ks, v = zip(*hist["predicted"][rule])
+                axs.plot(ks, v, "--x", color=col, ms=4, label=f"{rule} predicted")
+        axs.set_xlabel("step (tasks seen - 1)")
+        axs.set_ylabel("overall error")
+        axs.set_ylim(0.0, None)
+        axs.xaxis.get_major_locator().set_params(integer=True)
+        axs.set_title("training-time prediction vs realised error over steps", fontsize=9)
+        if hist["realised"]:
+            axs.legend(fontsize=6)
+        else:
+            axs.text(0.5, 0.5, "no training-time statistics", ha="center",
+                     transform=axs.transAxes)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=90)
     plt.close(fig)
