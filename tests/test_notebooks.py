@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = {"01_bounds_vs_empirical.ipynb", "02_cluster_geometry.ipynb",
-            "03_gaussian_assumption.ipynb", "04_separation_sweep.ipynb"}
+            "03_gaussian_assumption.ipynb", "04_separation_sweep.ipynb",
+            "05_what_predicts_retrieval_error.ipynb"}
 
 
 def _env() -> dict[str, str]:
@@ -128,6 +129,7 @@ def test_notebook_executes(path: Path, tiny_run: Path, monkeypatch: pytest.Monke
         monkeypatch.setenv(key, val)
     monkeypatch.setenv("CFT_RUN_DIR", str(tiny_run))
     monkeypatch.setenv("CFT_SWEEP_SIZE", "2")
+    monkeypatch.setenv("CFT_NB05_DIR", str(tiny_run.parent / "nb05"))  # notebook 05's runs
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=240, kernel_name="python3",
