@@ -184,3 +184,25 @@ def test_ladder_fits_one_screen_at_100_tasks(tmp_path):
     buf = io.StringIO()
     render(rep, buf)
     assert len(buf.getvalue().splitlines()) <= 40
+
+
+def test_over_steps_uses_the_statistics_of_each_step(tmp_path):
+    from bounds.check.ladder import _subset, over_steps
+
+    root = write_run_dir(tmp_path / "run", m=3, K=2, d=5, sep=0.8, steps="all", seed=2)
+    data = load_run(root)
+    hist = over_steps(data, split="test")
+    assert hist["steps"] == [0, 1, 2]
+    for k in range(3):
+        parts = [bounds.ClusterStats.load(root / "tasks" / f"{t:03d}" /
+                                          "train-clusters-shared.npz", complete=False)
+                 for t in range(k + 1)]
+        want = bounds.ClusterStats.concat(parts)
+        got = _subset(data.train_clusters, k)
+        for f in ("task", "centroid", "count", "weight", "eigvecs", "resid_diag",
+                  "point_cluster", "point_radius"):
+            np.testing.assert_array_equal(getattr(got, f), getattr(want, f))
+        assert dict(hist["predicted"]["shared-centroid"])[k] == gauss_proj(want).overall
+        with np.load(root / "eval" / f"step-{k:03d}" / "test" / "shared-nll.npz") as z:
+            real = bounds.empirical_error(z["scores"], z["task"])[1]
+        assert dict(hist["realised"]["shared-nll"])[k] == real
