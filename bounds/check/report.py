@@ -161,10 +161,25 @@ def _ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None]]:
                 cells.append(f"{_short(p.key)}{what} {p.overall:.3f}±{p.se_overall:.3f}, "
                              f"{p.abs_err:.3f}, {'-' if rho is None else f'{rho:.2f}'}")
             cells.append(r.a1)
+            tab = next(t for t in report.tables
+                       if t.split == split and f"{t.mode}-{t.kind}" == r.rule)
+            bad = [row.key for row in tab.rows if row.category == "guaranteed" and not row.holds]
+            if bad:
+                cells.append(f"VIOLATED: {', '.join(bad)}")
             body.append(cells)
-        widths = [max(len(c[j]) for c in [head] + body) for j in range(len(head))]
+        widths = [max(len(c[j]) for c in [head] + body if j < len(c))
+                  for j in range(len(head) + 1) if any(j < len(c) for c in body)]
         lines += [("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip(),
-                   "dim" if i == 0 else None) for i, cells in enumerate([head] + body)]
+                   "dim" if i == 0 else "bold red" if len(cells) > len(head) else None)
+                  for i, cells in enumerate([head] + body)]
+        for tab in [t for t in report.tables if t.split == split and t.diagnostics]:
+            diag = tab.diagnostics
+            if diag["n_flagged"]:
+                why = [f"task {t}: {diag['reason'][t]}" for t in range(len(diag["flag"]))
+                       if diag["flag"][t]]
+                more = f" (+{len(why) - 2} more)" if len(why) > 2 else ""
+                lines.append((f"  {tab.mode}-{tab.kind}: A.1 diagnostics flag {len(why)} "
+                              f"task(s): {'; '.join(why[:2])}{more}", "yellow"))
         if any(r.best.get(3) and r.best[3][0].endswith("(earlier)") for r in rs):
             lines.append(("  (earlier): bounds the event 'an earlier task scores at least as "
                           "close' on the train sample; errors claimed by later modules have no "
