@@ -57,7 +57,8 @@ def write_plot(report: Report, path: str | Path) -> None:
         ax.set_xlabel("retrieval error / bound")
         ax.set_title(f"{split} split, step {report.data.step}: error and the tightest bound "
                      "of each tier", fontsize=9)
-        ax.legend(fontsize=6, loc="lower right")
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=5,
+                  frameon=False)
         axs = axes[i, 1]
         hist = over_steps(report.data, split=split, seed=0)
         for rule, col in (("shared-centroid", "tab:purple"), ("shared-nll", "tab:brown")):
