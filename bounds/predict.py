@@ -90,40 +90,55 @@ def centroid_basis(centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return g0, Vt[s > tol].T
 
 
-def gauss_proj(cs: ClusterStats, *, n_samples: int = 4000, seed: int = 0) -> Prediction:
+def gauss_proj(cs: ClusterStats, *, n_samples: int = 4000, seed: int = 0,
+               n_competitors: int = 32) -> Prediction:
     """``pred:gauss-proj``: nearest-centroid error if each cluster were Gaussian in the
     centroid-difference subspace (docs/theory.md §9.1).
 
     For cluster c of task t, Y ~ N(U'(mean_c - g0), U' Sigma_c U) with U an orthonormal
-    basis of span{g - g0 : g a stored centroid}; ||z - g||^2 differs between centroids only
-    through Y, so the error is ``min_{foreign g} ||Y - U'(g-g0)|| <= min_{own g} ...``
-    (ties are errors). Per task: sum_c w_c p_c, standard error
+    basis of span{g - g0 : g a competing centroid}; ||z - g||^2 differs between those
+    centroids only through Y, so the error is ``min_{foreign g} ||Y - U'(g-g0)|| <=
+    min_{own g} ...`` (ties are errors). Competitors: every centroid of task t and the
+    ``n_competitors`` foreign centroids nearest to the cluster mean (all of them on small
+    runs; the far ones almost never win, and dropping them keeps the cost at
+    O(C n k^2) for C clusters instead of O(C^2 n)). Per task: sum_c w_c p_c, standard error
     sqrt(sum_c w_c^2 p_c (1 - p_c) / n_samples).
     """
     n_samples = check_positive_int(n_samples, "n_samples")
+    n_competitors = check_positive_int(n_competitors, "n_competitors")
     cs.validate("clusters")
-    g0, U = centroid_basis(cs.centroid)
-    P = (cs.centroid - g0) @ U  # (C, r) projected centroids
-    Pn = np.einsum("cr,cr->c", P, P)
     rng = np.random.default_rng(seed)
     C, m_ = cs.n_clusters, cs.n_tasks
     p_c = np.zeros(C)
+    dims = np.zeros(C, dtype=np.int64)
     for c in range(C):
         if cs.count[c] == 0:
             continue
-        mean = (cs.centroid[c] + cs.offset[c] - g0) @ U
+        mean_c = cs.centroid[c] + cs.offset[c]
+        own = np.flatnonzero(cs.task == cs.task[c])
+        foreign = np.flatnonzero(cs.task != cs.task[c])
+        if foreign.size > n_competitors:
+            d2 = np.einsum("fd,fd->f", cs.centroid[foreign] - mean_c,
+                           cs.centroid[foreign] - mean_c)
+            foreign = foreign[np.argsort(d2, kind="stable")[:n_competitors]]
+        comp = np.concatenate([own, foreign])
+        g0, U = centroid_basis(cs.centroid[comp])
+        P = (cs.centroid[comp] - g0) @ U  # (k, r) projected competitors
+        Pn = np.einsum("cr,cr->c", P, P)
         F = _sqrt_psd(_projected_cov(cs, c, U))
-        Y = mean[None, :] + rng.standard_normal((n_samples, F.shape[1])) @ F.T
+        Y = ((mean_c - g0) @ U)[None, :] + rng.standard_normal((n_samples, F.shape[1])) @ F.T
         D2 = Pn[None, :] - 2.0 * (Y @ P.T)  # ||Y - P_g||^2 - ||Y||^2
-        own = cs.task == cs.task[c]
-        err = D2[:, ~own].min(axis=1, initial=np.inf) <= D2[:, own].min(axis=1)
+        n_own = own.size
+        err = D2[:, n_own:].min(axis=1, initial=np.inf) <= D2[:, :n_own].min(axis=1)
         p_c[c] = err.mean()
+        dims[c] = U.shape[1]
     w = cs.weight
     p_t = np.bincount(cs.task, weights=w * p_c, minlength=m_)
     var_t = np.bincount(cs.task, weights=w**2 * p_c * (1 - p_c) / n_samples, minlength=m_)
     return _finish("pred:gauss-proj", p_t, var_t, cs.task_sizes().astype(np.float64),
-                   {"per_cluster": p_c, "subspace_dim": U.shape[1], "n_samples": n_samples,
-                    "seed": seed, "residual": "diag" if cs.resid_diag is not None else "iso"})
+                   {"per_cluster": p_c, "subspace_dim": dims, "n_samples": n_samples,
+                    "n_competitors": n_competitors, "seed": seed,
+                    "residual": "diag" if cs.resid_diag is not None else "iso"})
 
 
 def _sample_cluster(cs: ClusterStats, c: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -138,12 +153,22 @@ def _sample_cluster(cs: ClusterStats, c: int, n: int, rng: np.random.Generator) 
     return Z + (cs.centroid[c] + cs.offset[c])[None, :]
 
 
+#: multiply-adds of the mixture scoring in :func:`gauss_full` (keeps m = 100 in seconds)
+FULL_BUDGET = 4e9
+
+
 def gauss_full(cs: ClusterStats, mixtures: GaussianMixtures, *, n_per_task: int = 2000,
                seed: int = 0) -> Prediction:
     """``pred:gauss-full``: likelihood-rule error if each task's representations were the
     Gaussian mixture of its clusters (training-time means and full covariance summaries),
-    scored through the stored mixtures (docs/theory.md §9.2)."""
+    scored through the stored mixtures (docs/theory.md §9.2).
+
+    ``n_per_task`` is lowered (not below 200) when scoring m * n draws against all m K
+    components would exceed ``FULL_BUDGET`` multiply-adds; the standard error says so."""
     n_per_task = check_positive_int(n_per_task, "n_per_task")
+    per_draw = cs.n_tasks * mixtures.n_components * mixtures.dim * (
+        1 if mixtures.diagonal else mixtures.dim)
+    n_per_task = int(min(n_per_task, max(200, FULL_BUDGET / (cs.n_tasks * per_draw))))
     cs.validate("clusters")
     if mixtures.n_tasks != cs.n_tasks or mixtures.dim != cs.dim:
         raise ValueError(f"mixtures: {mixtures.n_tasks} tasks of dimension {mixtures.dim} do "
