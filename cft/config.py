@@ -3,7 +3,8 @@
 A configuration is a :class:`Config` of plain sections (dataclasses).  It is built in
 three layers, later ones winning:
 
-1. a **preset** (:data:`PRESETS`: ``wordnet-minilm``, ``synthetic``, ``tiny``);
+1. a **preset** (:data:`PRESETS`: ``wordnet-minilm``, ``wordnet-fine-{5,10,20,50}``,
+   ``synthetic``, ``tiny``);
 2. the **method** bundle (:data:`cft.registry.METHODS`, see :mod:`cft.methods`): a method is
    nothing but a set of dotted overrides (e.g. ``lora`` sets ``module.alpha=0``);
 3. the user's ``key=value`` **overrides**.
@@ -225,10 +226,32 @@ def _wordnet_minilm() -> Config:
     )
 
 
+#: task counts of the fine-grained WordNet presets ``wordnet-fine-N``
+FINE_TASKS = (5, 10, 20, 50)
+
+
+def _wordnet_fine(n_tasks: int) -> Callable[[], Config]:
+    """all-MiniLM-L6-v2 on 200 fine-grained WordNet classes (disjoint noun hypernym
+    subtrees, ``wordnet-fine``) dealt in seeded order to ``n_tasks`` equal tasks."""
+
+    def make() -> Config:
+        cfg = _wordnet_minilm()
+        cfg.preset = f"wordnet-fine-{n_tasks}"
+        cfg.data = DataConfig("wordnet-fine", {"n_classes": 200, "n_tasks": n_tasks,
+                                               "max_per_class": 100, "min_class_size": 100,
+                                               "max_subtree": 400, "calibration_size": 0.15,
+                                               "test_size": 0.2})
+        return cfg
+
+    return make
+
+
 #: name -> (one-line description, factory)
 PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
     "wordnet-minilm": ("MiniLM-L6 on 5 WordNet tasks (real model; ~minutes on 2 cores)",
                        _wordnet_minilm),
+    **{f"wordnet-fine-{n}": (f"MiniLM-L6 on 200 fine WordNet classes in {n} tasks of "
+                             f"{200 // n}", _wordnet_fine(n)) for n in FINE_TASKS},
     "synthetic": ("Gaussian-mixture feature stream, identity backbone (seconds)", _synthetic),
     "tiny": ("random tiny BERT on generated tokens (seconds; used by tests)", _tiny),
 }
