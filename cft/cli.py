@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="run directory (created or resumed)")
     r.add_argument("--seed", type=int, default=None, help="seed (default: the preset's, 0)")
     r.add_argument("--results", default=None,
-                   help="results JSONL to append to (default RUN_DIR/../results.jsonl)")
+                   help="also append the results line to this JSONL file (it is always "
+                   "written to RUN_DIR/results.jsonl)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument("overrides", nargs="*", metavar="key=value",
                    help="configuration overrides, e.g. train.epochs=2 signature.kind=kmeans")

@@ -142,7 +142,8 @@ class EvalConfig:
 class OutputConfig:
     """Where results go; not part of the run's identity (ignored when resuming).
 
-    ``results``: JSONL file a summary line is appended to (None = ``RUN_DIR/../results.jsonl``).
+    ``results``: extra JSONL file the run's summary line is also appended to (None = only
+    ``RUN_DIR/results.jsonl``, which is always written).
     """
 
     results: str | None = None

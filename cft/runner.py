@@ -39,12 +39,22 @@ import numpy as np
 
 from cft import metrics as M
 from cft.config import Config, primary_kind, to_dict, validate, validate_backbone
-from cft.rundir import RunDir, StepArtifacts, TaskArtifacts, dumps, env_info, now
+from cft.rundir import (
+    RunDir,
+    StepArtifacts,
+    TaskArtifacts,
+    atomic_file,
+    dumps,
+    env_info,
+    now,
+)
 from cft.seed import derive_seed, seed_everything
 
-__all__ = ["CRASH_ENV", "RunResult", "Runner", "SimulatedCrash", "build_metrics"]
+__all__ = ["CRASH_ENV", "RESULTS_FILE", "RunResult", "Runner", "SimulatedCrash", "build_metrics"]
 
 CRASH_ENV = "CFT_CRASH_AT_TASK"
+#: the run's results line, inside the run directory
+RESULTS_FILE = "results.jsonl"
 SPLITS = ("calibration", "test")
 MODES = ("adapted", "shared")
 
@@ -454,8 +464,8 @@ class Runner:
                 self.echo(self._summary_line(t, m, done, met, time.perf_counter() - t0))
         rd.write_metrics(met)
         wall = prior_wall + time.perf_counter() - t_start
+        self._append_results(met, wall)  # before "complete": a crash in between redoes it
         rd.update_run(status="complete", tasks_complete=m, wall_seconds=wall)
-        self._append_results(met, wall)
         return RunResult(rd.path, met, wall, time.perf_counter() - t_start, k0, False)
 
     def _summary_line(self, t: int, m: int, done: dict[str, Any], met: dict[str, Any],
@@ -472,9 +482,10 @@ class Runner:
                 f"task-aware {s['task_aware']['last']:.3f} | {seconds:.1f}s")
 
     def _append_results(self, met: dict[str, Any], wall: float) -> None:
+        """The run's results line: ``RUN_DIR/results.jsonl`` (written whole, atomically, so
+        a repeated completion leaves one line) and, if ``output.results`` is set, appended
+        to that file too."""
         cfg = self.cfg
-        path = (Path(cfg.output.results) if cfg.output.results
-                else self.rundir.path.resolve().parent / "results.jsonl")
         line = {
             "run_dir": str(self.rundir.path.resolve()),
             "completed": now(),
@@ -485,8 +496,14 @@ class Runner:
             "summary": met["summary"],
             "config": self.config_dict,
         }
+        text = json.dumps(line, allow_nan=False) + "\n"
+        with atomic_file(self.rundir.path / RESULTS_FILE) as fh:
+            fh.write(text.encode())
+        if not cfg.output.results:
+            return
+        path = Path(cfg.output.results)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line, allow_nan=False) + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
