@@ -83,6 +83,8 @@ KILL_ENV = "CFT_SWEEP_KILL"
 SPEC_KEYS = ("presets", "methods", "seeds", "overrides", "grid", "resources")
 EXECUTORS = ("local", "ray")
 _SAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
+#: defaults for a local Ray runtime on a slow or busy machine (the user's values win)
+RAY_LOCAL_ENV = {"RAY_raylet_start_wait_time_s": "60", "RAY_agent_register_timeout_ms": "60000"}
 
 Echo = Callable[[str], None]
 
@@ -507,9 +509,12 @@ def _run_ray(out: Path, cells: list[Cell], workers: int, retries: int, address: 
     except ImportError:
         raise ValueError("--executor: ray is not installed (pip install "
                          "'cft-bounds[ray]')") from None
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TOKENIZERS_PARALLELISM")}
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "TOKENIZERS_PARALLELISM",
+                                            *RAY_LOCAL_ENV)}
     if address is None:  # local runtime: workers inherit this checkout on their path
         os.environ.update({k: v for k, v in _child_env(workers).items() if k in saved})
+        for k, v in RAY_LOCAL_ENV.items():
+            os.environ.setdefault(k, v)
     try:
         init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                 "ignore_reinit_error": True}
@@ -519,9 +524,10 @@ def _run_ray(out: Path, cells: list[Cell], workers: int, retries: int, address: 
             init["address"] = address
         try:
             ray.init(**init)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ValueError(f"--address: cannot start or reach Ray "
-                             f"({' '.join(str(e).split())[:200]})") from None
+        except Exception as e:  # noqa: BLE001 - Ray raises bare Exceptions here
+            what = (f"--address: cannot reach Ray at {address!r}" if address is not None
+                    else "--executor: cannot start a local Ray runtime")
+            raise ValueError(f"{what} ({' '.join(str(e).split())[:200]})") from None
         remote = ray.remote(max_calls=1)(_ray_body)
         refs: dict[Any, tuple[Cell, float]] = {}
         for c in cells:
