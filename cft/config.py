@@ -159,6 +159,10 @@ class Config:
     seed: int = 0
     #: torch intra-op threads (None = torch's default); tiny models run fastest on 1
     threads: int | None = None
+    #: where torch computes: auto | cpu | cuda | cuda:N (:mod:`cft.device`)
+    device: str = "cpu"
+    #: fp32, or bf16 autocast of the backbone's forward passes (CUDA only)
+    precision: str = "fp32"
     data: DataConfig = field(default_factory=DataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     module: ModuleConfig = field(default_factory=ModuleConfig)
@@ -526,6 +530,9 @@ def validate(cfg: Config) -> Config:
         raise ValueError(f"seed: must be >= 0, got {cfg.seed}")
     if cfg.threads is not None and cfg.threads < 1:
         raise ValueError(f"threads: must be >= 1 or none, got {cfg.threads}")
+    from cft.device import check_device
+
+    check_device(cfg.device, cfg.precision)
     METHODS.get(cfg.method)
     _check_options("data", DATASETS.get(cfg.data.name), cfg.data.options, reserved=("seed",))
     if cfg.signature.kind not in SIGNATURES:

@@ -185,6 +185,12 @@ class Runner:
                 raise ValueError(f"--out: the task stream differs from the one stored in "
                                  f"{str(rd.path)!r} (data files changed?); use another --out")
         self.backbone = BACKBONES.build(cfg.backbone.name, **cfg.backbone.options)
+        from cft.device import amp_dtype, configure, resolve_device
+
+        self.device = resolve_device(cfg.device)
+        amp = amp_dtype(self.device, cfg.precision)
+        configure(self.device)
+        self.backbone.place(self.device, amp)
         if self.backbone.modality != self.stream.modality:
             raise ValueError(f"backbone.name: backbone {cfg.backbone.name!r} takes "
                              f"{self.backbone.modality!r} inputs but dataset {cfg.data.name!r} "
@@ -224,7 +230,7 @@ class Runner:
 
     def _upper(self, cache: Any, adapter: Any) -> np.ndarray:
         out = self.backbone.upper_cache(cache, adapter, batch_size=self.cfg.backbone.batch_size)
-        return out.numpy().astype(np.float32, copy=False)
+        return out.cpu().numpy().astype(np.float32, copy=False)
 
     def _shared(self, split: str, j: int) -> np.ndarray:
         key = (split, j)
@@ -255,7 +261,7 @@ class Runner:
         module = ProteusAdapter.for_backbone(
             self.backbone, rank=cfg.module.rank, lora_alpha=cfg.module.lora_alpha,
             alpha=cfg.module.alpha, previous=list(self.modules), coef_init=cfg.module.coef_init,
-            seed=derive_seed(cfg.seed, "module", t))
+            seed=derive_seed(cfg.seed, "module", t)).to(self.device)
         tcfg = TrainConfig(**asdict(cfg.train), seed=derive_seed(cfg.seed, "train", t),
                            progress=self.progress)
         result = train_task(self.backbone, module, train_cache, data.train.labels, tcfg)
@@ -327,7 +333,7 @@ class Runner:
 
         art = self.rundir.read_task(t)
         module = ProteusAdapter.from_state_dict(art.module, previous=list(self.modules))
-        module.eval()
+        module.to(self.device).eval()
         self.modules.append(module)
         self.sig_adapted.append(Signature.from_arrays(art.signature_adapted))
         self.sig_shared.append(Signature.from_arrays(art.signature_shared))
@@ -429,9 +435,20 @@ class Runner:
             info = rd.update_run(resumed=int(rd.info().get("resumed", 0)) + 1)
             prior_wall = float(info.get("wall_seconds", 0.0))
             self.echo(f"resuming {rd.path}: {k0}/{m} tasks complete")
+            if info.get("device", "cpu") != str(self.device):
+                self.echo(f"warning: the run started on {info.get('device', 'cpu')} and "
+                          f"resumes on {self.device}; results are not bitwise those of one "
+                          f"device")
         else:
             rd.create(self.config_dict, preset=cfg.preset, seed=cfg.seed, n_tasks=m,
                       tasks_meta=self.tasks_meta, env=env_info())
+            extra: dict[str, Any] = {"device": str(self.device), "precision": cfg.precision}
+            if self.device.type == "cuda":
+                import torch
+
+                extra["device_name"] = torch.cuda.get_device_name(self.device)
+                extra["cuda"] = torch.version.cuda
+            rd.update_run(**extra)
             k0 = 0
             prior_wall = 0.0
         evaluated = set(rd.evaluated_steps())
