@@ -259,10 +259,19 @@ def plot(groups: list[Group], path: str | os.PathLike[str],
     for g in groups:
         lines.setdefault((g.dataset, g.method, g.line), []).append(g)
     xs = sorted({g.n_tasks for g in groups})
+    log_x = len(xs) > 1 and xs[-1] / max(xs[0], 1) >= 4
+    n_lines = len(lines)
+
+    def dodge(x: float, i: int) -> float:  # lines side by side, so equal points stay visible
+        step = 0.015 * (i - (n_lines - 1) / 2)
+        if log_x:
+            return x * math.exp(step * math.log(xs[-1] / xs[0]))
+        return x + step * max(xs[-1] - xs[0], 1)
+
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6),
                              squeeze=False)
     for ax, m in zip(axes[0], metrics):
-        for (ds, method, line), gs in sorted(lines.items()):
+        for i, ((ds, method, line), gs) in enumerate(sorted(lines.items())):
             pts = sorted(((g.n_tasks, g.stat(m)) for g in gs), key=lambda p: p[0])
             pts = [(x, s) for x, s in pts if s is not None]
             if not pts:
@@ -270,13 +279,13 @@ def plot(groups: list[Group], path: str | os.PathLike[str],
             label = method + (f" [{', '.join(line)}]" if line else "")
             if len(datasets) > 1:
                 label += f" ({ds})"
-            ax.errorbar([x for x, _ in pts], [100 * s.mean for _, s in pts],
+            ax.errorbar([dodge(x, i) for x, _ in pts], [100 * s.mean for _, s in pts],
                         yerr=[100 * (s.half or 0.0) for _, s in pts], marker="o",
                         capsize=3, label=label)
         ax.set_title(METRICS[m][1])
         ax.set_xlabel("number of tasks")
         ax.set_ylabel("% (test)")
-        if len(xs) > 1 and xs[-1] / max(xs[0], 1) >= 4:
+        if log_x:
             ax.set_xscale("log")
         ax.set_xticks(xs)
         ax.set_xticklabels([str(x) for x in xs])
