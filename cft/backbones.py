@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +142,8 @@ class Backbone(nn.Module):
         self.targets = tuple(targets)
         self._adapter: ProteusAdapter | None = None
         self._targets: dict[str, nn.Linear] = {}
+        self._device = torch.device("cpu")
+        self._amp: torch.dtype | None = None
 
     # ---- contract -----------------------------------------------------------------
     @property
@@ -169,7 +171,36 @@ class Backbone(nn.Module):
     ) -> Tensor:
         """Top ``adapt_layers`` layers with ``adapter`` applied at call time, then pooling."""
         with self.use_adapter(adapter):
-            return self._upper(hidden, batch or {})
+            if self._amp is None:
+                return self._upper(hidden, batch or {})
+            with self._autocast():
+                out = self._upper(hidden, batch or {})
+            return out.float()
+
+    # ---- device ----------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where the forward passes run (:meth:`place`; CPU by default)."""
+        return self._device
+
+    def place(self, device: torch.device | str, amp_dtype: torch.dtype | None = None
+              ) -> Backbone:
+        """Move the backbone to ``device``; ``amp_dtype`` (e.g. ``torch.bfloat16``) runs
+        :meth:`lower` and :meth:`upper` under autocast (outputs are cast back to float32)."""
+        self._device = torch.device(device)
+        self._amp = amp_dtype
+        self.to(self._device)
+        return self
+
+    def _autocast(self) -> Any:
+        if self._amp is None:
+            return nullcontext()
+        return torch.autocast(device_type=self._device.type, dtype=self._amp)
+
+    def _to_device(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        if self._device.type == "cpu":
+            return batch
+        return {k: v.to(self._device, non_blocking=True) for k, v in batch.items()}
 
     # ---- adapter plumbing ------------------------------------------------------------
     def adapter_shapes(self) -> dict[str, tuple[int, int]]:
@@ -237,8 +268,9 @@ class Backbone(nn.Module):
         parts = []
         for chunk in _progress(self._chunks(inputs, batch_size), len(inputs), batch_size,
                                progress, "lower layers"):
-            batch = self.prepare(chunk)
-            hidden = self.lower(batch)
+            batch = self._to_device(self.prepare(chunk))
+            with self._autocast():
+                hidden = self.lower(batch)
             parts.append(HiddenCache(hidden, batch.get("attention_mask")))
         if not parts:
             raise ValueError("inputs: empty")
@@ -272,8 +304,10 @@ class Backbone(nn.Module):
         out = []
         for chunk in _progress(self._chunks(inputs, batch_size), len(inputs), batch_size,
                                progress, "features"):
-            batch = self.prepare(chunk)
-            out.append(self.upper(self.lower(batch), batch, adapter))
+            batch = self._to_device(self.prepare(chunk))
+            with self._autocast():
+                hidden = self.lower(batch)
+            out.append(self.upper(hidden, batch, adapter))
         if not out:
             raise ValueError("inputs: empty")
         return torch.cat(out)

@@ -1,10 +1,13 @@
-"""Command line: ``python -m cft run`` and ``python -m cft presets``.
+"""Command line: ``python -m cft run``, ``presets``, ``sweep`` and ``report``.
 
 ::
 
     python -m cft run --preset NAME --out RUN_DIR [--seed N] [--results FILE] [--quiet]
                       [key=value ...]
     python -m cft presets [--show NAME]
+    python -m cft sweep SPEC --out DIR [--executor local|ray] [--workers N]
+                        [--address ADDR] [--retries N] [--no-report]
+    python -m cft report DIR [--metrics M,...] [--plot M,...]
 
 ``run`` resolves the configuration (preset -> method bundle -> overrides, see
 :mod:`cft.config`), runs or resumes the task loop into ``RUN_DIR`` (:mod:`cft.runner`) and
@@ -12,6 +15,11 @@ prints a table of retrieval and class-incremental accuracy (``adapted`` and ``sh
 retrieval), task-aware accuracy and the wall time.  Bad input (unknown preset, bad override,
 missing data, a ``RUN_DIR`` holding a different run) prints one line on stderr and exits
 with status 2.
+
+``sweep`` runs every cell of a TOML SPEC (presets x methods x grid x seeds, see
+:mod:`cft.sweep`) as a resumable run directory under DIR, then writes the report; it exits
+1 when a cell failed (rerun to resume), 2 on a bad SPEC.  ``report`` aggregates DIR
+(:mod:`cft.report`).
 """
 
 from __future__ import annotations
@@ -42,13 +50,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="run directory (created or resumed)")
     r.add_argument("--seed", type=int, default=None, help="seed (default: the preset's, 0)")
     r.add_argument("--results", default=None,
-                   help="results JSONL to append to (default RUN_DIR/../results.jsonl)")
+                   help="also append the results line to this JSONL file (it is always "
+                   "written to RUN_DIR/results.jsonl)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument("overrides", nargs="*", metavar="key=value",
                    help="configuration overrides, e.g. train.epochs=2 signature.kind=kmeans")
     pr = sub.add_parser("presets", help="list the presets")
     pr.add_argument("--show", default=None, metavar="NAME",
                     help="print the resolved configuration of a preset as JSON")
+    sw = sub.add_parser("sweep", help="run (or resume) every cell of a sweep SPEC (TOML)")
+    sw.add_argument("spec", metavar="SPEC", help="TOML file: presets, methods, seeds, "
+                    "overrides, [grid], [resources]")
+    sw.add_argument("--out", required=True, help="sweep directory (created or resumed)")
+    sw.add_argument("--executor", choices=("local", "ray"), default="local")
+    sw.add_argument("--workers", type=int, default=1,
+                    help="cells at a time (local); CPUs of a local Ray runtime (ray)")
+    sw.add_argument("--address", default=None,
+                    help="Ray cluster address (ray; default: start a local runtime)")
+    sw.add_argument("--retries", type=int, default=None,
+                    help="extra attempts of a cell whose process died (default 0 local, 3 ray)")
+    sw.add_argument("--no-report", action="store_true", help="do not write the report")
+    rp = sub.add_parser("report", help="aggregate a sweep directory (Markdown, CSV, PNG)")
+    rp.add_argument("dir", metavar="DIR")
+    rp.add_argument("--metrics", default=None,
+                    help="comma-separated table metrics (default: the main six)")
+    rp.add_argument("--plot", default=None, help="comma-separated metrics to plot")
     return p
 
 
@@ -123,6 +149,41 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split(text: str | None) -> list[str] | None:
+    return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _report(args: argparse.Namespace) -> int:
+    from cft.report import DEFAULT_PLOT, DEFAULT_TABLE, report
+
+    try:
+        res = report(args.dir, metrics=_split(args.metrics) or DEFAULT_TABLE,
+                     plot_metrics=_split(args.plot) or DEFAULT_PLOT)
+    except ValueError as e:
+        return _error(e)
+    print(res.markdown)
+    print("wrote " + ", ".join(str(p) for p in res.paths.values()))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from cft.sweep import load_spec, run_sweep
+
+    try:
+        spec = load_spec(args.spec)
+        res = run_sweep(spec, args.out, executor=args.executor, workers=args.workers,
+                        retries=args.retries, address=args.address)
+    except ValueError as e:
+        return _error(e)
+    if not args.no_report and any(o.status != "failed" for o in res.outcomes):
+        from cft.report import report
+
+        rep = report(args.out)
+        print(rep.markdown)
+        print("wrote " + ", ".join(str(p) for p in rep.paths.values()))
+    return 1 if res.failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -135,4 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _presets(args.show)
         except ValueError as e:
             return _error(e)
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "report":
+        return _report(args)
     return _run(args)

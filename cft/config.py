@@ -3,7 +3,8 @@
 A configuration is a :class:`Config` of plain sections (dataclasses).  It is built in
 three layers, later ones winning:
 
-1. a **preset** (:data:`PRESETS`: ``wordnet-minilm``, ``synthetic``, ``tiny``);
+1. a **preset** (:data:`PRESETS`: ``wordnet-minilm``, ``wordnet-fine-{5,10,20,50}``,
+   ``synthetic``, ``tiny``);
 2. the **method** bundle (:data:`cft.registry.METHODS`, see :mod:`cft.methods`): a method is
    nothing but a set of dotted overrides (e.g. ``lora`` sets ``module.alpha=0``);
 3. the user's ``key=value`` **overrides**.
@@ -141,7 +142,8 @@ class EvalConfig:
 class OutputConfig:
     """Where results go; not part of the run's identity (ignored when resuming).
 
-    ``results``: JSONL file a summary line is appended to (None = ``RUN_DIR/../results.jsonl``).
+    ``results``: extra JSONL file the run's summary line is also appended to (None = only
+    ``RUN_DIR/results.jsonl``, which is always written).
     """
 
     results: str | None = None
@@ -157,6 +159,10 @@ class Config:
     seed: int = 0
     #: torch intra-op threads (None = torch's default); tiny models run fastest on 1
     threads: int | None = None
+    #: where torch computes: auto | cpu | cuda | cuda:N (:mod:`cft.device`)
+    device: str = "cpu"
+    #: fp32, or bf16 autocast of the backbone's forward passes (CUDA only)
+    precision: str = "fp32"
     data: DataConfig = field(default_factory=DataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     module: ModuleConfig = field(default_factory=ModuleConfig)
@@ -225,10 +231,32 @@ def _wordnet_minilm() -> Config:
     )
 
 
+#: task counts of the fine-grained WordNet presets ``wordnet-fine-N``
+FINE_TASKS = (5, 10, 20, 50)
+
+
+def _wordnet_fine(n_tasks: int) -> Callable[[], Config]:
+    """all-MiniLM-L6-v2 on 200 fine-grained WordNet classes (disjoint noun hypernym
+    subtrees, ``wordnet-fine``) dealt in seeded order to ``n_tasks`` equal tasks."""
+
+    def make() -> Config:
+        cfg = _wordnet_minilm()
+        cfg.preset = f"wordnet-fine-{n_tasks}"
+        cfg.data = DataConfig("wordnet-fine", {"n_classes": 200, "n_tasks": n_tasks,
+                                               "max_per_class": 100, "min_class_size": 100,
+                                               "max_subtree": 400, "calibration_size": 0.15,
+                                               "test_size": 0.2})
+        return cfg
+
+    return make
+
+
 #: name -> (one-line description, factory)
 PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
     "wordnet-minilm": ("MiniLM-L6 on 5 WordNet tasks (real model; ~minutes on 2 cores)",
                        _wordnet_minilm),
+    **{f"wordnet-fine-{n}": (f"MiniLM-L6 on 200 fine WordNet classes in {n} tasks of "
+                             f"{200 // n}", _wordnet_fine(n)) for n in FINE_TASKS},
     "synthetic": ("Gaussian-mixture feature stream, identity backbone (seconds)", _synthetic),
     "tiny": ("random tiny BERT on generated tokens (seconds; used by tests)", _tiny),
 }
@@ -502,6 +530,9 @@ def validate(cfg: Config) -> Config:
         raise ValueError(f"seed: must be >= 0, got {cfg.seed}")
     if cfg.threads is not None and cfg.threads < 1:
         raise ValueError(f"threads: must be >= 1 or none, got {cfg.threads}")
+    from cft.device import check_device
+
+    check_device(cfg.device, cfg.precision)
     METHODS.get(cfg.method)
     _check_options("data", DATASETS.get(cfg.data.name), cfg.data.options, reserved=("seed",))
     if cfg.signature.kind not in SIGNATURES:

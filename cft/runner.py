@@ -39,12 +39,22 @@ import numpy as np
 
 from cft import metrics as M
 from cft.config import Config, primary_kind, to_dict, validate, validate_backbone
-from cft.rundir import RunDir, StepArtifacts, TaskArtifacts, dumps, env_info, now
+from cft.rundir import (
+    RunDir,
+    StepArtifacts,
+    TaskArtifacts,
+    atomic_file,
+    dumps,
+    env_info,
+    now,
+)
 from cft.seed import derive_seed, seed_everything
 
-__all__ = ["CRASH_ENV", "RunResult", "Runner", "SimulatedCrash", "build_metrics"]
+__all__ = ["CRASH_ENV", "RESULTS_FILE", "RunResult", "Runner", "SimulatedCrash", "build_metrics"]
 
 CRASH_ENV = "CFT_CRASH_AT_TASK"
+#: the run's results line, inside the run directory
+RESULTS_FILE = "results.jsonl"
 SPLITS = ("calibration", "test")
 MODES = ("adapted", "shared")
 
@@ -175,6 +185,12 @@ class Runner:
                 raise ValueError(f"--out: the task stream differs from the one stored in "
                                  f"{str(rd.path)!r} (data files changed?); use another --out")
         self.backbone = BACKBONES.build(cfg.backbone.name, **cfg.backbone.options)
+        from cft.device import amp_dtype, configure, resolve_device
+
+        self.device = resolve_device(cfg.device)
+        amp = amp_dtype(self.device, cfg.precision)
+        configure(self.device)
+        self.backbone.place(self.device, amp)
         if self.backbone.modality != self.stream.modality:
             raise ValueError(f"backbone.name: backbone {cfg.backbone.name!r} takes "
                              f"{self.backbone.modality!r} inputs but dataset {cfg.data.name!r} "
@@ -214,7 +230,7 @@ class Runner:
 
     def _upper(self, cache: Any, adapter: Any) -> np.ndarray:
         out = self.backbone.upper_cache(cache, adapter, batch_size=self.cfg.backbone.batch_size)
-        return out.numpy().astype(np.float32, copy=False)
+        return out.cpu().numpy().astype(np.float32, copy=False)
 
     def _shared(self, split: str, j: int) -> np.ndarray:
         key = (split, j)
@@ -245,7 +261,7 @@ class Runner:
         module = ProteusAdapter.for_backbone(
             self.backbone, rank=cfg.module.rank, lora_alpha=cfg.module.lora_alpha,
             alpha=cfg.module.alpha, previous=list(self.modules), coef_init=cfg.module.coef_init,
-            seed=derive_seed(cfg.seed, "module", t))
+            seed=derive_seed(cfg.seed, "module", t)).to(self.device)
         tcfg = TrainConfig(**asdict(cfg.train), seed=derive_seed(cfg.seed, "train", t),
                            progress=self.progress)
         result = train_task(self.backbone, module, train_cache, data.train.labels, tcfg)
@@ -317,7 +333,7 @@ class Runner:
 
         art = self.rundir.read_task(t)
         module = ProteusAdapter.from_state_dict(art.module, previous=list(self.modules))
-        module.eval()
+        module.to(self.device).eval()
         self.modules.append(module)
         self.sig_adapted.append(Signature.from_arrays(art.signature_adapted))
         self.sig_shared.append(Signature.from_arrays(art.signature_shared))
@@ -419,9 +435,20 @@ class Runner:
             info = rd.update_run(resumed=int(rd.info().get("resumed", 0)) + 1)
             prior_wall = float(info.get("wall_seconds", 0.0))
             self.echo(f"resuming {rd.path}: {k0}/{m} tasks complete")
+            if info.get("device", "cpu") != str(self.device):
+                self.echo(f"warning: the run started on {info.get('device', 'cpu')} and "
+                          f"resumes on {self.device}; results are not bitwise those of one "
+                          f"device")
         else:
             rd.create(self.config_dict, preset=cfg.preset, seed=cfg.seed, n_tasks=m,
                       tasks_meta=self.tasks_meta, env=env_info())
+            extra: dict[str, Any] = {"device": str(self.device), "precision": cfg.precision}
+            if self.device.type == "cuda":
+                import torch
+
+                extra["device_name"] = torch.cuda.get_device_name(self.device)
+                extra["cuda"] = torch.version.cuda
+            rd.update_run(**extra)
             k0 = 0
             prior_wall = 0.0
         evaluated = set(rd.evaluated_steps())
@@ -454,8 +481,8 @@ class Runner:
                 self.echo(self._summary_line(t, m, done, met, time.perf_counter() - t0))
         rd.write_metrics(met)
         wall = prior_wall + time.perf_counter() - t_start
+        self._append_results(met, wall)  # before "complete": a crash in between redoes it
         rd.update_run(status="complete", tasks_complete=m, wall_seconds=wall)
-        self._append_results(met, wall)
         return RunResult(rd.path, met, wall, time.perf_counter() - t_start, k0, False)
 
     def _summary_line(self, t: int, m: int, done: dict[str, Any], met: dict[str, Any],
@@ -472,9 +499,10 @@ class Runner:
                 f"task-aware {s['task_aware']['last']:.3f} | {seconds:.1f}s")
 
     def _append_results(self, met: dict[str, Any], wall: float) -> None:
+        """The run's results line: ``RUN_DIR/results.jsonl`` (written whole, atomically, so
+        a repeated completion leaves one line) and, if ``output.results`` is set, appended
+        to that file too."""
         cfg = self.cfg
-        path = (Path(cfg.output.results) if cfg.output.results
-                else self.rundir.path.resolve().parent / "results.jsonl")
         line = {
             "run_dir": str(self.rundir.path.resolve()),
             "completed": now(),
@@ -485,8 +513,14 @@ class Runner:
             "summary": met["summary"],
             "config": self.config_dict,
         }
+        text = json.dumps(line, allow_nan=False) + "\n"
+        with atomic_file(self.rundir.path / RESULTS_FILE) as fh:
+            fh.write(text.encode())
+        if not cfg.output.results:
+            return
+        path = Path(cfg.output.results)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line, allow_nan=False) + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

@@ -96,6 +96,8 @@ def train_task(
     with torch.no_grad():
         nn.init.kaiming_uniform_(head.weight, a=math.sqrt(5), generator=gen)
         head.bias.zero_()
+    device = getattr(backbone, "device", torch.device("cpu"))  # init on the CPU, then move
+    head.to(device)
     groups = [
         {"params": params["factors"] + list(head.parameters()),
          "weight_decay": cfg.weight_decay},
@@ -104,7 +106,7 @@ def train_task(
         groups.append({"params": params["coef"], "weight_decay": 0.0})
     opt = torch.optim.AdamW(groups, lr=cfg.lr)
     all_params = [p for g in groups for p in g["params"]]
-    y = torch.as_tensor(y_local, dtype=torch.long)
+    y = torch.as_tensor(y_local, dtype=torch.long, device=device)
     n = len(cache)
     result = TrainResult(head=head, classes=classes.astype(np.int64))
 

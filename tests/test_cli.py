@@ -37,6 +37,7 @@ def test_end_to_end_tiny(tmp_path, capsys):
     assert line["seed"] == 1 and line["preset"] == "tiny" and line["n_tasks"] == 2
     assert set(line["summary"]) == {"adapted", "shared", "task_aware"}
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    assert json.loads((out / "results.jsonl").read_text()) == line  # inside the run dir too
     # rerun with the same config: already complete, table printed again, exit 0
     assert main(["run", "--preset", "tiny", "--out", str(out), "--seed", "1", "--quiet",
                  "data.n_tasks=2", "train.epochs=1"]) == 0

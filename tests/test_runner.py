@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -85,8 +87,10 @@ def test_metrics_match_score_files(reference):
                 assert R[k][j] == pytest.approx(np.mean(got[sel] == j))
                 assert C[k][j] == pytest.approx(np.mean(z["pred"][sel] == z["label"][sel]))
     assert m["summary"]["adapted"]["retrieval_last"] == m["retrieval"]["adapted"]["nll"]["last"]
-    results = (path.parent / "results.jsonl").read_text().splitlines()
-    assert len(results) == 1
+    results = (path / "results.jsonl").read_text().splitlines()
+    assert len(results) == 1 and not (path.parent / "results.jsonl").exists()
+    line = json.loads(results[0])
+    assert line["summary"] == m["summary"] and line["n_tasks"] == 3
 
 
 def test_deterministic(reference, tmp_path):

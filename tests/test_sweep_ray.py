@@ -1,0 +1,88 @@
+"""``cft sweep --executor ray`` against a real local Ray runtime (2 CPUs).
+
+A cell's worker process is SIGKILLed mid-run (``CFT_SWEEP_KILL``: after task 1's training,
+task 0 saved), as when a node is lost.  With retries Ray reschedules the cell, which
+resumes from its run directory inside the same sweep; without retries the cell fails and a
+rerun of the sweep resumes it.  Either way the metrics equal an uninterrupted run.
+
+Skipped when ray is not installed (``pip install 'cft-bounds[ray]'``; the ``dev`` extra
+has it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+
+from cft.rundir import RunDir  # noqa: E402
+from cft.runner import Runner  # noqa: E402
+from cft.sweep import KILL_ENV, SweepResult, cell_state, parse_spec, run_sweep  # noqa: E402
+
+pytestmark = pytest.mark.slow
+CELL = "tiny/proteus/base/seed-1"
+BASE = {"presets": ["tiny"], "methods": ["proteus"],
+        "overrides": ["data.n_tasks=2", "train.epochs=1"], "resources": {"cpus": 1}}
+
+
+_START_FAILED: list[str] = []
+
+
+def _sweep(spec, out: Path, lines: list[str], **kw) -> SweepResult:
+    """run_sweep on a local Ray runtime; skips when Ray's own start-up fails (on an
+    overloaded machine its raylet gives up waiting for its agents), once for the module."""
+    if _START_FAILED:
+        pytest.skip(_START_FAILED[0])
+    try:
+        return run_sweep(spec, out, executor="ray", workers=2, echo=lines.append, **kw)
+    except ValueError as e:
+        if "cannot start a local Ray runtime" in str(e):
+            _START_FAILED.append(f"Ray could not start on this machine: {e}")
+            pytest.skip(_START_FAILED[0])
+        raise
+
+
+def _reference(tmp_path: Path, spec) -> dict[str, bytes]:
+    out = {}
+    for c in spec.cells():
+        ref = tmp_path / "ref" / c.id
+        Runner(c.resolve(), ref, echo=lambda s: None).run()
+        out[c.id] = (ref / "metrics.json").read_bytes()
+    return out
+
+
+def test_ray_worker_killed_then_rerun(tmp_path, monkeypatch) -> None:
+    spec = parse_spec(BASE | {"seeds": [0, 1]})
+    out = tmp_path / "sweep"
+    lines: list[str] = []
+    monkeypatch.setenv(KILL_ENV, f"{CELL}@1")
+    res = _sweep(spec, out, lines, retries=0)
+    assert [o.status for o in res.outcomes] == ["complete", "failed"], lines
+    failed = res.outcomes[1]
+    assert "WorkerCrashedError" in failed.message or "died" in failed.message, failed.message
+    cell = {c.id: c for c in spec.cells()}[CELL]
+    assert cell_state(out, cell) == ("partial", 1, 2)
+    res = _sweep(spec, out, lines)  # rerun: one cell skipped, the killed one resumed
+    assert [o.status for o in res.outcomes] == ["skipped", "complete"], lines
+    assert RunDir(out / cell.dir).info()["resumed"] == 1
+    monkeypatch.delenv(KILL_ENV)
+    ref = _reference(tmp_path, spec)
+    for c in spec.cells():
+        assert (out / c.dir / "metrics.json").read_bytes() == ref[c.id], c.id
+
+
+def test_ray_retry_resumes_within_the_sweep(tmp_path, monkeypatch) -> None:
+    spec = parse_spec(BASE | {"seeds": [1]})
+    out = tmp_path / "sweep"
+    lines: list[str] = []
+    monkeypatch.setenv(KILL_ENV, f"{CELL}@1")
+    res = _sweep(spec, out, lines, retries=1)
+    assert [o.status for o in res.outcomes] == ["complete"], lines
+    cell = spec.cells()[0]
+    assert RunDir(out / cell.dir).info()["resumed"] == 1  # the retry resumed the run dir
+    log = (out / "logs" / cell.log_name).read_text()
+    assert log.count("--- attempt") == 2 and "killing the process" in log
+    monkeypatch.delenv(KILL_ENV)
+    assert (out / cell.dir / "metrics.json").read_bytes() == _reference(tmp_path, spec)[CELL]
