@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 #: Default number of foreign centroids per cluster in the exact SDP (bench/bench_moment.py).
-DEFAULT_R_MAX = 10
+DEFAULT_R_MAX = 8
 
 #: Halfspaces whose Cantelli term is at most this are bounded by that term (union bound)
 #: instead of entering the SDP: it keeps the whitened SDP data below ~1e5 (§3.7, pruning).
@@ -786,10 +786,14 @@ def _select(foreign: np.ndarray, own: np.ndarray, p: np.ndarray, r_max: int) -> 
     cand = np.flatnonzero(p > PRUNE_TOL)
     if cand.size == 0:
         return cand
-    diff = foreign[cand] - own[None, :]
+    Fc = foreign[cand]
+    diff = Fc - own[None, :]
     d2 = np.einsum("ij,ij->i", diff, diff)
-    keys = [foreign[cand][:, i] for i in range(foreign.shape[1] - 1, -1, -1)]
-    order = np.lexsort(keys + [d2, -p[cand]])
+    pc = p[cand]
+    order = np.lexsort((d2, -pc))  # last key sorts first
+    ps, ds = pc[order], d2[order]
+    if np.any((ps[1:] == ps[:-1]) & (ds[1:] == ds[:-1])):  # exact ties: coordinates decide
+        order = np.lexsort(np.vstack([Fc.T[::-1], d2[None, :], -pc[None, :]]))
     return cand[order[:r_max]]
 
 

@@ -373,6 +373,30 @@ def test_cluster_law_matches_projected_moments_and_attains(seed: int, d: int, k:
     assert w[d_for <= d_own].sum() >= res.sdp - 1e-5
 
 
+def test_cluster_bound_attained_by_a_sample() -> None:
+    """Hand-computed: own centroid 0, foreign (+-4, 0); the cluster is the extremal law of
+    Chebyshev's inequality, 1/8 at each of (+-2, 0) (ties: errors), 6/8 at 0: variance 1
+    along e_1, so the two-sided bound v / (D/2)^2 = 1/4 equals the empirical error."""
+    Z = np.array([[2.0, 0.0], [-2.0, 0.0]] + [[0.0, 0.0]] * 6 + [[4.0, 0.0], [-4.0, 0.0]])
+    y = np.array([0] * 8 + [1, 1])
+    C = np.array([[0.0, 0.0], [4.0, 0.0], [-4.0, 0.0]])
+    ct = np.array([0, 1, 1])
+    S = bounds.nearest_centroid_scores(Z, C, ct)
+    emp, _ = bounds.empirical_error(S, y)
+    assert emp[0] == 0.25
+    for scale in (2.0**-40, 1.0, 1e7):
+        cs = bounds.cluster_stats(Z * scale, y, C * scale, ct)
+        res = bounds.evaluate(bounds.BoundInputs(clusters=cs), names=["C", "moment-opt"])
+        r = res["moment-opt"]
+        assert r.per_task[0] == pytest.approx(0.25, abs=1e-7) and r.per_task[0] >= 0.25
+        assert res["C"].per_task[0] == pytest.approx(0.4)  # 2 x Cantelli 1/(1+4)
+        one = bounds.centroid_moment_bound(cs.centroid[0], cs.centroid[1:], cs.offset[0],
+                                           cs.eigvecs[0], cs.eigvals[0], cs.resid[0],
+                                           law=True)
+        assert one.sdp == pytest.approx(0.25, abs=1e-7) and one.r == 2
+        assert one.certificate.method == "dual-feasible"
+
+
 def test_one_cluster_and_coincident_centroids() -> None:
     Z = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     cs = bounds.cluster_stats(Z, np.zeros(3, dtype=int), np.zeros((1, 2)), np.array([0]))
