@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 import bounds
 from bounds import moment as mo
 
-FEW = settings(max_examples=12, deadline=None)
-SOME = settings(max_examples=25, deadline=None)
+FEW = settings(max_examples=15, deadline=None)
+SOME = settings(max_examples=40, deadline=None)
 SCALES = (1e-150, 2.0**-300, 1e-3, 1.0, 1e3, 1e150)
 
 
