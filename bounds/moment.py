@@ -28,7 +28,7 @@ are imported lazily.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -68,7 +68,6 @@ PRUNE_TOL = 1e-10
 
 _EPS = float(np.finfo(np.float64).eps)
 _EIG_C = 8.0  # eigvalsh backward error |lambda_hat - lambda| <= _EIG_C * n * eps * ||M||_F
-_REG = 1e-9  # relative eigenvalue floor of the projected covariance for whitening (solve only)
 _SOLVER_TOL = 1e-10
 _LAW_DELTA = 1e-7  # mass left for the residual atoms when the supremum is 1
 
@@ -143,7 +142,7 @@ class LawCheck:
     mean_error: float
     cov_error: float
     error_fraction: float
-    min_weight: float = field(default=0.0)
+    min_weight: float = 0.0
 
 
 # ------------------------------------------------------------------ certification
@@ -385,7 +384,7 @@ def _cantelli_terms(v: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def _core(Sig: np.ndarray, U: np.ndarray, c: np.ndarray, *, law: bool, backend: str,
-          tol: float) -> dict:
+          tol: float, u_err: np.ndarray | float = 0.0) -> dict:
     """Certified sup of P(exists j: u_j'y >= c_j) over laws with mean 0, covariance Sig.
 
     ``U`` (k, r) unit rows, ``c`` (k,) > 0, ``Sig`` (r, r) PSD of order 1 (normalised
@@ -394,7 +393,8 @@ def _core(Sig: np.ndarray, U: np.ndarray, c: np.ndarray, *, law: bool, backend: 
     ``g_j'xi >= c_j`` with ``g_j = F'u_j`` computed forward (no inverse), and the objective
     of a majorant is exactly ``tr(P) + r0`` (docs/theory.md §3.7, "Certification"). Returns
     the certified value and diagnostics; with ``law`` the attaining law (atoms (N, r) in
-    the y coordinates, weights).
+    the y coordinates, weights). ``u_err`` bounds |u_j - u_j*|, the error of the given unit
+    normals against the exact ones (rounding of their computation).
     """
     k, r = U.shape
     # factor: Sig <= E diag(max(sigma, 0) + delta) E' =: F F', delta covering the clipped
@@ -404,7 +404,9 @@ def _core(Sig: np.ndarray, U: np.ndarray, c: np.ndarray, *, law: bool, backend: 
                    * float(np.linalg.norm(Sig)))
     F = E * np.sqrt(np.maximum(sig, 0.0) + delta)[None, :]
     G = U @ F  # rows g_j' = u_j'F
-    eg = 1.01 * r * _EPS * np.linalg.norm(np.abs(U) @ np.abs(F), axis=1)  # |g - g*| bound
+    # |g_j - g_j*| <= rounding of F'u_j + ||F||_2 |u_j - u_j*|
+    eg = 1.01 * (r * _EPS * np.linalg.norm(np.abs(U) @ np.abs(F), axis=1)
+                 + np.asarray(u_err, dtype=np.float64) * float(np.linalg.norm(F)))
     N = np.linalg.norm(G, axis=1)
     Ng = N + eg  # >= |g*_j|: Cantelli in xi-space, Var(g*'xi) <= |g*|^2
     p = _cantelli_terms(Ng * Ng, c)
@@ -515,7 +517,6 @@ def _law_from_atoms(Sig: np.ndarray, Y: np.ndarray, lam: np.ndarray, U: np.ndarr
 
     theta = 0.0
     if not ok(theta):
-        lo, hi = 0.0, 1.0
         theta = 1e-15
         while theta < 1.0 and not ok(theta):
             theta *= 4.0
@@ -602,7 +603,14 @@ def sup_union_probability(mean: object, cov: object, A: object, b: object, *,
 
 
 def _sup_union(mean: np.ndarray, cov: np.ndarray, A: np.ndarray, b: np.ndarray, *,
-               law: bool, backend: str, tol: float) -> MomentCertificate:
+               law: bool, backend: str, tol: float, normal_err: np.ndarray | float = 0.0,
+               gap_err: np.ndarray | float = 0.0) -> MomentCertificate:
+    """:func:`sup_union_probability` on validated input.
+
+    ``normal_err`` (relative, per row) and ``gap_err`` (absolute, in units of x) bound the
+    error of the rows' directions and of ``b_j / |a_j|`` against the exact halfspaces when
+    the caller computed them with rounding (the cluster projection, §3.7.9 step 7).
+    """
     r = mean.size
     k = A.shape[0]
     amax = np.abs(A).max(axis=1)
@@ -633,9 +641,12 @@ def _sup_union(mean: np.ndarray, cov: np.ndarray, A: np.ndarray, b: np.ndarray, 
     bn = b_ / na
     um = U @ mean
     g = bn - um
-    # rounding of g (dot product of length r, two divisions): shrink the gap (enlarges
-    # the error set, so the bound stays valid)
-    g = g - 4.0 * (r + 4) * _EPS * (np.abs(bn) + np.abs(U) @ np.abs(mean))
+    # rounding of g (dot product of length r, two divisions) and the callers' data errors:
+    # shrink the gap (enlarges the error set, so the bound stays valid)
+    nerr = np.broadcast_to(np.asarray(normal_err, dtype=np.float64), zero.shape)[~zero]
+    gerr = np.broadcast_to(np.asarray(gap_err, dtype=np.float64), zero.shape)[~zero]
+    g = g - 4.0 * (r + 4) * _EPS * (np.abs(bn) + np.abs(U) @ np.abs(mean)) \
+        - nerr * float(np.linalg.norm(mean)) - gerr
     sd = float(np.sqrt(np.abs(np.diag(cov)).max())) if cov.size else 0.0
     if sd > 0:
         s = _pow2(sd)
@@ -659,7 +670,8 @@ def _sup_union(mean: np.ndarray, cov: np.ndarray, A: np.ndarray, b: np.ndarray, 
                                     c[j:j + 1])
         return finish(at, w, s, value=1.0, cantelli=1.0, method="trivial",
                       note="the mean lies in a closed error halfspace")
-    res = _core(Sig, U, c, law=law, backend=backend, tol=tol)
+    # |u - a/|a|| <= 3 eps from the two scalings and the division
+    res = _core(Sig, U, c, law=law, backend=backend, tol=tol, u_err=3.03 * _EPS + nerr)
     value = float(res["value"])
     gap = value - res["primal"] if np.isfinite(res["primal"]) else np.nan
     return finish(res["atoms"], res["weights"], s, value=value, primal=float(res["primal"]),
@@ -835,8 +847,12 @@ def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: 
     w = np.linalg.eigvalsh(cov)
     if w[0] < 0:  # sketch rounding made it indefinite: lift to PSD (only enlarges Sigma)
         cov += (-w[0]) * 2.0 * np.eye(rdim)
+    # rounding of the QR and of the projections, as data errors of the local halfspaces
+    en = np.sqrt(2.0 * b_loc)  # |e_j| / s0
+    qerr = 64.0 * (d + sel.size) * _EPS
     cert = _sup_union(m_loc, cov, A_loc, b_loc, law=law, backend=backend,
-                      tol=_SOLVER_TOL)
+                      tol=_SOLVER_TOL, normal_err=qerr * float(np.linalg.norm(Es)) / en,
+                      gap_err=qerr * (en + float(np.linalg.norm(offset / s0))))
     sdp = float(cert.value)
     val = float(min(1.0, (sdp + rest) * (1.0 + 2 * _EPS), cant))
     out = ClusterMomentResult(val, sdp, rest, cant, sel, rdim, n_pruned, cert)
