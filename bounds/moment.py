@@ -397,12 +397,16 @@ def _core(Sig: np.ndarray, U: np.ndarray, c: np.ndarray, *, law: bool, backend: 
     normals against the exact ones (rounding of their computation).
     """
     k, r = U.shape
-    # factor: Sig <= E diag(max(sigma, 0) + delta) E' =: F F', delta covering the clipped
-    # negative eigenvalues and the eigendecomposition error (E only nearly orthogonal)
-    sig, E = np.linalg.eigh(0.5 * (Sig + Sig.T))
-    delta = 2.0 * (max(0.0, -float(sig[0])) + (_EIG_C * r + 4) * _EPS
+    # factor: F = chol(Sig + delta I), delta covering a negative eigenvalue of Sig (input
+    # rounding) and the Cholesky backward error, so Sig <= F F'. Cholesky (unlike an
+    # eigenbasis) is unique and continuous in Sig: equivalent inputs reach the solver in
+    # the same coordinates, so the certified values agree to rounding
+    Sig = 0.5 * (Sig + Sig.T)
+    lam_min = float(np.linalg.eigvalsh(Sig)[0]) if r else 0.0
+    delta = 2.0 * (max(0.0, -lam_min) + (_EIG_C * r + 4 * (r + 1) ** 2) * _EPS
                    * float(np.linalg.norm(Sig)))
-    F = E * np.sqrt(np.maximum(sig, 0.0) + delta)[None, :]
+    # Sig = 0 (a point mass): F = 0, so every halfspace (gap > 0) has probability 0
+    F = np.linalg.cholesky(Sig + delta * np.eye(r)) if delta > 0 else np.zeros((r, r))
     G = U @ F  # rows g_j' = u_j'F
     # |g_j - g_j*| <= rounding of F'u_j + ||F||_2 |u_j - u_j*|
     eg = 1.01 * (r * _EPS * np.linalg.norm(np.abs(U) @ np.abs(F), axis=1)
@@ -431,10 +435,11 @@ def _core(Sig: np.ndarray, U: np.ndarray, c: np.ndarray, *, law: bool, backend: 
     # data error of the normalised halfspaces against the exact ones (see certify_majorant)
     err_g = eg[keep] / Nk + 2 * _EPS
     err_h = 2 * _EPS * h
-    # solve in span{g_j} (any basis: the point is re-verified in xi-space below)
+    # solve in span{g_j} (any basis: the point is re-verified in xi-space below); the xi
+    # coordinates themselves when the normals span them (no arbitrary rotation)
     _, sv, Vt = np.linalg.svd(Gh, full_matrices=False)
     r1 = int(np.sum(sv > 1e-12 * sv[0]))
-    Q1 = Vt[:r1].T
+    Q1 = np.eye(r) if r1 == r else Vt[:r1].T
     W = Q1.T @ Gh.T  # (r1, kk)
     out["r"] = r1
     try:
@@ -832,6 +837,8 @@ def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: 
     s0 = _pow2(float(np.abs(E).max()))
     Es = E / s0
     Q, R = np.linalg.qr(Es.T)  # span{e_j} in orthonormal coordinates, r = min(d, k)
+    sgn = np.where(np.diag(R) < 0, -1.0, 1.0)  # canonical signs: diag(R) >= 0
+    Q, R = Q * sgn[None, :], R * sgn[:, None]
     rdim = Q.shape[1]
     A_loc = R.T  # a_j / 2 in local coordinates (the factor 2 cancels in u_j, c_j)
     b_loc = 0.5 * np.einsum("ij,ij->i", Es, Es)
