@@ -8,9 +8,19 @@ Pure numpy / scipy / sympy; no torch import. Typical use::
     res = bounds.evaluate(bounds.BoundInputs(scores=S, task=y, clusters=cs))
 """
 
+# the registry first: it registers moment.MomentOptBound, a subclass of registry.Bound
+from .registry import REGISTRY, Bound, BoundInputs, BoundResult, evaluate
+
+# isort: split
 from .chernoff import gaussian_exponent, pairwise_chernoff
 from .empirical import empirical_error, retrieval_errors, retrieval_margin
-from .registry import REGISTRY, Bound, BoundInputs, BoundResult, evaluate
+from .moment import (
+    MomentCertificate,
+    MomentOptBound,
+    centroid_moment_bound,
+    check_law,
+    sup_union_probability,
+)
 from .stats import (
     ClusterStats,
     GaussianMixtures,
@@ -29,7 +39,11 @@ __all__ = [
     "BoundResult",
     "ClusterStats",
     "GaussianMixtures",
+    "MomentCertificate",
+    "MomentOptBound",
     "ScoreStats",
+    "centroid_moment_bound",
+    "check_law",
     "cluster_stats",
     "empirical_error",
     "evaluate",
@@ -41,4 +55,5 @@ __all__ = [
     "retrieval_margin",
     "score_stats",
     "sqdist",
+    "sup_union_probability",
 ]

@@ -520,6 +520,8 @@ class ClopperPearsonBound(_PACBound):
 
 
 # ------------------------------------------------------------------ registry
+from .moment import MomentOptBound  # noqa: E402  (moment.py subclasses Bound)
+
 REGISTRY: dict[str, Bound] = {
     b.name: b
     for b in (
@@ -528,6 +530,7 @@ REGISTRY: dict[str, Bound] = {
         SecondMomentBound(),
         DirectionalBound(),
         TruncatedUnionBound(),
+        MomentOptBound(),
         ThresholdEmpiricalBound(),
         ThresholdCantelliBound(),
         CorollaryBound(),

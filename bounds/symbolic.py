@@ -192,6 +192,12 @@ def _bound_relations() -> dict[str, sp.Basic]:
             (c, 1, Kt),
         ),
     )
+    # moment-opt (§3.7): nu sorted by decreasing Cantelli term, exact SDP over the first r_max
+    rmax = sp.Symbol(r"r_{\max}")
+    sdp_c = sp.Function(r"\mathrm{SDP}_c")(rmax)
+    out["moment-opt"] = sp.Le(eps, sp.Sum(wc * sp.Min(
+        1, sdp_c + sp.Sum(cant_nu, (nu, rmax + 1, Fc)), sp.Sum(cant_nu, (nu, 1, Fc))),
+        (c, 1, Kt)))
     Pt = sp.Function(r"\Pr_t")
     St, Ss = sp.symbols("S_t S_s")
     out["G-emp"] = sp.Le(eps, Pt(sp.Ge(St, rr)) + sp.Sum(Pt(sp.Lt(Ss, rr)), (s, 1, m - 1)))

@@ -99,12 +99,13 @@ def test_latex_renders_every_bound() -> None:
 
 def test_registry_metadata_and_evaluate() -> None:
     names = list(bounds.REGISTRY)
-    assert names == ["A", "Bprime", "B", "C", "D", "G-emp", "G-cantelli", "corollary",
-                     "gaussian-chernoff", "pac-hoeffding", "pac-clopper-pearson"]
+    assert names == ["A", "Bprime", "B", "C", "D", "moment-opt", "G-emp", "G-cantelli",
+                     "corollary", "gaussian-chernoff", "pac-hoeffding", "pac-clopper-pearson"]
     for b in bounds.REGISTRY.values():
         assert b.title and b.assumptions and b.reads
     guaranteed = {n for n, b in bounds.REGISTRY.items() if b.guaranteed}
-    assert guaranteed == {"A", "Bprime", "B", "C", "D", "G-emp", "G-cantelli", "corollary"}
+    assert guaranteed == {"A", "Bprime", "B", "C", "D", "moment-opt", "G-emp", "G-cantelli",
+                          "corollary"}
     S = np.array([[0.0, 1.0], [1.0, 0.5]])
     y = np.array([0, 1])
     out = bounds.evaluate(bounds.BoundInputs(scores=S, task=y))
