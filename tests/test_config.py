@@ -87,6 +87,7 @@ def test_dataset_and_backbone_options():
     ("signature.kind=spectral", "unknown name 'spectral'"),
     ("method=nope", "unknown name 'nope'"),
     ("module.alpha=2", "module.alpha"),
+    ("module.orth=hard", "module.orth: must be .penalty. or .project."),
     ("epochs", "expected key=value"),
 ])
 def test_bad_overrides_are_one_line_errors(item, match):
