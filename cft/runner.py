@@ -245,7 +245,7 @@ class Runner:
         module = ProteusAdapter.for_backbone(
             self.backbone, rank=cfg.module.rank, lora_alpha=cfg.module.lora_alpha,
             alpha=cfg.module.alpha, previous=list(self.modules), coef_init=cfg.module.coef_init,
-            seed=derive_seed(cfg.seed, "module", t))
+            seed=derive_seed(cfg.seed, "module", t), orth=cfg.module.orth)
         tcfg = TrainConfig(**asdict(cfg.train), seed=derive_seed(cfg.seed, "train", t),
                            progress=self.progress)
         result = train_task(self.backbone, module, train_cache, data.train.labels, tcfg)
@@ -280,6 +280,7 @@ class Runner:
             "n_test": len(data.test),
             "signature_components": {"adapted": int(len(sig_a.centroids_)),
                                      "shared": int(len(sig_s.centroids_))},
+            **module.reuse_stats(),
         }
         self.rundir.write_task(t, TaskArtifacts(
             module=module.to_state_dict(),
