@@ -188,7 +188,9 @@ def _tiny() -> Config:
                                               "intermediate_size": 64, "max_length": 24,
                                               "adapt_layers": 1}, batch_size=64),
         module=ModuleConfig(rank=4, alpha=1.0),
-        train=TrainSection(epochs=2, batch_size=32, lr=3e-3),
+        # 60 optimizer steps per task: enough that the modules move the representations
+        # (adapted and shared retrieval then differ), still about a second per task
+        train=TrainSection(epochs=10, batch_size=16, lr=1e-2),
         signature=SignatureConfig(kind="gmm", n_components=2, covariance_type="diag",
                                   max_iter=100),
         eval=EvalConfig(kind="auto", sketch_rank=None),

@@ -41,7 +41,14 @@ def test_layout(reference):
                   "reps-shared-test.npy", "done.json"):
             assert (d / f).is_file(), f
         done = read_json(d / "done.json")
-        assert done["task"] == t and len(done["train_loss"]) == 2
+        assert done["task"] == t and len(done["train_loss"]) == 10
+        assert set(done["coef"]) == (set(done["overlap"]) if t else set())
+        if t:
+            assert all(len(v) == t for v in done["coef"].values())
+            assert 0.0 <= done["coef_sparsity"] <= 1.0
+            assert all(0.0 <= o <= 1.0 for v in done["overlap"].values() for o in v)
+        else:
+            assert done["coef_sparsity"] is None
     for k in range(3):
         sd = rd.step_dir(k)
         assert (sd / "metrics.json").is_file() and (sd / "mixtures-shared.npz").is_file()
@@ -157,3 +164,15 @@ def test_training_time_cluster_stats_load_per_task_and_concat(reference):
         parts[2].validate("part")
     full = bounds.ClusterStats.concat(parts).validate("all")
     assert full.n_tasks == 3
+
+
+def test_tiny_trains_enough_that_adapted_and_shared_differ(reference):
+    """The tiny preset's modules move the representations: adapted and shared scores differ
+    and retrieve different tasks for some samples (both kinds, both splits)."""
+    path, _ = reference
+    for split in ("calibration", "test"):
+        for kind in ("centroid", "nll"):
+            a = load_npz(path / "eval" / "step-002" / split / f"adapted-{kind}.npz")["scores"]
+            s = load_npz(path / "eval" / "step-002" / split / f"shared-{kind}.npz")["scores"]
+            assert np.median(np.abs(a - s) / np.abs(s)) > 0.1, (split, kind)
+            assert np.mean(a.argmin(1) != s.argmin(1)) > 0.02, (split, kind)
