@@ -176,3 +176,24 @@ def test_tiny_trains_enough_that_adapted_and_shared_differ(reference):
             s = load_npz(path / "eval" / "step-002" / split / f"shared-{kind}.npz")["scores"]
             assert np.median(np.abs(a - s) / np.abs(s)) > 0.1, (split, kind)
             assert np.mean(a.argmin(1) != s.argmin(1)) > 0.02, (split, kind)
+
+
+def test_calibration_summary_script(reference):
+    """scripts/calibration_summary.py reads only the calibration files and done.json."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "calibration_summary",
+        Path(__file__).resolve().parents[1] / "scripts" / "calibration_summary.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    path, _ = reference
+    s = mod.summarise(path, n_boot=50)
+    z = load_npz(path / "eval" / "step-002" / "calibration" / "adapted-nll.npz")
+    assert s["kind"] == "nll"
+    assert s["adapted"]["ret_last"] == pytest.approx(np.mean(z["scores"].argmin(1) == z["task"]))
+    assert s["adapted"]["ci_last"] == pytest.approx(np.mean(z["pred"] == z["label"]))
+    assert 0 < s["ci_aia_se"] < 0.2
+    assert s["coef_sparsity"][0] is None and len(s["coef_sparsity"]) == 3
+    assert mod.main([str(path), "--bootstrap", "0"]) == 0
