@@ -11,13 +11,22 @@ sparsity by an L1 penalty ``lambda_l1 * ||c_k||_1``), ``s = lora_alpha / rank`` 
 standard LoRA scaling and ``alpha in [0, 1]`` is a fixed configuration value weighting the
 reused part. ``alpha = 0`` (or task 0) is plain LoRA.
 
-Orthogonality of the new component. We use the *penalty*
-``lambda_orth * sum_j ||A_k A_j^T||_F^2`` (:meth:`ProteusAdapter.orth_penalty`) rather than
-gradient projection, because (i) it is the objective stated by the paper, (ii) it composes
-with AdamW -- Adam's per-coordinate scaling and weight decay do not keep a projected
-gradient inside the orthogonal complement, so projection would need an extra
-re-projection of the parameters after each step, and (iii) ``lambda_orth = 0`` recovers
-unconstrained LoRA, which makes the effect of the constraint measurable.
+Orthogonality of the new component (``orth``). By default (``orth="penalty"``) the new
+factors carry the penalty ``lambda_orth * sum_j ||A_k A_j^T||_F^2``
+(:meth:`ProteusAdapter.orth_penalty`), the objective stated by the paper; ``lambda_orth =
+0`` recovers unconstrained LoRA, which makes the effect of the constraint measurable. The
+hard variant (``orth="project"``) keeps the rows of ``A_k`` in the orthogonal complement of
+the earlier rows ``[A_0; ...; A_{k-1}]``: ``A_k <- A_k (I - Q Q^T)`` with ``Q`` an orthonormal
+basis of the earlier rows, at initialisation and after every optimizer step
+(:meth:`ProteusAdapter.project_`). Re-projecting the *parameters* (not the gradient) is
+what keeps them in the complement under AdamW, whose per-coordinate scaling and weight
+decay move a projected gradient out of it. Projection needs ``sum_j r_j + r_k <= in``.
+
+Selective reuse. The coefficients ``c_k`` carry ``lambda_l1 * ||c_k||_1``; it is applied
+as a proximal (soft-threshold) step after each optimizer step
+(:func:`cft.train.prox_l1_`), not as a subgradient, so coefficients reach exact zeros.
+:meth:`ProteusAdapter.reuse_stats` reports ``c``, its sparsity and the normalised overlaps
+``||A_k A_j^T||_F / (||A_k||_F ||A_j||_F)`` (in [0, 1]; 0 = orthogonal rows).
 
 Use of peft. We follow peft's LoRA conventions (A initialised like ``nn.Linear``, i.e.
 Kaiming-uniform with ``a = sqrt(5)``; B initialised to zero, so a fresh module leaves the
@@ -36,15 +45,34 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 META_KEYS = ("meta.alpha", "meta.scaling", "meta.task")
+#: how the new factors are kept orthogonal to the earlier ones (module docstring)
+ORTH_MODES = ("penalty", "project")
 
 
 def _key(name: str) -> str:
     """ParameterDict keys may not contain dots."""
     return name.replace(".", "__")
+
+
+def _row_basis(a_f: Tensor, d_in: int, name: str, rank: int) -> Tensor:
+    """Orthonormal basis ``Q`` ``(in, R)`` of the row space of the stacked earlier factors
+    ``a_f`` ``(sum r_j, in)`` (SVD, rank tolerance as numpy's ``matrix_rank``); raises when
+    the complement cannot hold ``rank`` new rows."""
+    if a_f.numel() == 0:
+        return torch.zeros(d_in, 0)
+    _, s, vh = torch.linalg.svd(a_f.double(), full_matrices=False)
+    tol = float(s.max()) * max(a_f.shape) * torch.finfo(torch.float64).eps
+    q = vh[s > tol].T.to(a_f.dtype).contiguous()
+    if q.shape[1] + rank > d_in:
+        raise ValueError(f"orth: 'project' needs room for {rank} new rows in layer {name!r}, "
+                         f"but the earlier rows span {q.shape[1]} of its {d_in} input "
+                         f"dimensions; use orth='penalty' or a smaller rank")
+    return q
 
 
 class ProteusAdapter(nn.Module):
@@ -62,6 +90,8 @@ class ProteusAdapter(nn.Module):
     coef_init : initial value of every ``c_{k,j}``; default ``1 / k`` (the average of the
         earlier components).
     seed : seed of the Kaiming-uniform initialisation of ``A``.
+    orth : ``"penalty"`` (soft, :meth:`orth_penalty`) or ``"project"`` (hard: ``A`` is kept in
+        the orthogonal complement of the earlier rows, :meth:`project_`).
     """
 
     def __init__(
@@ -73,8 +103,11 @@ class ProteusAdapter(nn.Module):
         previous: Sequence[ProteusAdapter] = (),
         coef_init: float | None = None,
         seed: int = 0,
+        orth: str = "penalty",
     ) -> None:
         super().__init__()
+        if orth not in ORTH_MODES:
+            raise ValueError(f"orth: must be one of {', '.join(ORTH_MODES)}, got {orth!r}")
         if not isinstance(rank, int) or rank < 1:
             raise ValueError(f"rank: must be a positive int, got {rank!r}")
         if not 0.0 <= float(alpha) <= 1.0:
@@ -87,6 +120,7 @@ class ProteusAdapter(nn.Module):
             if p.shapes != self.shapes:
                 raise ValueError("previous: modules were built for different layers")
         self.rank = rank
+        self.orth = orth
         self.alpha = float(alpha)
         self.scaling = lora_alpha / rank
         self.task = len(previous)
@@ -106,6 +140,9 @@ class ProteusAdapter(nn.Module):
                    else torch.zeros(0))
             self.register_buffer(f"_A_f__{_key(n)}", a_f.clone(), persistent=False)
             self.register_buffer(f"_sB_f__{_key(n)}", b_f.clone(), persistent=False)
+            if orth == "project":
+                self.register_buffer(f"_Q__{_key(n)}", _row_basis(a_f, self.shapes[n][1], n, rank),
+                                     persistent=False)
         gen = torch.Generator().manual_seed(int(seed))
         self.lora_A = nn.ParameterDict()
         self.lora_B = nn.ParameterDict()
@@ -117,6 +154,8 @@ class ProteusAdapter(nn.Module):
             self.lora_B[_key(n)] = nn.Parameter(torch.zeros(d_out, rank))
             if k:
                 self.coef[_key(n)] = nn.Parameter(torch.full((k,), c0))
+        if orth == "project":
+            self.project_()
 
     @classmethod
     def for_backbone(cls, backbone: nn.Module, **kwargs: object) -> ProteusAdapter:
@@ -180,12 +219,58 @@ class ProteusAdapter(nn.Module):
                 total = total + (self.A(n) @ self._stacked(n)[0].T).pow(2).sum()
         return total
 
+    @torch.no_grad()
+    def project_(self) -> None:
+        """Hard orthogonality (``orth="project"``): ``A_k <- A_k (I - Q Q^T)`` per layer, with
+        ``Q`` an orthonormal basis of the earlier rows, so ``A_k A_j^T = 0`` for every ``j < k``
+        up to rounding. A no-op in ``"penalty"`` mode and for task 0."""
+        if self.orth != "project" or not self.task:
+            return
+        for n in self.shapes:
+            q = getattr(self, f"_Q__{_key(n)}")
+            a = self.A(n)
+            a.sub_((a @ q) @ q.T)
+
     def l1_penalty(self) -> Tensor:
         """``sum_layers ||c_k||_1`` (selective reuse)."""
         total = torch.zeros(())
         for p in self.coef.values():
             total = total + p.abs().sum()
         return total
+
+    # ---- diagnostics -------------------------------------------------------------------
+    @torch.no_grad()
+    def overlaps(self) -> dict[str, list[float]]:
+        """Normalised overlap ``||A_k A_j^T||_F / (||A_k||_F ||A_j||_F)`` with every earlier
+        module ``j < k``, per layer (in [0, 1]: 0 = orthogonal rows; the scale-free form of
+        the penalty term ``||A_k A_j^T||_F^2``)."""
+        out: dict[str, list[float]] = {}
+        for n in self.shapes:
+            a = self.A(n).double()
+            na = float(a.norm())
+            vals = []
+            for a_j, _ in self.frozen_factors(n):
+                den = na * float(a_j.double().norm())
+                vals.append(float((a @ a_j.double().T).norm()) / den if den > 0 else 0.0)
+            out[n] = vals
+        return out
+
+    @torch.no_grad()
+    def reuse_stats(self) -> dict[str, object]:
+        """JSON-able summary of the reuse and orthogonality of this module (``done.json``):
+        ``coef`` (``{layer: [c_kj for j < k]}``), ``coef_sparsity`` (fraction of exact zeros
+        over all layers; ``None`` for task 0), ``coef_sparsity_per_layer``, ``overlap``
+        (:meth:`overlaps`) and the ``orth`` mode."""
+        coef = {n: [float(v) for v in self.c(n)] for n in self.shapes} if self.task else {}
+        per_layer = {n: float(np.mean(np.asarray(v) == 0.0)) for n, v in coef.items()}
+        flat = [v for vals in coef.values() for v in vals]
+        return {
+            "coef": coef,
+            "coef_sparsity": float(np.mean(np.asarray(flat) == 0.0)) if flat else None,
+            "coef_sparsity_per_layer": per_layer,
+            "overlap": self.overlaps() if self.task else {},
+            "orth": self.orth,
+        }
 
     # ---- (de)serialisation -------------------------------------------------------------
     def to_state_dict(self) -> dict[str, Tensor]:

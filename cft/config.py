@@ -79,12 +79,15 @@ class ModuleConfig:
     """PROTEUS module of each task (:class:`cft.composition.ProteusAdapter`).
 
     ``alpha`` weights the reused (composed) part; ``alpha = 0`` is independent LoRA.
+    ``orth``: ``penalty`` (``train.lambda_orth * sum_j ||A_k A_j^T||_F^2``) or ``project``
+    (``A_k`` re-projected onto the orthogonal complement of the earlier rows after each step).
     """
 
     rank: int = 8
     lora_alpha: float | None = None
     alpha: float = 1.0
     coef_init: float | None = None
+    orth: str = "penalty"
 
 
 @dataclass
@@ -191,7 +194,9 @@ def _tiny() -> Config:
                                               "intermediate_size": 64, "max_length": 24,
                                               "adapt_layers": 1}, batch_size=64),
         module=ModuleConfig(rank=4, alpha=1.0),
-        train=TrainSection(epochs=2, batch_size=32, lr=3e-3),
+        # 60 optimizer steps per task: enough that the modules move the representations
+        # (adapted and shared retrieval then differ), still about a second per task
+        train=TrainSection(epochs=10, batch_size=16, lr=1e-2),
         signature=SignatureConfig(kind="gmm", n_components=2, covariance_type="diag",
                                   max_iter=100),
         eval=EvalConfig(kind="auto", sketch_rank=None),
@@ -549,6 +554,8 @@ def validate(cfg: Config) -> Config:
                        ("train.epochs", cfg.train.epochs, 0)):
         if v < lo:
             raise ValueError(f"{key}: must be >= {lo}, got {v}")
+    if cfg.module.orth not in ("penalty", "project"):
+        raise ValueError(f"module.orth: must be 'penalty' or 'project', got {cfg.module.orth!r}")
     if not 0.0 <= cfg.module.alpha <= 1.0:
         raise ValueError(f"module.alpha: must lie in [0, 1], got {cfg.module.alpha}")
     for key, v in (("train.lr", cfg.train.lr), ("train.weight_decay", cfg.train.weight_decay),

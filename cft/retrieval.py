@@ -1,7 +1,8 @@
-"""Task retrieval: score matrices, argmin retrieval, margins, prediction through LDA heads.
+"""Task retrieval: representations, score matrices, argmin retrieval, margins, prediction.
 
 Score matrix ``S`` (n x m): ``S[i, s]`` = score of sample ``i`` under task ``s``'s signature
-(smaller = closer); retrieval picks ``argmin_s S[i, s]``.
+(smaller = closer); retrieval picks ``argmin_s S[i, s]`` (the paper's parameter-free,
+clustering-based retrieval).
 
 * mode ``"adapted"`` (PROTEUS): ``S[i, s] = sig_s^adapted.score(h_s(x_i))`` with ``h_s`` the
   backbone carrying task ``s``'s composed module. The frozen lower layers are evaluated
@@ -10,15 +11,16 @@ Score matrix ``S`` (n x m): ``S[i, s]`` = score of sample ``i`` under task ``s``
 * mode ``"shared"`` (S-Prompts baseline): ``S[i, s] = sig_s^shared.score(f(x_i))`` with the
   frozen pre-trained features ``f``; one forward pass.
 
-Scoring inputs against a fixed set of modules (e.g. a loaded run; the runner itself keeps a
-per-(split, task, module) cache of the same ``Backbone.upper_cache`` calls across steps,
-because earlier modules never change)::
+This is the one evaluation path: the runner (:meth:`cft.runner.Runner._evaluate`) and the
+tests call the same two functions. ``representations`` gives ``h_s(x)`` (or ``f(x)``) of a
+cache; the caller stacks them per module (the runner keeps them per (split, task, module),
+because earlier modules never change), and ``evaluate`` computes every score matrix, the
+retrieved tasks and the predicted classes::
 
-    sc = ScoreComputer(backbone, adapters[: k + 1], sig_adapted[: k + 1], sig_shared[: k + 1])
-    ev = sc.evaluate(cache)               # representations under every module + all scores
-    S = ev.scores[("adapted", "centroid")]
-    pred_task = retrieve(S)
-    pred_label = classify(ev.reps_adapted, pred_task, heads[: k + 1])
+    reps_a = np.stack([representations(backbone, cache, adapters[s]) for s in range(m)])
+    reps_s = representations(backbone, cache, None)
+    ev = evaluate(reps_a, reps_s, sig_adapted, sig_shared, heads, task=true_task)
+    ev.scores[("adapted", "nll")], ev.retrieved[...], ev.pred[...], ev.pred_task_aware
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from cft.backbones import Backbone, HiddenCache
 from cft.composition import ProteusAdapter
@@ -35,6 +36,20 @@ from cft.heads import LDAHead
 from cft.signatures import KINDS, Signature
 
 MODES = ("adapted", "shared")
+
+
+def representations(
+    backbone: Backbone,
+    cache: HiddenCache,
+    adapter: ProteusAdapter | None = None,
+    batch_size: int = 128,
+) -> np.ndarray:
+    """Pooled representations ``(n, d)`` float32 of a cache: ``h_s(x)`` under ``adapter``
+    (task ``s``'s module), ``f(x)`` (frozen, shared mode) when ``adapter`` is ``None``."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
+    out = backbone.upper_cache(cache, adapter, batch_size=batch_size)
+    return out.cpu().numpy().astype(np.float32, copy=False)
 
 
 def retrieve(S: np.ndarray) -> np.ndarray:  # noqa: N803
@@ -100,113 +115,65 @@ def score_matrix(
 
 @dataclass
 class Evaluation:
-    """Representations of one split and its score matrices ``{(mode, kind): (n, m)}``."""
+    """Every ``(mode, kind)`` score matrix of one split with its retrieval and prediction.
 
-    reps_adapted: np.ndarray | None = None  # (m, n, d) float32
-    reps_shared: np.ndarray | None = None  # (n, d) float32
+    ``scores[(mode, kind)]`` ``(n, m)``; ``retrieved[(mode, kind)]`` = ``argmin`` of it;
+    ``pred[(mode, kind)]`` = global class from the retrieved task's LDA head on ``h_t(x)``;
+    ``pred_task_aware`` = the same with the true task (when ``task`` was given).
+    """
+
     scores: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    retrieved: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    pred: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    pred_task_aware: np.ndarray | None = None
 
-    def retrieved(self, mode: str, kind: str) -> np.ndarray:
-        return retrieve(self.scores[(mode, kind)])
 
-
-class ScoreComputer:
-    """Representations and score matrices of cached splits for tasks ``0..m-1``.
+def evaluate(
+    reps_adapted: np.ndarray,
+    reps_shared: np.ndarray | None,
+    signatures_adapted: Sequence[Signature],
+    signatures_shared: Sequence[Signature] | None,
+    heads: Sequence[LDAHead],
+    kinds: Sequence[str] | None = None,
+    task: np.ndarray | None = None,
+) -> Evaluation:
+    """Scores, retrieval and class predictions of one split in both modes.
 
     Parameters
     ----------
-    backbone : the (single, frozen) backbone.
-    adapters : ``m`` PROTEUS modules (task order); ``None`` entries mean no module.
-    signatures_adapted / signatures_shared : ``m`` fitted signatures each (either may be
-        ``None`` when that mode is not evaluated).
-    batch_size : rows of the cache per upper-layer pass.
+    reps_adapted : ``(m, n, d)``, ``reps_adapted[s] = h_s(x)`` (sample ``i`` under module ``s``).
+    reps_shared : ``(n, d)`` frozen ``f(x)``, or ``None`` to skip shared mode.
+    signatures_adapted, signatures_shared : ``m`` fitted signatures each (task order).
+    heads : ``m`` LDA heads; prediction always uses ``h_t(x)`` of the retrieved ``t``.
+    kinds : score kinds; ``None`` = every kind all signatures of the mode support.
+    task : true task ``(n,)`` for the task-aware prediction (optional).
     """
-
-    def __init__(
-        self,
-        backbone: Backbone,
-        adapters: Sequence[ProteusAdapter | None],
-        signatures_adapted: Sequence[Signature] | None = None,
-        signatures_shared: Sequence[Signature] | None = None,
-        batch_size: int = 256,
-        progress: bool = False,
-    ) -> None:
-        m = len(adapters)
-        for name, sigs in (("signatures_adapted", signatures_adapted),
-                           ("signatures_shared", signatures_shared)):
-            if sigs is not None and len(sigs) != m:
-                raise ValueError(f"{name}: expected {m} signatures, got {len(sigs)}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size: must be >= 1, got {batch_size}")
-        self.backbone = backbone
-        self.adapters = list(adapters)
-        self.signatures_adapted = None if signatures_adapted is None else list(signatures_adapted)
-        self.signatures_shared = None if signatures_shared is None else list(signatures_shared)
-        self.batch_size = batch_size
-        self.progress = progress
-
-    @property
-    def n_tasks(self) -> int:
-        return len(self.adapters)
-
-    @torch.inference_mode()
-    def shared_representations(self, cache: HiddenCache) -> np.ndarray:
-        """Frozen pre-trained representations ``(n, d)``."""
-        return self.backbone.upper_cache(cache, None, self.batch_size).numpy()
-
-    @torch.inference_mode()
-    def adapted_representations(
-        self, cache: HiddenCache, tasks: Sequence[int] | None = None
-    ) -> np.ndarray:
-        """``(len(tasks), n, d)``: each sample through every module, lower layers shared."""
-        tasks = list(range(self.n_tasks)) if tasks is None else list(tasks)
-        return np.stack([
-            self.backbone.upper_cache(cache, self.adapters[t], self.batch_size,
-                                      progress=self.progress).numpy()
-            for t in tasks
-        ]).astype(np.float32, copy=False)
-
-    def scores(
-        self, cache: HiddenCache | None, mode: str, kind: str, reps: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Score matrix ``(n, m)`` (pass ``reps`` to reuse computed representations)."""
-        sigs = self._signatures(mode)
-        if reps is None:
-            if cache is None:
-                raise ValueError("cache: required when reps is not given")
-            reps = (self.adapted_representations(cache) if mode == "adapted"
-                    else self.shared_representations(cache))
-        return score_matrix(reps, sigs, kind)
-
-    def evaluate(
-        self,
-        cache: HiddenCache,
-        modes: Sequence[str] = MODES,
-        kinds: Sequence[str] | None = None,
-    ) -> Evaluation:
-        """Representations (adapted: always; shared if requested) and every score matrix.
-
-        ``kinds=None`` -> every kind supported by all signatures of the mode.
-        """
-        for mode in modes:
-            self._signatures(mode)
-        ev = Evaluation(reps_adapted=self.adapted_representations(cache))
-        if "shared" in modes:
-            ev.reps_shared = self.shared_representations(cache)
-        for mode in modes:
-            sigs = self._signatures(mode)
-            todo = kinds if kinds is not None else [
-                k for k in KINDS if all(s.supports(k) for s in sigs)
-            ]
-            reps = ev.reps_adapted if mode == "adapted" else ev.reps_shared
-            for kind in todo:
-                ev.scores[(mode, kind)] = score_matrix(reps, sigs, kind)
-        return ev
-
-    def _signatures(self, mode: str) -> list[Signature]:
-        if mode not in MODES:
-            raise ValueError(f"mode: must be one of {MODES}, got {mode!r}")
-        sigs = self.signatures_adapted if mode == "adapted" else self.signatures_shared
-        if sigs is None:
-            raise ValueError(f"signatures_{mode}: not given")
-        return sigs
+    reps_adapted = np.asarray(reps_adapted)
+    m = len(heads)
+    if reps_adapted.ndim != 3 or reps_adapted.shape[0] != m:
+        raise ValueError(f"reps_adapted: expected shape ({m}, n, d), got {reps_adapted.shape}")
+    n = reps_adapted.shape[1]
+    todo: list[tuple[str, np.ndarray, Sequence[Signature]]] = [
+        ("adapted", reps_adapted, signatures_adapted)]
+    if reps_shared is not None:
+        if signatures_shared is None:
+            raise ValueError("signatures_shared: required with reps_shared")
+        reps_shared = np.asarray(reps_shared)
+        if reps_shared.ndim != 2 or reps_shared.shape[0] != n:
+            raise ValueError(f"reps_shared: expected shape ({n}, d), got {reps_shared.shape}")
+        todo.append(("shared", reps_shared, signatures_shared))
+    ev = Evaluation()
+    for mode, reps, sigs in todo:
+        if len(sigs) != m:
+            raise ValueError(f"signatures_{mode}: expected {m} signatures, got {len(sigs)}")
+        mode_kinds = list(kinds) if kinds is not None else [
+            k for k in KINDS if all(s.supports(k) for s in sigs)]
+        for kind in mode_kinds:
+            S = score_matrix(reps, sigs, kind)
+            got = retrieve(S)
+            ev.scores[(mode, kind)] = S
+            ev.retrieved[(mode, kind)] = got
+            ev.pred[(mode, kind)] = classify(reps_adapted, got, heads)
+    if task is not None:
+        ev.pred_task_aware = classify(reps_adapted, np.asarray(task, dtype=np.int64), heads)
+    return ev

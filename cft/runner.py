@@ -229,8 +229,9 @@ class Runner:
         return self._labels[(split, j)]
 
     def _upper(self, cache: Any, adapter: Any) -> np.ndarray:
-        out = self.backbone.upper_cache(cache, adapter, batch_size=self.cfg.backbone.batch_size)
-        return out.cpu().numpy().astype(np.float32, copy=False)
+        from cft.retrieval import representations
+
+        return representations(self.backbone, cache, adapter, self.cfg.backbone.batch_size)
 
     def _shared(self, split: str, j: int) -> np.ndarray:
         key = (split, j)
@@ -261,7 +262,7 @@ class Runner:
         module = ProteusAdapter.for_backbone(
             self.backbone, rank=cfg.module.rank, lora_alpha=cfg.module.lora_alpha,
             alpha=cfg.module.alpha, previous=list(self.modules), coef_init=cfg.module.coef_init,
-            seed=derive_seed(cfg.seed, "module", t)).to(self.device)
+            seed=derive_seed(cfg.seed, "module", t), orth=cfg.module.orth).to(self.device)
         tcfg = TrainConfig(**asdict(cfg.train), seed=derive_seed(cfg.seed, "train", t),
                            progress=self.progress)
         result = train_task(self.backbone, module, train_cache, data.train.labels, tcfg)
@@ -296,6 +297,7 @@ class Runner:
             "n_test": len(data.test),
             "signature_components": {"adapted": int(len(sig_a.centroids_)),
                                      "shared": int(len(sig_s.centroids_))},
+            **module.reuse_stats(),
         }
         self.rundir.write_task(t, TaskArtifacts(
             module=module.to_state_dict(),
@@ -363,9 +365,12 @@ class Runner:
         return bounds.GaussianMixtures(W, MU, C)
 
     def _evaluate(self, k: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Write ``eval/step-k``; returns (row of accuracies on test, metrics)."""
+        """Write ``eval/step-k``; returns (row of accuracies on test, metrics).
+
+        Scores, retrieval and predictions come from :func:`cft.retrieval.evaluate` (the one
+        evaluation path); ``reps_a[s]`` holds every sample under module ``s``."""
         import bounds
-        from cft.retrieval import classify, retrieve, score_matrix
+        from cft.retrieval import evaluate
 
         tasks = range(k + 1)
         scores: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
@@ -385,21 +390,17 @@ class Runner:
             reps_a = np.stack([np.concatenate([self._adapted(split, j, s) for j in tasks])
                                for s in tasks])
             reps_s = np.concatenate([self._shared(split, j) for j in tasks])
-            for mode in MODES:
-                sigs = (self.sig_adapted if mode == "adapted" else self.sig_shared)[: k + 1]
-                reps = reps_a if mode == "adapted" else reps_s
-                for kind in self.kinds:
-                    S = score_matrix(reps, sigs, kind)
-                    got = retrieve(S)
-                    pred = classify(reps_a, got, self.heads[: k + 1])
-                    scores[(split, mode, kind)] = {"task": task, "scores": S,
-                                                   "label": labels, "pred": pred}
-                    if split == "test":
-                        row["retrieval"][mode][kind] = M.per_task_accuracy(got == task, task,
-                                                                           k + 1)
-                        row["class_incremental"][mode][kind] = M.per_task_accuracy(
-                            pred == labels, task, k + 1)
-            pred_ta = classify(reps_a, task, self.heads[: k + 1])
+            ev = evaluate(reps_a, reps_s, self.sig_adapted[: k + 1], self.sig_shared[: k + 1],
+                          self.heads[: k + 1], kinds=self.kinds, task=task)
+            for (mode, kind), S in ev.scores.items():
+                got, pred = ev.retrieved[(mode, kind)], ev.pred[(mode, kind)]
+                scores[(split, mode, kind)] = {"task": task, "scores": S,
+                                               "label": labels, "pred": pred}
+                if split == "test":
+                    row["retrieval"][mode][kind] = M.per_task_accuracy(got == task, task, k + 1)
+                    row["class_incremental"][mode][kind] = M.per_task_accuracy(
+                        pred == labels, task, k + 1)
+            pred_ta = ev.pred_task_aware
             extra[(split, "task-aware")] = {"task": task, "label": labels, "pred": pred_ta}
             if split == "test":
                 row["task_aware"] = M.per_task_accuracy(pred_ta == labels, task, k + 1)

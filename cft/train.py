@@ -5,11 +5,17 @@ Objective for task ``k`` (see :mod:`cft.composition`):
     loss = CE(head(upper(h, adapter_k)), y) + lambda_orth * sum_j ||A_k A_j^T||_F^2
            + lambda_l1 * ||c_k||_1,
 
-minimised with AdamW (weight decay on the LoRA factors and the head, none on ``c``: the L1
-term is its regulariser) and gradient-norm clipping. The frozen lower layers are evaluated
-once per task (a :class:`cft.backbones.HiddenCache` of the training split); back-propagation
-runs only through the top ``L`` adapted layers. The head is a linear layer over the task's
-own classes, used only to train the module (prediction uses the LDA head, :mod:`cft.heads`).
+minimised by proximal AdamW: AdamW (weight decay on the LoRA factors and the head, none on
+``c``) with gradient-norm clipping takes a step on the smooth part (CE + orthogonality
+penalty), then the coefficients take the proximal step of the L1 term
+(:func:`prox_l1_`, soft-thresholding), which sets small coefficients *exactly* to zero. In
+``orth="project"`` mode the penalty is replaced by re-projecting ``A_k`` onto the
+orthogonal complement of the earlier rows after each step (``lambda_orth`` is unused).
+
+The frozen lower layers are evaluated once per task (a :class:`cft.backbones.HiddenCache`
+of the training split); back-propagation runs only through the top ``L`` adapted layers.
+The head is a linear layer over the task's own classes, used only to train the module
+(prediction uses the LDA head, :mod:`cft.heads`).
 """
 
 from __future__ import annotations
@@ -52,6 +58,42 @@ class TrainConfig(TrainSection):
         """Build from a config mapping, ignoring keys that are not fields."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@torch.no_grad()
+def prox_l1_(opt: torch.optim.Optimizer, params: list[nn.Parameter], lam: float) -> None:
+    """In-place proximal step of ``lam * ||c||_1`` after ``opt.step()`` on ``params``.
+
+    The proximal operator of ``t |c|`` is soft-thresholding,
+    ``c <- sign(c) max(|c| - t, 0)``, with ``t = lr * lam`` for a plain gradient step
+    (proximal gradient / ISTA). AdamW's step on ``c`` is a gradient step in the diagonal
+    metric ``D = diag(sqrt(v_hat) + eps)`` (``c <- c - lr D^-1 m_hat``), and the prox of
+    ``lr * lam * |c|`` in that same metric is soft-thresholding at ``t_i = lr * lam / D_ii``
+    (ProxGen: Yun, Lozano & Yang, "Adaptive proximal gradient methods for structured
+    neural networks", NeurIPS 2021, with Adam's diagonal preconditioner).
+    Its fixed points satisfy the L1 optimality condition: ``c_i = 0`` stays zero while the
+    smoothed gradient ``|m_hat_i| <= lam``. (With the Euclidean threshold ``lr * lam``
+    instead, the outcome under Adam depends on the gradient's sign consistency, not on
+    ``lam`` against the gradient size.) Parameters with no optimizer state yet (no
+    gradient: e.g. ``alpha = 0``) are left as they are.
+    """
+    if lam <= 0:
+        return
+    for group in opt.param_groups:
+        lr = float(group["lr"])
+        beta2 = float(group["betas"][1])
+        eps = float(group["eps"])
+        for p in group["params"]:
+            if not any(p is q for q in params):
+                continue
+            state = opt.state.get(p)
+            if not state or "exp_avg_sq" not in state:
+                continue
+            step = float(state["step"])
+            denom = (state["exp_avg_sq"] / (1.0 - beta2 ** step)).sqrt().add_(eps)
+            thr = (lr * lam) / denom
+            mag = (p.abs() - thr).clamp_min_(0.0)
+            p.copy_(torch.where(mag > 0, p.sign() * mag, torch.zeros_like(p)))  # no -0.0
 
 
 @dataclass
@@ -125,16 +167,18 @@ def train_task(
             z = backbone.upper(hidden, batch, adapter)
             ce = nn.functional.cross_entropy(head(z), y[idx])
             loss = ce
-            if cfg.lambda_orth and adapter.task:
+            if cfg.lambda_orth and adapter.task and adapter.orth == "penalty":
                 loss = loss + cfg.lambda_orth * adapter.orth_penalty()
-            if cfg.lambda_l1 and adapter.task:
-                loss = loss + cfg.lambda_l1 * adapter.l1_penalty()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
                 nn.utils.clip_grad_norm_(all_params, cfg.grad_clip)
+            l1 = float(adapter.l1_penalty().detach()) if cfg.lambda_l1 and adapter.task else 0.0
             opt.step()
-            tot += float(loss.detach()) * len(idx)
+            adapter.project_()
+            if params["coef"]:
+                prox_l1_(opt, params["coef"], cfg.lambda_l1)
+            tot += (float(loss.detach()) + cfg.lambda_l1 * l1) * len(idx)
             ce_tot += float(ce.detach()) * len(idx)
         result.losses.append(tot / n)
         result.ce_losses.append(ce_tot / n)

@@ -165,3 +165,66 @@ def test_composed_update_matches_the_formula_with_mixed_ranks() -> None:
     pen = sum((m.A("l") @ p.A("l").T).pow(2).sum() for p in mods[:-1])
     torch.testing.assert_close(m.orth_penalty(), pen)
     assert m.double().frozen_factors("l")[1][0].dtype == torch.float64
+
+
+def test_project_keeps_new_rows_orthogonal(bb) -> None:
+    """orth="project": A_k A_j^T = 0 at initialisation and after training (AdamW + weight
+    decay would leave the complement without the re-projection); the penalty mode does
+    not have that property."""
+    ids = _ids(16, seed=3)
+    y = np.repeat([0, 1], 8)
+    cache = bb.encode(ids)
+    ad0 = ProteusAdapter.for_backbone(bb, rank=4, seed=1)
+    train_task(bb, ad0, cache, y, TrainConfig(epochs=2, batch_size=8, lr=1e-2))
+    hard = ProteusAdapter.for_backbone(bb, rank=4, seed=2, previous=[ad0], orth="project")
+    soft = ProteusAdapter.for_backbone(bb, rank=4, seed=2, previous=[ad0])
+    assert max(max(v) for v in hard.overlaps().values()) < 1e-6
+    assert min(min(v) for v in soft.overlaps().values()) > 1e-2
+    a_before = {n: hard.A(n).clone() for n in hard.shapes}
+    for ad in (hard, soft):
+        train_task(bb, ad, cache, y + 2, TrainConfig(epochs=3, batch_size=8, lr=1e-2,
+                                                      lambda_orth=0.0))
+    assert any(not torch.equal(hard.A(n), a_before[n]) for n in hard.shapes)
+    assert max(max(v) for v in hard.overlaps().values()) < 1e-6
+    assert min(min(v) for v in soft.overlaps().values()) > 1e-2
+    # projection onto the complement is idempotent and leaves B, c alone
+    snap = {n: hard.A(n).clone() for n in hard.shapes}
+    hard.project_()
+    for n in hard.shapes:
+        torch.testing.assert_close(hard.A(n), snap[n], rtol=0, atol=1e-6)
+
+
+def test_project_needs_room_in_the_complement() -> None:
+    shapes = {"l": (4, 6)}
+    m0 = ProteusAdapter(shapes, rank=3, seed=0)
+    ProteusAdapter(shapes, rank=3, previous=[m0], orth="project")  # 3 + 3 <= 6
+    with pytest.raises(ValueError, match="orth: 'project' needs room for 4 new rows"):
+        ProteusAdapter(shapes, rank=4, previous=[m0], orth="project")
+    with pytest.raises(ValueError, match="orth: must be one of"):
+        ProteusAdapter(shapes, orth="hard")
+
+
+def test_overlaps_and_reuse_stats() -> None:
+    """overlap = ||A_k A_j^T||_F / (||A_k||_F ||A_j||_F) per earlier module; sparsity counts
+    exact zeros of c."""
+    shapes = {"l": (5, 7), "m": (3, 7)}
+    mods: list[ProteusAdapter] = []
+    for t in range(3):
+        mods.append(ProteusAdapter(shapes, rank=2, previous=mods, seed=t))
+    m = mods[-1]
+    with torch.no_grad():
+        m.c("l").copy_(torch.tensor([0.0, 0.5]))
+        m.c("m").copy_(torch.tensor([0.0, 0.0]))
+    st = m.reuse_stats()
+    assert st["coef"] == {"l": [0.0, 0.5], "m": [0.0, 0.0]}
+    assert st["coef_sparsity"] == 0.75
+    assert st["coef_sparsity_per_layer"] == {"l": 0.5, "m": 1.0}
+    assert st["orth"] == "penalty"
+    for n in shapes:
+        for j in range(2):
+            a, b = m.A(n).detach(), mods[j].A(n).detach()
+            want = float((a @ b.T).norm() / (a.norm() * b.norm()))
+            assert st["overlap"][n][j] == pytest.approx(want, rel=1e-5)
+            assert 0.0 < st["overlap"][n][j] < 1.0
+    first = mods[0].reuse_stats()
+    assert first["coef"] == {} and first["coef_sparsity"] is None and first["overlap"] == {}

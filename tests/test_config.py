@@ -87,6 +87,7 @@ def test_dataset_and_backbone_options():
     ("signature.kind=spectral", "unknown name 'spectral'"),
     ("method=nope", "unknown name 'nope'"),
     ("module.alpha=2", "module.alpha"),
+    ("module.orth=hard", "module.orth: must be .penalty. or .project."),
     ("epochs", "expected key=value"),
 ])
 def test_bad_overrides_are_one_line_errors(item, match):
@@ -142,3 +143,31 @@ def test_typed_pairs():
     assert cfg.train.epochs == 4 and cfg.module.alpha == 0.0
     with pytest.raises(ValueError, match="train.epochs"):
         apply_overrides(Config(), [("train.epochs", 1.5)])
+
+
+def test_readme_ablation_commands_resolve():
+    """Every ablation command of the README resolves and sets what its comment names."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- ablations -->(.*?)<!-- /ablations -->", text, re.S)
+    assert block is not None
+    runs = [shlex.split(line.split("#")[0]) for line in block.group(1).splitlines()
+            if line.startswith("python -m cft run")]
+    assert len(runs) == 7
+    base = resolve("wordnet-minilm")
+    changed = []
+    for argv in runs:
+        i = argv.index("--preset")
+        overrides = [a for a in argv[i + 2:] if "=" in a and not a.startswith("-")]
+        cfg = resolve(argv[i + 1], overrides)
+        changed += [(k, getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]))
+                    for k in (o.split("=")[0] for o in overrides)]
+        assert cfg != base
+    assert changed == [("module.alpha", 0.0), ("train.lambda_orth", 0.0),
+                       ("module.orth", "project"), ("signature.kind", "kmeans"),
+                       ("signature.kind", "gmm"), ("module.alpha", 0.1),
+                       ("module.alpha", 0.5)]
+    assert (base.module.alpha, base.module.orth, base.signature.kind) == (1.0, "penalty", "dpgmm")

@@ -1,4 +1,5 @@
-"""Retrieval: planted stream in shared mode, adapted == shared with zero modules."""
+"""Retrieval (the one evaluation path, ``representations`` + ``evaluate``): planted stream in
+shared mode, adapted == shared with zero modules."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from cft.composition import ProteusAdapter
 from cft.heads import LDAHead
 from cft.registry import BACKBONES, SIGNATURES
-from cft.retrieval import ScoreComputer, classify, margins, retrieve, score_matrix
+from cft.retrieval import classify, evaluate, margins, representations, retrieve, score_matrix
 
 
 def _stream(m: int = 4, n: int = 50, d: int = 8, seed: int = 0):
@@ -39,17 +40,22 @@ def test_planted_stream_shared(name: str, kind: str) -> None:
         adapters.append(ProteusAdapter.for_backbone(bb, previous=adapters))
         sigs.append(SIGNATURES.build(name, n_components=2, random_state=t).fit(Xtr[ttr == t]))
         heads.append(LDAHead().fit(Xtr[ttr == t], ytr[ttr == t]))
-    sc = ScoreComputer(bb, adapters, sigs, sigs, batch_size=64)
     cache = bb.encode(Xte)
-    S = sc.scores(cache, "shared", kind)
+    reps_s = representations(bb, cache, None, batch_size=64)
+    reps_a = np.stack([representations(bb, cache, a, batch_size=64) for a in adapters])
+    assert reps_a.shape == (m, len(Xte), 8)
+    S = score_matrix(reps_s, sigs, kind)
     assert S.shape == (len(Xte), m)
     assert (retrieve(S) != tte).mean() < 0.01
-    ev = sc.evaluate(cache, kinds=[kind])
+    ev = evaluate(reps_a, reps_s, sigs, sigs, heads, kinds=[kind], task=tte)
+    assert set(ev.scores) == {("adapted", kind), ("shared", kind)}
     np.testing.assert_allclose(ev.scores[("shared", kind)], S)
     np.testing.assert_allclose(ev.scores[("adapted", kind)], S, rtol=1e-6)
-    assert ev.reps_adapted.shape == (m, len(Xte), 8)
-    pred = classify(ev.reps_adapted, ev.retrieved("shared", kind), heads)
+    np.testing.assert_array_equal(ev.retrieved[("shared", kind)], retrieve(S))
+    pred = ev.pred[("shared", kind)]
+    np.testing.assert_array_equal(pred, classify(reps_a, retrieve(S), heads))
     assert (pred == yte).mean() > 0.98
+    np.testing.assert_array_equal(ev.pred_task_aware, classify(reps_a, tte, heads))
 
 
 def test_margins_through_bounds() -> None:
@@ -64,43 +70,52 @@ def test_adapted_with_zero_modules_equals_shared() -> None:
     rng = np.random.default_rng(0)
     ids = rng.integers(1, 100, size=(30, 10)).astype(np.int64)
     cache = bb.encode(ids)
-    shared = bb.upper_cache(cache).numpy()
+    shared = representations(bb, cache, None, batch_size=7)
     adapters: list[ProteusAdapter] = []
     for t in range(3):
         adapters.append(ProteusAdapter.for_backbone(bb, rank=2, seed=t, previous=adapters))
     sigs = [SIGNATURES.build("gmm", n_components=2, random_state=t).fit(shared[t::3])
             for t in range(3)]
-    sc = ScoreComputer(bb, adapters, sigs, sigs, batch_size=7)
-    ev = sc.evaluate(cache)
-    assert set(ev.scores) == {(mo, k) for mo in ("adapted", "shared") for k in ("centroid", "nll")}
+    heads = [LDAHead().fit(shared, np.arange(30) % 2) for _ in range(3)]
+
+    def run() -> dict:
+        reps_a = np.stack([representations(bb, cache, a, batch_size=7) for a in adapters])
+        return evaluate(reps_a, shared, sigs, sigs, heads).scores
+
+    scores = run()
+    assert set(scores) == {(mo, k) for mo in ("adapted", "shared") for k in ("centroid", "nll")}
     for kind in ("centroid", "nll"):
-        np.testing.assert_allclose(ev.scores[("adapted", kind)], ev.scores[("shared", kind)],
+        np.testing.assert_allclose(scores[("adapted", kind)], scores[("shared", kind)],
                                    rtol=1e-5, atol=1e-5)
     # a non-zero module changes the adapted scores of its own column only
     with torch.no_grad():
         for n in adapters[1].shapes:
             adapters[1].B(n).normal_()
-    S = sc.scores(cache, "adapted", "centroid")
-    S0 = ev.scores[("adapted", "centroid")]
+    S = run()[("adapted", "centroid")]
+    S0 = scores[("adapted", "centroid")]
     np.testing.assert_allclose(S[:, [0, 2]], S0[:, [0, 2]], rtol=1e-5, atol=1e-5)
     assert not np.allclose(S[:, 1], S0[:, 1])
-    reps = sc.adapted_representations(cache, tasks=[1])
-    np.testing.assert_allclose(score_matrix(reps, sigs[1:2], "centroid")[:, 0], S[:, 1],
-                               rtol=1e-6)
+    h1 = bb.features(ids, adapters[1]).numpy()
+    np.testing.assert_allclose(sigs[1].score(h1, "centroid"), S[:, 1], rtol=1e-5)
 
 
 def test_bad_arguments() -> None:
     bb = BACKBONES.build("identity")
-    sig = SIGNATURES.build("kmeans", n_components=1).fit(np.zeros((3, 2)))
+    x = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
+    sig = SIGNATURES.build("kmeans", n_components=1).fit(x)
+    head = LDAHead().fit(x, np.arange(6) % 2)
+    reps = representations(bb, bb.encode(x))[None]
+    with pytest.raises(ValueError, match="reps_adapted"):
+        evaluate(reps[0], None, [sig], None, [head])
     with pytest.raises(ValueError, match="signatures_adapted"):
-        ScoreComputer(bb, [None, None], [sig])
-    sc = ScoreComputer(bb, [None], [sig])
-    cache = bb.encode(np.zeros((2, 2), dtype=np.float32))
-    with pytest.raises(ValueError, match="mode"):
-        sc.scores(cache, "both", "centroid")
+        evaluate(reps, None, [sig, sig], None, [head])
     with pytest.raises(ValueError, match="signatures_shared"):
-        sc.scores(cache, "shared", "centroid")
+        evaluate(reps, reps[0], [sig], None, [head])
+    with pytest.raises(ValueError, match="reps_shared"):
+        evaluate(reps, reps[0, :3], [sig], [sig], [head])
     with pytest.raises(ValueError, match="kind"):
-        sc.scores(cache, "adapted", "nll")
+        evaluate(reps, None, [sig], None, [head], kinds=["nll"])
+    with pytest.raises(ValueError, match="batch_size"):
+        representations(bb, bb.encode(x), batch_size=0)
     with pytest.raises(ValueError, match="S"):
         retrieve(np.zeros(3))

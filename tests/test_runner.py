@@ -43,7 +43,14 @@ def test_layout(reference):
                   "reps-shared-test.npy", "done.json"):
             assert (d / f).is_file(), f
         done = read_json(d / "done.json")
-        assert done["task"] == t and len(done["train_loss"]) == 2
+        assert done["task"] == t and len(done["train_loss"]) == 10
+        assert set(done["coef"]) == (set(done["overlap"]) if t else set())
+        if t:
+            assert all(len(v) == t for v in done["coef"].values())
+            assert 0.0 <= done["coef_sparsity"] <= 1.0
+            assert all(0.0 <= o <= 1.0 for v in done["overlap"].values() for o in v)
+        else:
+            assert done["coef_sparsity"] is None
     for k in range(3):
         sd = rd.step_dir(k)
         assert (sd / "metrics.json").is_file() and (sd / "mixtures-shared.npz").is_file()
@@ -161,3 +168,36 @@ def test_training_time_cluster_stats_load_per_task_and_concat(reference):
         parts[2].validate("part")
     full = bounds.ClusterStats.concat(parts).validate("all")
     assert full.n_tasks == 3
+
+
+def test_tiny_trains_enough_that_adapted_and_shared_differ(reference):
+    """The tiny preset's modules move the representations: adapted and shared scores differ
+    and retrieve different tasks for some samples (both kinds, both splits)."""
+    path, _ = reference
+    for split in ("calibration", "test"):
+        for kind in ("centroid", "nll"):
+            a = load_npz(path / "eval" / "step-002" / split / f"adapted-{kind}.npz")["scores"]
+            s = load_npz(path / "eval" / "step-002" / split / f"shared-{kind}.npz")["scores"]
+            assert np.median(np.abs(a - s) / np.abs(s)) > 0.1, (split, kind)
+            assert np.mean(a.argmin(1) != s.argmin(1)) > 0.02, (split, kind)
+
+
+def test_calibration_summary_script(reference):
+    """scripts/calibration_summary.py reads only the calibration files and done.json."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "calibration_summary",
+        Path(__file__).resolve().parents[1] / "scripts" / "calibration_summary.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    path, _ = reference
+    s = mod.summarise(path, n_boot=50)
+    z = load_npz(path / "eval" / "step-002" / "calibration" / "adapted-nll.npz")
+    assert s["kind"] == "nll"
+    assert s["adapted"]["ret_last"] == pytest.approx(np.mean(z["scores"].argmin(1) == z["task"]))
+    assert s["adapted"]["ci_last"] == pytest.approx(np.mean(z["pred"] == z["label"]))
+    assert 0 < s["ci_aia_se"] < 0.2
+    assert s["coef_sparsity"][0] is None and len(s["coef_sparsity"]) == 3
+    assert mod.main([str(path), "--bootstrap", "0"]) == 0

@@ -1,10 +1,12 @@
-"""Per-task training: loss decreases, determinism, identity no-op, orthogonality term."""
+"""Per-task training: loss decreases, determinism, identity no-op, orthogonality term,
+proximal L1 step."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from cft.composition import ProteusAdapter
 from cft.registry import BACKBONES
@@ -87,3 +89,41 @@ def test_bad_arguments(setup) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=0)
     assert TrainConfig.from_dict({"epochs": 2, "other": 1}).epochs == 2
+
+
+def test_prox_step_is_adam_metric_soft_threshold() -> None:
+    """After one AdamW step, c <- sign(c) max(|c| - lr lam / (sqrt(v_hat) + eps), 0)."""
+    from cft.train import prox_l1_
+
+    c = nn.Parameter(torch.tensor([0.5, -0.5, 0.001, 2.0]))
+    opt = torch.optim.AdamW([{"params": [c], "weight_decay": 0.0}], lr=0.1)
+    c.grad = torch.tensor([0.2, -0.1, 0.0, 4.0])
+    opt.step()
+    after_step = c.detach().clone()
+    v_hat = opt.state[c]["exp_avg_sq"] / (1 - 0.999)
+    thr = 0.1 * 0.3 / (v_hat.sqrt() + 1e-8)
+    prox_l1_(opt, [c], 0.3)
+    want = torch.sign(after_step) * (after_step.abs() - thr).clamp_min(0.0)
+    torch.testing.assert_close(c.detach(), want)
+    assert c[2].item() == 0.0 and not torch.signbit(c[2])  # zero gradient: prox sets 0, not -0
+    assert c[3].item() != 0.0
+    d = nn.Parameter(torch.tensor([0.5]))  # no optimizer state (no gradient yet): untouched
+    prox_l1_(torch.optim.AdamW([d]), [d], 10.0)
+    assert d.item() == 0.5
+
+
+def test_l1_prox_gives_exact_zeros(setup) -> None:
+    """The proximal L1 step drives reuse coefficients to exact zeros; without it (lambda 0)
+    no coefficient is zero."""
+    bb, cache, y = setup
+    ad0, _ = _run(bb, cache, y, seed=0, epochs=1)
+
+    def coefs(lam: float) -> torch.Tensor:
+        ad = ProteusAdapter.for_backbone(bb, rank=4, seed=1, previous=[ad0])
+        cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-2, lambda_l1=lam, seed=1)
+        res = train_task(bb, ad, cache, y, cfg)
+        assert res.losses[-1] >= res.ce_losses[-1]
+        return torch.cat([ad.c(n).detach() for n in ad.shapes])
+
+    assert (coefs(0.0) != 0).all()
+    assert (coefs(1.0) == 0).all()
