@@ -364,13 +364,47 @@ def _cantelli(V: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.where((V == 0) & (a > 0), 0.0, c)
 
 
+#: elements of one (tasks, thresholds, foreign tasks) block of the G-cantelli objective
+_OBJ_CHUNK = 1 << 20
+
+
 def _cantelli_objective(st: ScoreStats, r: np.ndarray) -> np.ndarray:
-    """f_t(r) = C+(M_t, V_t, r) + sum_{s != t} C-(M_ts, V_ts, r); r (m, G) -> (m, G)."""
-    m_ = st.m
-    own = _cantelli(st.V[:, None], r - st.M[:, None])
-    fo = _cantelli(st.Vf[:, None, :], st.Mf[:, None, :] - r[:, :, None])
-    eye = np.eye(m_, dtype=bool)[:, None, :]
-    return own + np.where(eye, 0.0, fo).sum(axis=2)
+    """f_t(r) = C+(M_t, V_t, r) + sum_{s != t} C-(M_ts, V_ts, r); r (m, G) -> (m, G).
+
+    Evaluated in blocks of tasks so that memory is O(m G + _OBJ_CHUNK), never O(m^2 G)
+    (docs/theory.md §7); the sum over foreign tasks is exact (no candidate is skipped).
+    """
+    m_, G = r.shape
+    out = _cantelli(st.V[:, None], r - st.M[:, None])
+    step = max(1, _OBJ_CHUNK // max(1, G * m_))
+    buf = np.empty((min(step, m_), G, m_))
+    mask = np.empty(buf.shape, dtype=bool)
+    for t0 in range(0, m_, step):  # loop over blocks of tasks
+        sl = slice(t0, min(m_, t0 + step))
+        nb = sl.stop - t0
+        a = buf[:nb]
+        np.subtract(st.Mf[sl, None, :], r[sl, :, None], out=a)
+        fo = _cantelli_inplace(st.Vf[sl, None, :], a, mask[:nb])
+        rows = np.arange(nb)
+        fo[rows, :, rows + t0] = 0.0  # s = t is the own term, not a foreign one
+        out[sl] += fo.sum(axis=2)
+    return out
+
+
+def _cantelli_inplace(V: np.ndarray, a: np.ndarray, trivial: np.ndarray | None = None
+                      ) -> np.ndarray:
+    """:func:`_cantelli` (EXPR['cantelli'] = V / (V + a^2) if a > 0 else 1, and 0 for
+    V = 0 < a) computed in place in ``a`` with the same floating-point operations, for
+    the O(m^2 G) hot loop (equality with the sympy form: tests/test_bounds_api.py).
+    ``trivial``: an optional boolean buffer shaped like ``a``."""
+    trivial = np.less_equal(a, 0.0, out=trivial)
+    with np.errstate(over="ignore"):  # a^2 = inf gives the right limit V / inf = 0
+        np.square(a, out=a)
+    a += V
+    np.maximum(a, np.finfo(np.float64).smallest_subnormal, out=a)  # V = 0, a^2 underflow
+    np.divide(V, a, out=a)
+    np.copyto(a, 1.0, where=trivial)
+    return a
 
 
 def _corollary(st: ScoreStats) -> np.ndarray:
