@@ -42,6 +42,27 @@ _DIRECT_LIMIT = 1 << 22  # elements of a broadcast difference tensor before swit
 _CHUNK_ELEMS = 1 << 23
 
 
+# ------------------------------------------------------------------ scale normalisation
+def unit_exponent(*arrays: np.ndarray, squared: tuple[np.ndarray, ...] = ()) -> int:
+    """The exponent e with max |x| / 2**e in [0.5, 1) over ``arrays`` (0 if all are 0).
+
+    ``squared`` holds squared lengths (variances, mean squared radii): their square roots
+    count. Every bound is scale-invariant (docs/theory.md §2.4, §3.5), so the code divides
+    its inputs by 2**e -- exact in floating point -- before squaring anything: squares and
+    fourth powers then neither overflow nor underflow for any representable scale.
+    """
+    mx = 0.0
+    for a in arrays:
+        if a.size:
+            mx = max(mx, float(np.max(np.abs(a))))
+    for a in squared:
+        if a.size:
+            mx = max(mx, float(np.sqrt(np.max(np.abs(a)))))
+    if not (0.0 < mx < np.inf):
+        return 0
+    return min(int(np.frexp(mx)[1]), 1023)
+
+
 # ------------------------------------------------------------------ distances
 def sqdist(A: np.ndarray, B: np.ndarray, *, direct: bool | None = None) -> np.ndarray:
     """Squared Euclidean distances between rows of ``A`` (a, d) and ``B`` (b, d).
@@ -110,8 +131,9 @@ def nearest_centroid_scores(
         raise ValueError(
             f"centroid_task: task(s) {np.flatnonzero(counts == 0).tolist()} have no centroid"
         )
-    D2 = sqdist(Z, mu[order])
-    return np.sqrt(np.minimum.reduceat(D2, starts, axis=1))
+    e = unit_exponent(Z, mu)  # squared distances of the normalised data: no overflow
+    D2 = sqdist(np.ldexp(Z, -e), np.ldexp(mu[order], -e))
+    return np.ldexp(np.sqrt(np.minimum.reduceat(D2, starts, axis=1)), e)
 
 
 # ------------------------------------------------------------------ score statistics
@@ -122,7 +144,8 @@ class ScoreStats:
     ``M[t] = E S_t``, ``V[t] = Var S_t`` over task t's samples; ``Mf[t, s] = E S_s`` and
     ``Vf[t, s] = Var S_s`` over task t's samples (diagonal = own); variances use 1/n_t.
     ``delta[t, s]`` is the separation factor (diagonal +inf) and ``delta_t`` its
-    minimum over s != t (+inf when m = 1).
+    minimum over s != t (+inf when m = 1). The moments are those of ``S / 2**unit_exp``
+    (``unit_exp = 0``: the scores' own units; see :func:`score_stats`).
     """
 
     n_t: np.ndarray
@@ -132,6 +155,7 @@ class ScoreStats:
     Vf: np.ndarray
     delta: np.ndarray
     delta_t: np.ndarray
+    unit_exp: int = 0
 
     @property
     def m(self) -> int:
@@ -185,16 +209,30 @@ def separation_factors(M: np.ndarray, V: np.ndarray, Mf: np.ndarray,
     return delta, delta_t
 
 
-def score_stats(S: object, task: object) -> ScoreStats:
-    """Own / foreign score moments and separation factors (docs/theory.md §2.3)."""
+def score_stats(S: object, task: object, *, normalised: bool = False) -> ScoreStats:
+    """Own / foreign score moments and separation factors (docs/theory.md §2.3).
+
+    The moments are computed from ``S / 2**e`` with ``max |S| / 2**e`` in [0.5, 1) (exact),
+    so squared deviations neither overflow nor underflow and ``delta`` is scale-invariant
+    (§2.4). ``normalised=True`` returns them in those units (``unit_exp = e``; what the
+    bounds read); otherwise they are converted back to the units of ``S`` (``unit_exp =
+    0``; a variance beyond the float range then reads inf or 0, ``delta`` stays right).
+    """
     S, task = check_scores(S, task)
     m_ = S.shape[1]
     n_t = task_counts(task, m_)
-    Mf, Vf = _grouped_moments(S, task, m_)
+    e = unit_exponent(S)
+    Mf, Vf = _grouped_moments(np.ldexp(S, -e) if e else S, task, m_)
     M = np.diag(Mf).copy()
     V = np.diag(Vf).copy()
     delta, delta_t = separation_factors(M, V, Mf, Vf)
-    return ScoreStats(n_t=n_t, M=M, V=V, Mf=Mf, Vf=Vf, delta=delta, delta_t=delta_t)
+    if normalised or e == 0:
+        return ScoreStats(n_t=n_t, M=M, V=V, Mf=Mf, Vf=Vf, delta=delta, delta_t=delta_t,
+                          unit_exp=e)
+    with np.errstate(over="ignore"):
+        return ScoreStats(n_t=n_t, M=np.ldexp(M, e), V=np.ldexp(V, 2 * e),
+                          Mf=np.ldexp(Mf, e), Vf=np.ldexp(Vf, 2 * e), delta=delta,
+                          delta_t=delta_t)
 
 
 # ------------------------------------------------------------------ cluster statistics
@@ -291,6 +329,10 @@ _CS_FIELDS = (
     "task", "centroid", "count", "weight", "msr", "max_radius", "offset",
     "eigvecs", "eigvals", "resid", "point_cluster", "point_radius",
 )
+#: physical dimension of the ClusterStats fields: 1 = a length, 2 = a squared length
+#: (other fields are scale-free: ids, counts, weights, unit eigenvectors)
+_CS_POWER = {"centroid": 1, "max_radius": 1, "offset": 1, "point_radius": 1,
+             "msr": 2, "eigvals": 2, "resid": 2, "resid_diag": 2}
 
 
 @dataclass
@@ -399,6 +441,27 @@ class ClusterStats:
             raise ValueError(f"{name}: count disagrees with point_cluster")
         return self
 
+    # ------------------------------------------------------------ scale
+    def unit_exponent(self) -> int:
+        """e with the largest length (centroid coordinate, radius, offset, square root of
+        a second moment) / 2**e in [0.5, 1); 0 when every length is 0."""
+        return unit_exponent(
+            *(getattr(self, f) for f, p in _CS_POWER.items() if p == 1),
+            squared=tuple(getattr(self, f) for f, p in _CS_POWER.items()
+                          if p == 2 and getattr(self, f, None) is not None))
+
+    def scaled(self, e: int) -> ClusterStats:
+        """The same statistics with every length divided by 2**e (exact; the bounds are
+        scale-invariant, docs/theory.md §3.5). ``e = 0`` returns ``self``."""
+        if e == 0:
+            return self
+        kw = {}
+        for f in fields(self):
+            val = getattr(self, f.name)
+            p = _CS_POWER.get(f.name, 0)
+            kw[f.name] = np.ldexp(val, -p * e) if p and val is not None else val
+        return type(self)(**kw)
+
     # ------------------------------------------------------------ composition / IO
     @classmethod
     def concat(cls, parts: list[ClusterStats]) -> ClusterStats:
@@ -479,7 +542,28 @@ def cluster_stats(
     smallest centroid, so relabelling clusters changes nothing; the bounds
     are valid for any own-centroid assignment, docs/theory.md §3.1). Centroids need not be
     cluster means. ``sketch_rank=None`` stores the exact covariance eigendecomposition.
+    Computed on ``Z`` and the centroids divided by a power of two (exact) so that squared
+    radii and covariances stay in range; multiplying the data by 2**k multiplies every
+    length in the result by exactly 2**k.
     """
+    Z = as_float_array(Z, "Z", ndim=2)
+    mu = as_float_array(centroids, "centroids", ndim=2)
+    e = unit_exponent(Z, mu)
+    cs = _cluster_stats_unit(np.ldexp(Z, -e), task, np.ldexp(mu, -e), centroid_task,
+                             sketch_rank=sketch_rank).scaled(-e)
+    cs.centroid = mu.copy()
+    return cs
+
+
+def _cluster_stats_unit(
+    Z: np.ndarray,
+    task: object,
+    centroids: np.ndarray,
+    centroid_task: object,
+    *,
+    sketch_rank: int | None = None,
+) -> ClusterStats:
+    """:func:`cluster_stats` of data whose largest magnitude is about 1."""
     Z = as_float_array(Z, "Z", ndim=2)
     n, d = Z.shape
     mu = as_float_array(centroids, "centroids", ndim=2)
@@ -579,6 +663,21 @@ class GaussianMixtures:
     @property
     def diagonal(self) -> bool:
         return self.covariances.ndim == 3
+
+    def normalised(self) -> tuple[GaussianMixtures, int]:
+        """(the mixtures with means / 2**e and covariances / 4**e, e) with the largest
+        mean coordinate or standard deviation / 2**e in [0.5, 1) (exact; the Chernoff
+        bound is scale-invariant, docs/theory.md §4)."""
+        var = self.covariances if self.diagonal else np.diagonal(
+            self.covariances, axis1=-2, axis2=-1)
+        e = unit_exponent(self.means, squared=(var,))
+        if e == 0:
+            return self, 0
+        out = object.__new__(type(self))  # already validated: skip the Cholesky checks
+        out.weights = self.weights
+        out.means = np.ldexp(self.means, -e)
+        out.covariances = np.ldexp(self.covariances, -2 * e)
+        return out, e
 
     @property
     def n_tasks(self) -> int:
