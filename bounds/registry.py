@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from ._validate import check_positive_int, check_probability
+from ._validate import check_positive_int, check_probability, fmt_list
 from .chernoff import pairwise_chernoff
 from .empirical import check_scores, retrieval_errors, task_counts
 from .stats import (
@@ -141,7 +141,7 @@ def _cluster_geometry(cs: ClusterStats) -> dict[str, np.ndarray]:
     n_t = cs.task_sizes()
     empty = np.flatnonzero(n_t == 0)
     if empty.size:
-        raise ValueError(f"clusters: task(s) {empty.tolist()} have no points")
+        raise ValueError(f"clusters: task(s) {fmt_list(empty)} have no points")
     D2, foreign = cs.foreign_sqdist()
     Dc2 = cs.separation_sq(geometry=(D2, foreign))
     return {"n_t": n_t, "D2": D2, "foreign": foreign, "Dc2": Dc2}

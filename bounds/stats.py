@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-from ._validate import as_float_array, as_index_array, check_positive_int
+from ._validate import as_float_array, as_index_array, check_positive_int, fmt_list
 from .empirical import check_scores, task_counts
 from .symbolic import FUNCS
 
@@ -129,7 +129,8 @@ def nearest_centroid_scores(
     starts, counts = _group_starts(ct[order], m_)
     if np.any(counts == 0):
         raise ValueError(
-            f"centroid_task: task(s) {np.flatnonzero(counts == 0).tolist()} have no centroid"
+            f"centroid_task: task(s) {fmt_list(np.flatnonzero(counts == 0))} have no "
+            "centroid"
         )
     e = unit_exponent(Z, mu)  # squared distances of the normalised data: no overflow
     D2 = sqdist(np.ldexp(Z, -e), np.ldexp(mu[order], -e))
@@ -430,16 +431,82 @@ class ClusterStats:
             self.point_cluster.min() < 0 or self.point_cluster.max() >= C
         ):
             raise ValueError(f"{name}: point_cluster ids out of range")
-        if np.any(self.count < 0) or np.any(self.resid < 0) or np.any(self.eigvals < 0):
-            raise ValueError(f"{name}: negative counts, eigenvalues or residuals")
+        for f in ("count", "weight", "msr", "max_radius", "point_radius", "eigvals", "resid"):
+            arr = getattr(self, f)
+            if arr.size and arr.min() < 0:
+                raise ValueError(f"{name}: {f}: negative value(s) (min {arr.min():.6g}); "
+                                 "counts, weights, radii and second moments are >= 0")
         if self.task.min() < 0:
             raise ValueError(f"{name}: negative task id")
         missing = np.setdiff1d(np.arange(self.n_tasks), self.task)
         if complete and missing.size:
-            raise ValueError(f"{name}: task(s) {missing.tolist()} have no centroid")
+            raise ValueError(f"{name}: task(s) {fmt_list(missing)} have no centroid")
         if not np.array_equal(np.bincount(self.point_cluster, minlength=C), self.count):
             raise ValueError(f"{name}: count disagrees with point_cluster")
+        self.scaled(self.unit_exponent())._check_consistency(name)
         return self
+
+    def _check_consistency(self, name: str) -> None:
+        """Cross-field checks (on normalised statistics, so tolerances are relative):
+        weights = count / task size, msr and max_radius = mean and max of the point radii
+        (squared), |offset|^2 <= msr, orthonormal sketch eigenvectors (a zero column only
+        with eigenvalue 0), and a sketch that covers the spread: trace Sigma_c = msr -
+        |offset|^2 <= sum(eigvals) + (d - rank) * resid (docs/theory.md §3.5)."""
+        C, d = self.centroid.shape
+        n_t = np.bincount(self.task, weights=self.count, minlength=self.n_tasks)[self.task]
+        want = np.where(n_t > 0, self.count / np.where(n_t > 0, n_t, 1.0), 0.0)
+        bad = np.flatnonzero(np.abs(self.weight - want) > 1e-9 * want + 1e-12)
+        if bad.size:
+            c = int(bad[0])
+            raise ValueError(
+                f"{name}: weight: {bad.size} cluster(s) {fmt_list(bad)} disagree with count "
+                f"/ task size, e.g. cluster {c} (task {int(self.task[c])}): weight "
+                f"{self.weight[c]:.6g} != {int(self.count[c])}/{int(n_t[c])}")
+        pc, pr = self.point_cluster, self.point_radius
+        has = self.count > 0
+        mean_r2 = np.bincount(pc, weights=pr * pr, minlength=C) / np.maximum(self.count, 1)
+        bad = np.flatnonzero(has & (np.abs(self.msr - mean_r2)
+                                    > 1e-9 * np.maximum(self.msr, mean_r2) + 1e-200))
+        if bad.size:
+            raise ValueError(f"{name}: msr: cluster(s) {fmt_list(bad)} disagree with the mean "
+                             "squared point_radius of their points")
+        rmax = np.zeros(C)
+        np.maximum.at(rmax, pc, pr)
+        bad = np.flatnonzero(has & (np.abs(self.max_radius - rmax) > 1e-9 * rmax + 1e-200))
+        if bad.size:
+            raise ValueError(f"{name}: max_radius: cluster(s) {fmt_list(bad)} disagree with "
+                             "the largest point_radius of their points")
+        b2 = np.einsum("cd,cd->c", self.offset, self.offset)
+        bad = np.flatnonzero(b2 > self.msr * (1 + 1e-9) + 1e-200)
+        if bad.size:
+            raise ValueError(f"{name}: offset: cluster(s) {fmt_list(bad)} have a mean offset "
+                             "longer than their root mean squared radius")
+        U, L = self.eigvecs, self.eigvals
+        if L.shape[1]:
+            G = np.einsum("cdq,cdk->cqk", U, U)
+            nz = np.einsum("cqq->cq", G) > 0.5
+            dev = np.abs(G - nz[:, :, None] * np.eye(L.shape[1]))
+            lmax = np.maximum(L.max(axis=1), self.resid)[:, None, None]
+            weighted = dev * np.minimum(L[:, :, None], L[:, None, :])
+            bad = np.flatnonzero(np.any((dev > 1e-2) | (weighted > 1e-8 * lmax), axis=(1, 2)))
+            if bad.size:
+                raise ValueError(f"{name}: eigvecs: the sketch eigenvectors of cluster(s) "
+                                 f"{fmt_list(bad)} are not orthonormal (eigvecs[c]' eigvecs[c] "
+                                 "must be the identity, up to zero columns)")
+            bad = np.flatnonzero(np.any(~nz & (L > 0), axis=1))
+            if bad.size:
+                raise ValueError(f"{name}: eigvecs: cluster(s) {fmt_list(bad)} have a zero "
+                                 "eigenvector with a positive eigenvalue")
+            rank = nz.sum(axis=1)
+        else:
+            rank = np.zeros(C, dtype=np.int64)
+        spread = self.msr - b2
+        cover = L.sum(axis=1) + (d - rank) * self.resid
+        bad = np.flatnonzero(spread > cover + 1e-9 * self.msr + 1e-200)
+        if bad.size:
+            raise ValueError(f"{name}: eigvals: the covariance sketch (eigvals, resid) of "
+                             f"cluster(s) {fmt_list(bad)} is smaller than their spread msr - "
+                             "|offset|^2: it must bound every eigenvalue")
 
     # ------------------------------------------------------------ scale
     def unit_exponent(self) -> int:
@@ -578,7 +645,7 @@ def _cluster_stats_unit(
     has_centroid[ct] = True
     lacking = tasks_with_points[~has_centroid[tasks_with_points]]
     if lacking.size:
-        raise ValueError(f"task: task(s) {lacking.tolist()} have points but no centroid")
+        raise ValueError(f"task: task(s) {fmt_list(lacking)} have points but no centroid")
     assign = np.empty(n, dtype=np.int64)
     for t in tasks_with_points:  # loop over tasks only: O(n_t K_t d) each
         pts = np.flatnonzero(task == t)
@@ -645,7 +712,9 @@ class GaussianMixtures:
             raise ValueError("weights: must be non-negative")
         sums = w.sum(axis=1)
         if np.any(np.abs(sums - 1.0) > 1e-6):
-            raise ValueError(f"weights: each task's weights must sum to 1, got {sums}")
+            bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
+            raise ValueError(f"weights: each task's weights must sum to 1; task(s) "
+                             f"{fmt_list(bad)} sum to {fmt_list(sums[bad])}")
         if diag:
             if np.any(cov <= 0):
                 raise ValueError("covariances: diagonal variances must be positive")
