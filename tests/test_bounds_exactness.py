@@ -264,3 +264,24 @@ def test_degenerate_everything_coincident(m: int) -> None:
     else:
         for name in GUARANTEED:  # one task can never be misretrieved
             assert np.all(res[name].per_task == 0.0), name
+
+
+def test_directional_bound_clips_each_cluster_at_one() -> None:
+    """Bound C clips every cluster's union sum at 1 *before* weighting (§3.4); a cluster
+    between two foreign centroids has sum > 1, so the clip is what makes C tight here.
+    1-d: task 0 = cluster {-0.6, 0.6} about centroid 0 plus the point 100 at its own
+    centroid; task 1 = the points -1 and 1 at its centroids -1 and 1. Cluster 0: variance
+    0.36, gaps a = 1/2 to both foreign centroids: tails 0.36 / 0.61 each, sum 1.18 -> 1;
+    so eps_0 <= 2/3 * 1 + 1/3 * 0 = 2/3 (= the error: both +-0.6 are misretrieved)."""
+    Z = np.array([[-0.6], [0.6], [100.0], [-1.0], [1.0]])
+    y = np.array([0, 0, 0, 1, 1])
+    mu = np.array([[0.0], [100.0], [-1.0], [1.0]])
+    ct = np.array([0, 0, 1, 1])
+    cs = bounds.cluster_stats(Z, y, mu, ct)
+    res = bounds.REGISTRY["C"].compute(bounds.BoundInputs(clusters=cs))
+    tail = 0.36 / (0.36 + 0.25)
+    np.testing.assert_allclose(res.details["per_cluster"], [1.0, 0.0, 0.0, 0.0], atol=1e-15)
+    assert 2 * tail > 1  # the unclipped sum would give 2/3 * 1.18 = 0.787
+    np.testing.assert_allclose(res.per_task, [2 / 3, 0.0], rtol=1e-12, atol=1e-15)
+    S = bounds.nearest_centroid_scores(Z, mu, ct)
+    np.testing.assert_allclose(bounds.empirical_error(S, y)[0], [2 / 3, 0.0])

@@ -345,3 +345,30 @@ def test_bounds_selecting_nothing_applicable(tmp_path: Path,
     assert "clusters-shared.npz" in err
     code, out, _ = _run(capsys, run, "--bounds", "A,G-emp")  # one applies: checked, ok
     assert code == 0 and "every guaranteed bound holds" in out
+
+
+@pytest.mark.parametrize("below, expect", [(1e-6, 1), (2e-9, 1), (5e-10, 0), (0.0, 0)])
+def test_tolerance_is_pinned(tmp_path: Path, capsys: pytest.CaptureFixture,
+                             monkeypatch: pytest.MonkeyPatch, below: float,
+                             expect: int) -> None:
+    """A guaranteed bound ``below`` under the empirical error on every task: a violation
+    (exit 1) from 2e-9 on, none at 5e-10, so the checker's TOL lies in [5e-10, 2e-9)
+    (it is 1e-9); a loosened TOL of 1e-3 would let the 1e-6 case pass."""
+    import bounds
+
+    rng = np.random.default_rng(3)
+    task = np.repeat(np.arange(3), 40)
+    S = rng.random((120, 3))
+    S[np.arange(120), task] -= 0.3
+    run = write_minimal_run(tmp_path / "tol", S, task)
+    emp = bounds.empirical_error(S, task)[0]
+    assert np.all((emp > 0.05) & (emp < 0.95))
+
+    def just_below(inputs: bounds.BoundInputs) -> tuple[np.ndarray, dict]:
+        return bounds.empirical_error(inputs.scores, inputs.task)[0] - below, {}
+
+    monkeypatch.setattr(bounds.REGISTRY["G-emp"], "_per_task", just_below)
+    code, out, err = _run(capsys, run, "--bounds", "G-emp")
+    assert code == expect, (below, out[-300:], err)
+    if expect:
+        assert "guaranteed bound G-emp violated" in err
