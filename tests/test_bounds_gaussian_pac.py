@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy import integrate, stats
 
 import bounds
@@ -19,14 +20,15 @@ def mixtures(draw: st.DrawFn) -> bounds.GaussianMixtures:
     d = draw(st.integers(1, 3))
     full = draw(st.booleans())
     sep = draw(st.sampled_from([0.5, 1.5, 3.0]))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    w = rng.dirichlet(np.ones(K) * 2.0, size=m)
-    means = rng.normal(size=(m, K, d)) * sep
+    unit = st.floats(-2.0, 2.0, allow_subnormal=False)
+    w = draw(hnp.arrays(np.float64, (m, K), elements=st.floats(0.1, 1.0)))
+    w = w / w.sum(axis=1, keepdims=True)
+    means = draw(hnp.arrays(np.float64, (m, K, d), elements=unit)) * sep
     if full:
-        A = rng.normal(size=(m, K, d, d)) * 0.5
+        A = draw(hnp.arrays(np.float64, (m, K, d, d), elements=unit)) * 0.5
         cov = A @ np.swapaxes(A, -1, -2) + 0.2 * np.eye(d)
     else:
-        cov = rng.uniform(0.2, 1.5, size=(m, K, d))
+        cov = draw(hnp.arrays(np.float64, (m, K, d), elements=st.floats(0.2, 1.5)))
     return bounds.GaussianMixtures(w, means, cov)
 
 
