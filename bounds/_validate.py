@@ -9,11 +9,21 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "fmt_list",
     "as_float_array",
     "as_index_array",
     "check_positive_int",
     "check_probability",
 ]
+
+
+def fmt_list(items: object, limit: int = 8) -> str:
+    """``[a, b, ...]`` for a message, the first ``limit`` items then ``... (N in all)``, so
+    that a one-line error stays one short line for any number of tasks."""
+    seq = np.asarray(items).ravel().tolist() if isinstance(items, np.ndarray) else list(items)
+    if len(seq) <= limit:
+        return "[" + ", ".join(map(str, seq)) + "]"
+    return "[" + ", ".join(map(str, seq[:limit])) + f", ... ({len(seq)} in all)]"
 
 
 def as_float_array(
@@ -57,6 +67,13 @@ def as_index_array(
             raise ValueError(f"{name}: must hold integer task/cluster ids")
     elif arr.size and arr.dtype.kind not in "iub":
         raise ValueError(f"{name}: must hold integers, got dtype {arr.dtype}")
+    if arr.size and arr.dtype.kind in "uf" and arr.max() > np.iinfo(np.int64).max:
+        # before the int64 cast, which would wrap a uint64 id >= 2**63 to a negative one
+        big = int(arr.max())
+        where = f"for {upper} task(s)" if upper is not None else "(beyond int64)"
+        raise ValueError(f"{name}: id {big} out of range {where}")
+    if arr.size and arr.dtype.kind == "f" and arr.min() < np.iinfo(np.int64).min:
+        raise ValueError(f"{name}: ids must be non-negative, found {int(arr.min())}")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name}: ids must be non-negative, found {int(arr.min())}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float_array, as_index_array
+from ._validate import as_float_array, as_index_array, fmt_list
 
 __all__ = [
     "check_scores",
@@ -34,7 +34,7 @@ def task_counts(task: np.ndarray, m: int, *, name: str = "task") -> np.ndarray:
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         raise ValueError(
-            f"{name}: task(s) {empty.tolist()} have no samples; the per-task error "
+            f"{name}: task(s) {fmt_list(empty)} have no samples; the per-task error "
             "is undefined for an empty task"
         )
     return counts

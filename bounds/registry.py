@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from ._validate import check_positive_int, check_probability
+from ._validate import check_positive_int, check_probability, fmt_list
 from .chernoff import pairwise_chernoff
 from .empirical import check_scores, retrieval_errors, task_counts
 from .stats import (
@@ -39,6 +39,14 @@ class BoundInputs:
     :class:`ClusterStats` (shared space); ``mixtures``: :class:`GaussianMixtures`;
     ``cal_scores``/``cal_task``: held-out calibration sample for the PAC bounds;
     ``delta``: PAC confidence parameter.
+
+    Scale: every bound is scale-invariant, so the geometry is stored normalised --
+    ``clusters`` and ``mixtures`` hold the given statistics with every length divided by
+    ``2**unit_exp[name]`` (exact in floating point), largest length in [0.5, 1) -- and
+    :meth:`score_stats` holds the moments of ``scores / 2**unit_exp["scores"]``. Squares
+    and fourth powers then stay in range for data at any representable scale
+    (docs/theory.md §2.4, §3.5). Details that are lengths or thresholds are reported in
+    the caller's units.
     """
 
     scores: Any = None
@@ -48,6 +56,7 @@ class BoundInputs:
     cal_scores: Any = None
     cal_task: Any = None
     delta: float = 0.05
+    unit_exp: dict = field(default_factory=dict, init=False, compare=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,10 +78,13 @@ class BoundInputs:
                 raise ValueError("clusters: must be a ClusterStats")
             self.clusters.validate("clusters")
             ms["clusters"] = self.clusters.n_tasks
+            self.unit_exp["clusters"] = e = self.clusters.unit_exponent()
+            self.clusters = self.clusters.scaled(e)
         if self.mixtures is not None:
             if not isinstance(self.mixtures, GaussianMixtures):
                 raise ValueError("mixtures: must be a GaussianMixtures")
             ms["mixtures"] = self.mixtures.n_tasks
+            self.mixtures, self.unit_exp["mixtures"] = self.mixtures.normalised()
         self.delta = check_probability(self.delta, "delta")
         if len(set(ms.values())) > 1:
             raise ValueError(f"clusters: inconsistent numbers of tasks across inputs {ms}")
@@ -90,8 +102,11 @@ class BoundInputs:
 
     # cached derived statistics -------------------------------------------------
     def score_stats(self) -> ScoreStats:
+        """Moments of ``scores / 2**unit_exp["scores"]`` (see the class docstring)."""
         if "score_stats" not in self._cache:
-            self._cache["score_stats"] = score_stats(self.scores, self.task)
+            st = score_stats(self.scores, self.task, normalised=True)
+            self._cache["score_stats"] = st
+            self.unit_exp["scores"] = st.unit_exp
         return self._cache["score_stats"]
 
     def cluster_geometry(self) -> dict[str, np.ndarray]:
@@ -126,7 +141,7 @@ def _cluster_geometry(cs: ClusterStats) -> dict[str, np.ndarray]:
     n_t = cs.task_sizes()
     empty = np.flatnonzero(n_t == 0)
     if empty.size:
-        raise ValueError(f"clusters: task(s) {empty.tolist()} have no points")
+        raise ValueError(f"clusters: task(s) {fmt_list(empty)} have no points")
     D2, foreign = cs.foreign_sqdist()
     Dc2 = cs.separation_sq(geometry=(D2, foreign))
     return {"n_t": n_t, "D2": D2, "foreign": foreign, "Dc2": Dc2}
@@ -161,14 +176,14 @@ def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndar
             )
             proj = proj_all - np.einsum("bdq,bd->bq", Ub, mu0[sl])[:, :, None]
             mproj = b[sl] @ mu0.T - np.einsum("bd,bd->b", b[sl], mu0[sl])[:, None]
-        quad = np.einsum("bq,bqn->bn", L[sl], proj * proj)
-        nrm = np.einsum("bqn,bqn->bn", proj, proj)
         d2 = D2[sl]
-        numer = quad + R[sl, None] * np.maximum(d2 - nrm, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            v = numer / d2
             D = np.sqrt(d2)
+            cos = proj / D[:, None, :]  # U'u for the unit direction u: no 4th powers
             m_nu = mproj / D
+        quad = np.einsum("bq,bqn->bn", L[sl], cos * cos)
+        nrm = np.einsum("bqn,bqn->bn", cos, cos)
+        v = quad + R[sl, None] * np.maximum(1.0 - nrm, 0.0)
         a = D / 2.0 - m_nu
         a = np.where(a <= TAIL_GUARD * (D / 2.0 + np.abs(m_nu)), 0.0, a)  # rounding guard §3.5
         pc = FUNCS["cantelli"](np.where(d2 > 0, v, 1.0), np.where(d2 > 0, a, 0.0))
@@ -319,7 +334,7 @@ class TruncatedUnionBound(Bound):
         vals = markov + np.take_along_axis(cum, first, axis=1)
         k = np.argmin(vals, axis=1)
         eps_c = np.minimum(1.0, vals[np.arange(C), k])
-        r_best = np.sqrt(Ds[np.arange(C), k]) / 2.0
+        r_best = np.ldexp(np.sqrt(Ds[np.arange(C), k]) / 2.0, inputs.unit_exp["clusters"])
         return _per_task_from_clusters(cs, eps_c), {"per_cluster": eps_c, "r": r_best}
 
 
@@ -364,13 +379,47 @@ def _cantelli(V: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.where((V == 0) & (a > 0), 0.0, c)
 
 
+#: elements of one (tasks, thresholds, foreign tasks) block of the G-cantelli objective
+_OBJ_CHUNK = 1 << 20
+
+
 def _cantelli_objective(st: ScoreStats, r: np.ndarray) -> np.ndarray:
-    """f_t(r) = C+(M_t, V_t, r) + sum_{s != t} C-(M_ts, V_ts, r); r (m, G) -> (m, G)."""
-    m_ = st.m
-    own = _cantelli(st.V[:, None], r - st.M[:, None])
-    fo = _cantelli(st.Vf[:, None, :], st.Mf[:, None, :] - r[:, :, None])
-    eye = np.eye(m_, dtype=bool)[:, None, :]
-    return own + np.where(eye, 0.0, fo).sum(axis=2)
+    """f_t(r) = C+(M_t, V_t, r) + sum_{s != t} C-(M_ts, V_ts, r); r (m, G) -> (m, G).
+
+    Evaluated in blocks of tasks so that memory is O(m G + _OBJ_CHUNK), never O(m^2 G)
+    (docs/theory.md §7); the sum over foreign tasks is exact (no candidate is skipped).
+    """
+    m_, G = r.shape
+    out = _cantelli(st.V[:, None], r - st.M[:, None])
+    step = max(1, _OBJ_CHUNK // max(1, G * m_))
+    buf = np.empty((min(step, m_), G, m_))
+    mask = np.empty(buf.shape, dtype=bool)
+    for t0 in range(0, m_, step):  # loop over blocks of tasks
+        sl = slice(t0, min(m_, t0 + step))
+        nb = sl.stop - t0
+        a = buf[:nb]
+        np.subtract(st.Mf[sl, None, :], r[sl, :, None], out=a)
+        fo = _cantelli_inplace(st.Vf[sl, None, :], a, mask[:nb])
+        rows = np.arange(nb)
+        fo[rows, :, rows + t0] = 0.0  # s = t is the own term, not a foreign one
+        out[sl] += fo.sum(axis=2)
+    return out
+
+
+def _cantelli_inplace(V: np.ndarray, a: np.ndarray, trivial: np.ndarray | None = None
+                      ) -> np.ndarray:
+    """:func:`_cantelli` (EXPR['cantelli'] = V / (V + a^2) if a > 0 else 1, and 0 for
+    V = 0 < a) computed in place in ``a`` with the same floating-point operations, for
+    the O(m^2 G) hot loop (equality with the sympy form: tests/test_bounds_api.py).
+    ``trivial``: an optional boolean buffer shaped like ``a``."""
+    trivial = np.less_equal(a, 0.0, out=trivial)
+    with np.errstate(over="ignore"):  # a^2 = inf gives the right limit V / inf = 0
+        np.square(a, out=a)
+    a += V
+    np.maximum(a, np.finfo(np.float64).smallest_subnormal, out=a)  # V = 0, a^2 underflow
+    np.divide(V, a, out=a)
+    np.copyto(a, 1.0, where=trivial)
+    return a
 
 
 def _corollary(st: ScoreStats) -> np.ndarray:
@@ -422,6 +471,7 @@ class ThresholdCantelliBound(Bound):
             best = np.where(better, fl[np.arange(m_), kl], best)
             best_r = np.where(better, loc[np.arange(m_), kl], best_r)
             width = width / 20.0
+        best_r = np.ldexp(best_r, st.unit_exp)  # in the units of the scores
         cor = _corollary(st)
         # the corollary value is the objective at r* (r*+ when V_t = 0), a candidate above,
         # so best <= cor up to rounding; the min only removes that rounding

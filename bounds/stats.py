@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
-from ._validate import as_float_array, as_index_array, check_positive_int
+from ._validate import as_float_array, as_index_array, check_positive_int, fmt_list
 from .empirical import check_scores, task_counts
 from .symbolic import FUNCS
 
@@ -40,6 +40,27 @@ __all__ = [
 
 _DIRECT_LIMIT = 1 << 22  # elements of a broadcast difference tensor before switching to BLAS
 _CHUNK_ELEMS = 1 << 23
+
+
+# ------------------------------------------------------------------ scale normalisation
+def unit_exponent(*arrays: np.ndarray, squared: tuple[np.ndarray, ...] = ()) -> int:
+    """The exponent e with max |x| / 2**e in [0.5, 1) over ``arrays`` (0 if all are 0).
+
+    ``squared`` holds squared lengths (variances, mean squared radii): their square roots
+    count. Every bound is scale-invariant (docs/theory.md §2.4, §3.5), so the code divides
+    its inputs by 2**e -- exact in floating point -- before squaring anything: squares and
+    fourth powers then neither overflow nor underflow for any representable scale.
+    """
+    mx = 0.0
+    for a in arrays:
+        if a.size:
+            mx = max(mx, float(np.max(np.abs(a))))
+    for a in squared:
+        if a.size:
+            mx = max(mx, float(np.sqrt(np.max(np.abs(a)))))
+    if not (0.0 < mx < np.inf):
+        return 0
+    return min(int(np.frexp(mx)[1]), 1023)
 
 
 # ------------------------------------------------------------------ distances
@@ -108,10 +129,12 @@ def nearest_centroid_scores(
     starts, counts = _group_starts(ct[order], m_)
     if np.any(counts == 0):
         raise ValueError(
-            f"centroid_task: task(s) {np.flatnonzero(counts == 0).tolist()} have no centroid"
+            f"centroid_task: task(s) {fmt_list(np.flatnonzero(counts == 0))} have no "
+            "centroid"
         )
-    D2 = sqdist(Z, mu[order])
-    return np.sqrt(np.minimum.reduceat(D2, starts, axis=1))
+    e = unit_exponent(Z, mu)  # squared distances of the normalised data: no overflow
+    D2 = sqdist(np.ldexp(Z, -e), np.ldexp(mu[order], -e))
+    return np.ldexp(np.sqrt(np.minimum.reduceat(D2, starts, axis=1)), e)
 
 
 # ------------------------------------------------------------------ score statistics
@@ -122,7 +145,8 @@ class ScoreStats:
     ``M[t] = E S_t``, ``V[t] = Var S_t`` over task t's samples; ``Mf[t, s] = E S_s`` and
     ``Vf[t, s] = Var S_s`` over task t's samples (diagonal = own); variances use 1/n_t.
     ``delta[t, s]`` is the separation factor (diagonal +inf) and ``delta_t`` its
-    minimum over s != t (+inf when m = 1).
+    minimum over s != t (+inf when m = 1). The moments are those of ``S / 2**unit_exp``
+    (``unit_exp = 0``: the scores' own units; see :func:`score_stats`).
     """
 
     n_t: np.ndarray
@@ -132,6 +156,7 @@ class ScoreStats:
     Vf: np.ndarray
     delta: np.ndarray
     delta_t: np.ndarray
+    unit_exp: int = 0
 
     @property
     def m(self) -> int:
@@ -185,16 +210,30 @@ def separation_factors(M: np.ndarray, V: np.ndarray, Mf: np.ndarray,
     return delta, delta_t
 
 
-def score_stats(S: object, task: object) -> ScoreStats:
-    """Own / foreign score moments and separation factors (docs/theory.md §2.3)."""
+def score_stats(S: object, task: object, *, normalised: bool = False) -> ScoreStats:
+    """Own / foreign score moments and separation factors (docs/theory.md §2.3).
+
+    The moments are computed from ``S / 2**e`` with ``max |S| / 2**e`` in [0.5, 1) (exact),
+    so squared deviations neither overflow nor underflow and ``delta`` is scale-invariant
+    (§2.4). ``normalised=True`` returns them in those units (``unit_exp = e``; what the
+    bounds read); otherwise they are converted back to the units of ``S`` (``unit_exp =
+    0``; a variance beyond the float range then reads inf or 0, ``delta`` stays right).
+    """
     S, task = check_scores(S, task)
     m_ = S.shape[1]
     n_t = task_counts(task, m_)
-    Mf, Vf = _grouped_moments(S, task, m_)
+    e = unit_exponent(S)
+    Mf, Vf = _grouped_moments(np.ldexp(S, -e) if e else S, task, m_)
     M = np.diag(Mf).copy()
     V = np.diag(Vf).copy()
     delta, delta_t = separation_factors(M, V, Mf, Vf)
-    return ScoreStats(n_t=n_t, M=M, V=V, Mf=Mf, Vf=Vf, delta=delta, delta_t=delta_t)
+    if normalised or e == 0:
+        return ScoreStats(n_t=n_t, M=M, V=V, Mf=Mf, Vf=Vf, delta=delta, delta_t=delta_t,
+                          unit_exp=e)
+    with np.errstate(over="ignore"):
+        return ScoreStats(n_t=n_t, M=np.ldexp(M, e), V=np.ldexp(V, 2 * e),
+                          Mf=np.ldexp(Mf, e), Vf=np.ldexp(Vf, 2 * e), delta=delta,
+                          delta_t=delta_t)
 
 
 # ------------------------------------------------------------------ cluster statistics
@@ -291,6 +330,10 @@ _CS_FIELDS = (
     "task", "centroid", "count", "weight", "msr", "max_radius", "offset",
     "eigvecs", "eigvals", "resid", "point_cluster", "point_radius",
 )
+#: physical dimension of the ClusterStats fields: 1 = a length, 2 = a squared length
+#: (other fields are scale-free: ids, counts, weights, unit eigenvectors)
+_CS_POWER = {"centroid": 1, "max_radius": 1, "offset": 1, "point_radius": 1,
+             "msr": 2, "eigvals": 2, "resid": 2, "resid_diag": 2}
 
 
 @dataclass
@@ -388,16 +431,103 @@ class ClusterStats:
             self.point_cluster.min() < 0 or self.point_cluster.max() >= C
         ):
             raise ValueError(f"{name}: point_cluster ids out of range")
-        if np.any(self.count < 0) or np.any(self.resid < 0) or np.any(self.eigvals < 0):
-            raise ValueError(f"{name}: negative counts, eigenvalues or residuals")
+        for f in ("count", "weight", "msr", "max_radius", "point_radius", "eigvals", "resid"):
+            arr = getattr(self, f)
+            if arr.size and arr.min() < 0:
+                raise ValueError(f"{name}: {f}: negative value(s) (min {arr.min():.6g}); "
+                                 "counts, weights, radii and second moments are >= 0")
         if self.task.min() < 0:
             raise ValueError(f"{name}: negative task id")
         missing = np.setdiff1d(np.arange(self.n_tasks), self.task)
         if complete and missing.size:
-            raise ValueError(f"{name}: task(s) {missing.tolist()} have no centroid")
+            raise ValueError(f"{name}: task(s) {fmt_list(missing)} have no centroid")
         if not np.array_equal(np.bincount(self.point_cluster, minlength=C), self.count):
             raise ValueError(f"{name}: count disagrees with point_cluster")
+        self.scaled(self.unit_exponent())._check_consistency(name)
         return self
+
+    def _check_consistency(self, name: str) -> None:
+        """Cross-field checks (on normalised statistics, so tolerances are relative):
+        weights = count / task size, msr and max_radius = mean and max of the point radii
+        (squared), |offset|^2 <= msr, orthonormal sketch eigenvectors (a zero column only
+        with eigenvalue 0), and a sketch that covers the spread: trace Sigma_c = msr -
+        |offset|^2 <= sum(eigvals) + (d - rank) * resid (docs/theory.md §3.5)."""
+        C, d = self.centroid.shape
+        n_t = np.bincount(self.task, weights=self.count, minlength=self.n_tasks)[self.task]
+        want = np.where(n_t > 0, self.count / np.where(n_t > 0, n_t, 1.0), 0.0)
+        bad = np.flatnonzero(np.abs(self.weight - want) > 1e-9 * want + 1e-12)
+        if bad.size:
+            c = int(bad[0])
+            raise ValueError(
+                f"{name}: weight: {bad.size} cluster(s) {fmt_list(bad)} disagree with count "
+                f"/ task size, e.g. cluster {c} (task {int(self.task[c])}): weight "
+                f"{self.weight[c]:.6g} != {int(self.count[c])}/{int(n_t[c])}")
+        pc, pr = self.point_cluster, self.point_radius
+        has = self.count > 0
+        mean_r2 = np.bincount(pc, weights=pr * pr, minlength=C) / np.maximum(self.count, 1)
+        bad = np.flatnonzero(has & (np.abs(self.msr - mean_r2)
+                                    > 1e-9 * np.maximum(self.msr, mean_r2) + 1e-200))
+        if bad.size:
+            raise ValueError(f"{name}: msr: cluster(s) {fmt_list(bad)} disagree with the mean "
+                             "squared point_radius of their points")
+        rmax = np.zeros(C)
+        np.maximum.at(rmax, pc, pr)
+        bad = np.flatnonzero(has & (np.abs(self.max_radius - rmax) > 1e-9 * rmax + 1e-200))
+        if bad.size:
+            raise ValueError(f"{name}: max_radius: cluster(s) {fmt_list(bad)} disagree with "
+                             "the largest point_radius of their points")
+        b2 = np.einsum("cd,cd->c", self.offset, self.offset)
+        bad = np.flatnonzero(b2 > self.msr * (1 + 1e-9) + 1e-200)
+        if bad.size:
+            raise ValueError(f"{name}: offset: cluster(s) {fmt_list(bad)} have a mean offset "
+                             "longer than their root mean squared radius")
+        U, L = self.eigvecs, self.eigvals
+        if L.shape[1]:
+            G = np.einsum("cdq,cdk->cqk", U, U)
+            nz = np.einsum("cqq->cq", G) > 0.5
+            dev = np.abs(G - nz[:, :, None] * np.eye(L.shape[1]))
+            lmax = np.maximum(L.max(axis=1), self.resid)[:, None, None]
+            weighted = dev * np.minimum(L[:, :, None], L[:, None, :])
+            bad = np.flatnonzero(np.any((dev > 1e-2) | (weighted > 1e-8 * lmax), axis=(1, 2)))
+            if bad.size:
+                raise ValueError(f"{name}: eigvecs: the sketch eigenvectors of cluster(s) "
+                                 f"{fmt_list(bad)} are not orthonormal (eigvecs[c]' eigvecs[c] "
+                                 "must be the identity, up to zero columns)")
+            bad = np.flatnonzero(np.any(~nz & (L > 0), axis=1))
+            if bad.size:
+                raise ValueError(f"{name}: eigvecs: cluster(s) {fmt_list(bad)} have a zero "
+                                 "eigenvector with a positive eigenvalue")
+            rank = nz.sum(axis=1)
+        else:
+            rank = np.zeros(C, dtype=np.int64)
+        spread = self.msr - b2
+        cover = L.sum(axis=1) + (d - rank) * self.resid
+        bad = np.flatnonzero(spread > cover + 1e-9 * self.msr + 1e-200)
+        if bad.size:
+            raise ValueError(f"{name}: eigvals: the covariance sketch (eigvals, resid) of "
+                             f"cluster(s) {fmt_list(bad)} is smaller than their spread msr - "
+                             "|offset|^2: it must bound every eigenvalue")
+
+    # ------------------------------------------------------------ scale
+    def unit_exponent(self) -> int:
+        """e with the largest length (centroid coordinate, radius, offset, square root of
+        a second moment) / 2**e in [0.5, 1); 0 when every length is 0."""
+        return unit_exponent(
+            *(getattr(self, f) for f, p in _CS_POWER.items() if p == 1),
+            squared=tuple(getattr(self, f) for f, p in _CS_POWER.items()
+                          if p == 2 and getattr(self, f, None) is not None))
+
+    def scaled(self, e: int) -> ClusterStats:
+        """The same statistics with every length divided by 2**e (exact; the bounds are
+        scale-invariant, docs/theory.md §3.5). ``e = 0`` returns ``self``."""
+        if e == 0:
+            return self
+        kw = {}
+        for f in fields(self):
+            val = getattr(self, f.name)
+            p = _CS_POWER.get(f.name, 0)
+            kw[f.name] = np.ldexp(val, -p * e) if p and val is not None else val
+        return type(self)(**kw)
 
     # ------------------------------------------------------------ composition / IO
     @classmethod
@@ -479,7 +609,28 @@ def cluster_stats(
     smallest centroid, so relabelling clusters changes nothing; the bounds
     are valid for any own-centroid assignment, docs/theory.md §3.1). Centroids need not be
     cluster means. ``sketch_rank=None`` stores the exact covariance eigendecomposition.
+    Computed on ``Z`` and the centroids divided by a power of two (exact) so that squared
+    radii and covariances stay in range; multiplying the data by 2**k multiplies every
+    length in the result by exactly 2**k.
     """
+    Z = as_float_array(Z, "Z", ndim=2)
+    mu = as_float_array(centroids, "centroids", ndim=2)
+    e = unit_exponent(Z, mu)
+    cs = _cluster_stats_unit(np.ldexp(Z, -e), task, np.ldexp(mu, -e), centroid_task,
+                             sketch_rank=sketch_rank).scaled(-e)
+    cs.centroid = mu.copy()
+    return cs
+
+
+def _cluster_stats_unit(
+    Z: np.ndarray,
+    task: object,
+    centroids: np.ndarray,
+    centroid_task: object,
+    *,
+    sketch_rank: int | None = None,
+) -> ClusterStats:
+    """:func:`cluster_stats` of data whose largest magnitude is about 1."""
     Z = as_float_array(Z, "Z", ndim=2)
     n, d = Z.shape
     mu = as_float_array(centroids, "centroids", ndim=2)
@@ -494,7 +645,7 @@ def cluster_stats(
     has_centroid[ct] = True
     lacking = tasks_with_points[~has_centroid[tasks_with_points]]
     if lacking.size:
-        raise ValueError(f"task: task(s) {lacking.tolist()} have points but no centroid")
+        raise ValueError(f"task: task(s) {fmt_list(lacking)} have points but no centroid")
     assign = np.empty(n, dtype=np.int64)
     for t in tasks_with_points:  # loop over tasks only: O(n_t K_t d) each
         pts = np.flatnonzero(task == t)
@@ -561,7 +712,9 @@ class GaussianMixtures:
             raise ValueError("weights: must be non-negative")
         sums = w.sum(axis=1)
         if np.any(np.abs(sums - 1.0) > 1e-6):
-            raise ValueError(f"weights: each task's weights must sum to 1, got {sums}")
+            bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
+            raise ValueError(f"weights: each task's weights must sum to 1; task(s) "
+                             f"{fmt_list(bad)} sum to {fmt_list(sums[bad])}")
         if diag:
             if np.any(cov <= 0):
                 raise ValueError("covariances: diagonal variances must be positive")
@@ -579,6 +732,21 @@ class GaussianMixtures:
     @property
     def diagonal(self) -> bool:
         return self.covariances.ndim == 3
+
+    def normalised(self) -> tuple[GaussianMixtures, int]:
+        """(the mixtures with means / 2**e and covariances / 4**e, e) with the largest
+        mean coordinate or standard deviation / 2**e in [0.5, 1) (exact; the Chernoff
+        bound is scale-invariant, docs/theory.md §4)."""
+        var = self.covariances if self.diagonal else np.diagonal(
+            self.covariances, axis1=-2, axis2=-1)
+        e = unit_exponent(self.means, squared=(var,))
+        if e == 0:
+            return self, 0
+        out = object.__new__(type(self))  # already validated: skip the Cholesky checks
+        out.weights = self.weights
+        out.means = np.ldexp(self.means, -e)
+        out.covariances = np.ldexp(self.covariances, -2 * e)
+        return out, e
 
     @property
     def n_tasks(self) -> int:

@@ -5,7 +5,9 @@ that are *not* cluster means, duplicated points, integer grids (exact distance t
 points on bisectors), zero-variance clusters, coincident centroids across tasks,
 single-point tasks, and uniform scales from 1e-6 to 1e6. On the empirical measure each
 bound must dominate the empirical error up to float tolerance only (TOL, absolute on
-values in [0, 1]), never a loosened margin.
+values in [0, 1]), never a loosened margin. Every array, shift, permutation and rotation
+is drawn with hypothesis (``hypothesis.extra.numpy``), never from a seeded generator, so
+a failure shrinks to a minimal example.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import bounds
 
@@ -21,53 +24,65 @@ TOL = 1e-9
 GUARANTEED = ("A", "Bprime", "B", "C", "D", "G-emp", "G-cantelli", "corollary")
 
 
+#: finite coordinates away from the subnormal range (hypothesis shrinks them towards 0)
+def _coords(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
 @st.composite
 def configs(draw: st.DrawFn, grid_only: bool = False, max_dim: int = 64,
             scales: tuple[float, ...] = (1e-6, 1e-3, 1.0, 1e3, 1e6)) -> dict:
-    """A random adversarial nearest-centroid configuration."""
+    """A random adversarial nearest-centroid configuration.
+
+    Every array is drawn with ``hypothesis.extra.numpy`` (no seeded generator), so a
+    failure shrinks to a minimal example: few tasks, points and dimensions, and arrays
+    whose entries are mostly one value (its default fill) -- ties and coincidences.
+    """
     d = draw(st.one_of(st.integers(1, 4), st.integers(1, max_dim)))
     m = draw(st.integers(2, 8))
-    K = [draw(st.integers(1, 5)) for _ in range(m)]
-    n_t = [draw(st.one_of(st.just(1), st.integers(1, 12))) for _ in range(m)]
+    K = np.array(draw(st.lists(st.integers(1, 5), min_size=m, max_size=m)))
+    n_t = np.array(draw(st.lists(st.one_of(st.just(1), st.integers(1, 12)), min_size=m,
+                                 max_size=m)))
     grid = True if grid_only else draw(st.booleans())
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    spread = draw(st.sampled_from([0.0, 0.5, 1.0, 3.0]))
+    C, n = int(K.sum()), int(n_t.sum())
+    ctask = np.repeat(np.arange(m), K)
+    y = np.repeat(np.arange(m), n_t)
+    # each point's centroid among its task's own: local index modulo K_t
+    local = draw(hnp.arrays(np.int64, n, elements=st.integers(0, 4))) % K[y]
+    first = np.concatenate([[0], np.cumsum(K)[:-1]])
+    comp = first[y] + local
+    if grid:
+        centre = draw(hnp.arrays(np.int64, (m, d), elements=st.integers(-3, 3)))
+        cents = (centre[ctask] + draw(hnp.arrays(np.int64, (C, d),
+                                                 elements=st.integers(-2, 2)))).astype(float)
+        spread = draw(st.sampled_from([0, 1, 1, 3]))
+        noise = draw(hnp.arrays(np.int64, (n, d), elements=st.integers(-3, 3)))
+        Z = cents[comp] + np.clip(noise, -spread, spread)
+    else:
+        centre = draw(hnp.arrays(np.float64, (m, d), elements=_coords(-4.0, 4.0)))
+        cents = centre[ctask] + draw(hnp.arrays(np.float64, (C, d), elements=_coords(-2, 2)))
+        spread = draw(st.sampled_from([0.0, 0.5, 1.0, 3.0]))
+        noise = draw(hnp.arrays(np.float64, (n, d), elements=_coords(-3.0, 3.0)))
+        Z = cents[comp] + noise * spread
+        # centroids are NOT cluster means: shift them
+        cents = cents + draw(hnp.arrays(np.float64, (C, d), elements=_coords(-0.6, 0.6)))
     zero_var_task = draw(st.integers(-1, m - 1))
-    n_coincide = draw(st.integers(0, 2))
-    dup = draw(st.booleans())
-    cents, ctask, Z, y = [], [], [], []
-    for t in range(m):
-        if grid:
-            centre = rng.integers(-3, 4, size=d).astype(float)
-            mu = centre + rng.integers(-2, 3, size=(K[t], d))
-            pts = mu[rng.integers(0, K[t], n_t[t])] + np.round(
-                rng.normal(size=(n_t[t], d)) * spread
-            )
-        else:
-            centre = rng.normal(size=d) * 2.0
-            mu = centre + rng.normal(size=(K[t], d))
-            pts = mu[rng.integers(0, K[t], n_t[t])] + rng.normal(size=(n_t[t], d)) * spread
-            # centroids are NOT cluster means: shift them
-            mu = mu + rng.normal(size=mu.shape) * 0.3
-        if t == zero_var_task:
-            pts = np.repeat(pts[:1], n_t[t], axis=0)
-        if dup and n_t[t] > 1:
-            pts[-1] = pts[0]
-        cents.append(mu)
-        ctask.append(np.full(K[t], t))
-        Z.append(pts)
-        y.append(np.full(n_t[t], t))
-    cents = np.concatenate(cents)
-    ctask = np.concatenate(ctask)
-    for _ in range(n_coincide):  # a centroid of one task coincides with another task's
-        i, j = rng.integers(0, cents.shape[0], 2)
-        if ctask[i] != ctask[j]:
+    if zero_var_task >= 0:  # every point of that task coincides
+        rows = np.flatnonzero(y == zero_var_task)
+        Z[rows] = Z[rows[0]]
+    if draw(st.booleans()):  # duplicated points
+        for t in range(m):
+            rows = np.flatnonzero(y == t)
+            if rows.size > 1:
+                Z[rows[-1]] = Z[rows[0]]
+    for i, j in draw(st.lists(st.tuples(st.integers(0, C - 1), st.integers(0, C - 1)),
+                              max_size=2)):
+        if ctask[i] != ctask[j]:  # a centroid of one task coincides with another task's
             cents[i] = cents[j]
     scale = draw(st.sampled_from(scales))
     return {
-        "Z": np.concatenate(Z) * scale, "y": np.concatenate(y), "centroids": cents * scale,
-        "ctask": ctask, "m": m, "grid": grid, "seed": seed,
+        "Z": Z * scale, "y": y, "centroids": cents * scale, "ctask": ctask, "m": m,
+        "grid": grid,
     }
 
 
@@ -162,14 +177,14 @@ def test_exact_invariances(cfg: dict, data: st.DataObject) -> None:
     """§6.3 with transformations that are exact in floating point (integer grids):
     integer translation, signed coordinate permutation (an orthogonal map), scaling by a
     power of two, permutation of task labels and of clusters -- every bound unchanged."""
-    rng = np.random.default_rng(cfg["seed"])
     d = cfg["Z"].shape[1]
     _, base = all_bounds(cfg)
-    shift = rng.integers(-5, 6, size=d).astype(float) * np.max(np.abs(cfg["Z"]) + 1.0)
+    shift = data.draw(hnp.arrays(np.int64, d, elements=st.integers(-5, 5))).astype(
+        float) * np.max(np.abs(cfg["Z"]) + 1.0)
     _, r = all_bounds(_transform(cfg, lambda X: X + shift, lambda X: X + shift))
     _assert_same(base, r, rtol=1e-9)
-    p = rng.permutation(d)
-    sgn = rng.choice([-1.0, 1.0], size=d)
+    p = np.array(data.draw(st.permutations(range(d))))
+    sgn = data.draw(hnp.arrays(np.float64, d, elements=st.sampled_from([-1.0, 1.0])))
     _, r = all_bounds(_transform(cfg, lambda X: X[:, p] * sgn, lambda X: X[:, p] * sgn))
     # an equidistant point's own centroid is chosen by a lexicographic tie-break, which a
     # rotation may change; the per-cluster bounds then legitimately differ
@@ -178,13 +193,13 @@ def test_exact_invariances(cfg: dict, data: st.DataObject) -> None:
     k = data.draw(st.integers(-20, 20))
     _, r = all_bounds(_transform(cfg, lambda X: X * 2.0**k, lambda X: X * 2.0**k))
     _assert_same(base, r)
-    pi = rng.permutation(cfg["m"])  # task t -> pi[t]
+    pi = np.array(data.draw(st.permutations(range(cfg["m"]))))  # task t -> pi[t]
     c2 = dict(cfg)
     c2["y"] = pi[cfg["y"]]
     c2["ctask"] = pi[cfg["ctask"]]
     _, r = all_bounds(c2)
     _assert_same(base, r, perm=pi, rtol=1e-12)
-    order = rng.permutation(cfg["centroids"].shape[0])
+    order = np.array(data.draw(st.permutations(range(cfg["centroids"].shape[0]))))
     c3 = dict(cfg)
     c3["centroids"] = cfg["centroids"][order]
     c3["ctask"] = cfg["ctask"][order]
@@ -198,10 +213,11 @@ def test_continuous_invariances_general_rotation(cfg: dict, scale: float,
     """§6.3 with a random rotation, translation and scale (rounding present): the bounds
     that are continuous in the data agree to relative 1e-6 (ties excluded)."""
     assume(not cfg["grid"])
-    rng = np.random.default_rng(cfg["seed"] + 1)
     d = cfg["Z"].shape[1]
-    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
-    shift = rng.normal(size=d) * np.max(np.abs(cfg["Z"]))
+    A = data.draw(hnp.arrays(np.float64, (d, d), elements=_coords(-1.0, 1.0)))
+    Q, _ = np.linalg.qr(A + 2.0 * np.eye(d))  # orthogonal for any A (Householder QR)
+    shift = data.draw(hnp.arrays(np.float64, d, elements=_coords(-1.0, 1.0))) * np.max(
+        np.abs(cfg["Z"]))
     _, base = all_bounds(cfg)
     _, r = all_bounds(_transform(cfg, lambda X: (X @ Q + shift) * scale,
                                  lambda X: (X @ Q + shift) * scale))
@@ -264,3 +280,41 @@ def test_degenerate_everything_coincident(m: int) -> None:
     else:
         for name in GUARANTEED:  # one task can never be misretrieved
             assert np.all(res[name].per_task == 0.0), name
+
+
+def test_directional_bound_clips_each_cluster_at_one() -> None:
+    """Bound C clips every cluster's union sum at 1 *before* weighting (§3.4); a cluster
+    between two foreign centroids has sum > 1, so the clip is what makes C tight here.
+    1-d: task 0 = cluster {-0.6, 0.6} about centroid 0 plus the point 100 at its own
+    centroid; task 1 = the points -1 and 1 at its centroids -1 and 1. Cluster 0: variance
+    0.36, gaps a = 1/2 to both foreign centroids: tails 0.36 / 0.61 each, sum 1.18 -> 1;
+    so eps_0 <= 2/3 * 1 + 1/3 * 0 = 2/3 (= the error: both +-0.6 are misretrieved)."""
+    Z = np.array([[-0.6], [0.6], [100.0], [-1.0], [1.0]])
+    y = np.array([0, 0, 0, 1, 1])
+    mu = np.array([[0.0], [100.0], [-1.0], [1.0]])
+    ct = np.array([0, 0, 1, 1])
+    cs = bounds.cluster_stats(Z, y, mu, ct)
+    res = bounds.REGISTRY["C"].compute(bounds.BoundInputs(clusters=cs))
+    tail = 0.36 / (0.36 + 0.25)
+    np.testing.assert_allclose(res.details["per_cluster"], [1.0, 0.0, 0.0, 0.0], atol=1e-15)
+    assert 2 * tail > 1  # the unclipped sum would give 2/3 * 1.18 = 0.787
+    np.testing.assert_allclose(res.per_task, [2 / 3, 0.0], rtol=1e-12, atol=1e-15)
+    S = bounds.nearest_centroid_scores(Z, mu, ct)
+    np.testing.assert_allclose(bounds.empirical_error(S, y)[0], [2 / 3, 0.0])
+
+
+def test_failures_shrink_to_minimal_examples() -> None:
+    """The strategy draws its arrays with hypothesis (not from a seeded generator), so a
+    failing property shrinks to a minimal configuration. Here the 'failure' is any
+    retrieval error: shrinking reaches 2 tasks of 1 point each, every point and centroid
+    at the origin (a seeded generator would leave random coordinates)."""
+    from hypothesis import find, settings
+
+    def has_error(cfg: dict) -> bool:
+        S = bounds.nearest_centroid_scores(cfg["Z"], cfg["centroids"], cfg["ctask"])
+        return bool(np.any(bounds.empirical_error(S, cfg["y"])[0] > 0))
+
+    cfg = find(configs(), has_error,
+               settings=settings(database=None, max_examples=300, derandomize=True))
+    assert cfg["m"] == 2 and cfg["Z"].shape[0] == 2, cfg
+    assert np.all(cfg["Z"] == 0) and np.all(cfg["centroids"] == 0), cfg

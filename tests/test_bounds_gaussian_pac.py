@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy import integrate, stats
 
 import bounds
@@ -19,14 +20,15 @@ def mixtures(draw: st.DrawFn) -> bounds.GaussianMixtures:
     d = draw(st.integers(1, 3))
     full = draw(st.booleans())
     sep = draw(st.sampled_from([0.5, 1.5, 3.0]))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    w = rng.dirichlet(np.ones(K) * 2.0, size=m)
-    means = rng.normal(size=(m, K, d)) * sep
+    unit = st.floats(-2.0, 2.0, allow_subnormal=False)
+    w = draw(hnp.arrays(np.float64, (m, K), elements=st.floats(0.1, 1.0)))
+    w = w / w.sum(axis=1, keepdims=True)
+    means = draw(hnp.arrays(np.float64, (m, K, d), elements=unit)) * sep
     if full:
-        A = rng.normal(size=(m, K, d, d)) * 0.5
+        A = draw(hnp.arrays(np.float64, (m, K, d, d), elements=unit)) * 0.5
         cov = A @ np.swapaxes(A, -1, -2) + 0.2 * np.eye(d)
     else:
-        cov = rng.uniform(0.2, 1.5, size=(m, K, d))
+        cov = draw(hnp.arrays(np.float64, (m, K, d), elements=st.floats(0.2, 1.5)))
     return bounds.GaussianMixtures(w, means, cov)
 
 
@@ -105,15 +107,20 @@ def test_chernoff_exponent_matches_quadrature(lam: float) -> None:
 
 
 def test_pac_bounds_cover_population_error() -> None:
-    """§6.5: over repeated calibration draws, the population error exceeds the PAC bound
-    (simultaneously over tasks) no more often than delta allows (binomial margin)."""
+    """§6.5: over repeated calibration draws, the population errors of all m tasks are
+    covered *jointly* (one failure = any task above its bound) in at least 1 - delta of
+    the draws (binomial margin). Population errors near 1/2 and m = 20 tasks make the
+    union over tasks matter: without it (level delta per task instead of delta / m) the
+    joint failure rate is ~0.45 for Hoeffding and ~1 for Clopper-Pearson, far above
+    delta = 0.2, so this test catches an unsound PAC change, not only the hand values."""
     rng = np.random.default_rng(11)
-    m, N = 3, 3000
+    m, N = 20, 2000
     # a fixed finite population of score vectors per task; its error rate is exact
-    pop_S = rng.normal(size=(m * N, m)) + 0.0
+    pop_S = rng.normal(size=(m * N, m))
     pop_y = np.repeat(np.arange(m), N)
-    pop_S[np.arange(m * N), pop_y] -= np.array([1.0, 0.4, 1.5])[pop_y]
+    pop_S[np.arange(m * N), pop_y] -= np.linspace(1.2, 2.2, m)[pop_y]
     pop_err, _ = bounds.empirical_error(pop_S, pop_y)
+    assert np.all((pop_err > 0.35) & (pop_err < 0.75))
     delta, n_cal, R = 0.2, 60, 300
     exceed = {"pac-hoeffding": 0, "pac-clopper-pearson": 0}
     for _ in range(R):
@@ -121,7 +128,7 @@ def test_pac_bounds_cover_population_error() -> None:
         inp = bounds.BoundInputs(cal_scores=pop_S[idx], cal_task=pop_y[idx], delta=delta)
         for name in exceed:
             r = bounds.REGISTRY[name].compute(inp)
-            exceed[name] += bool(np.any(pop_err > r.per_task))
+            exceed[name] += bool(np.any(pop_err > r.per_task))  # jointly over the tasks
     limit = stats.binom.ppf(1 - 1e-6, R, delta)
     for name, k in exceed.items():
         assert k <= limit, (name, k, limit)
@@ -142,3 +149,25 @@ def test_pac_bound_values_by_hand() -> None:
     np.testing.assert_allclose(c.per_task[0], stats.beta.ppf(1 - 0.05, 2, 1))
     assert c.per_task[1] == 1.0
     np.testing.assert_allclose(FUNCS["hoeffding"](2.0, 0.1, 2.0), slack)
+
+
+def test_pruning_lower_bound_is_exact_for_equal_isotropic_covariances() -> None:
+    """With equal isotropic covariances s I the log-det part of k(l) is 0 and the
+    quadratic form is ||dmu||^2 / s, so the pruning lower bound l(1-l)/2 ||dmu||^2 /
+    sigma2_max (§4.4) *is* the exponent: pruning every pair changes nothing, and the
+    Bhattacharyya value exp(-||dmu||^2 / (8 s)) is pinned (a lost /2 would square it)."""
+    s2 = 1.7
+    one = bounds.GaussianMixtures(np.ones((2, 1)), np.array([[[0.0, 0.0]], [[3.0, 0.0]]]),
+                                  np.full((2, 1, 2), s2))
+    pruned = bounds.pairwise_chernoff(one, prune_tol=1.0)
+    assert pruned["n_refined"] == 0
+    np.testing.assert_allclose(pruned["pairwise"][0, 1], np.exp(-9.0 / (8 * s2)), rtol=1e-12)
+    np.testing.assert_allclose(pruned["lam"][0, 1], 0.5)
+    rng = np.random.default_rng(8)
+    mix = bounds.GaussianMixtures(rng.dirichlet(np.ones(2), size=3),
+                                  rng.normal(size=(3, 2, 3)) * 2.0, np.full((3, 2, 3), s2))
+    exact = bounds.pairwise_chernoff(mix, prune_tol=0.0)
+    pruned = bounds.pairwise_chernoff(mix, prune_tol=1.0)
+    assert exact["n_refined"] == exact["n_pairs"] > 0 and pruned["n_refined"] == 0
+    np.testing.assert_allclose(pruned["pairwise"], exact["pairwise"], rtol=1e-12)
+    np.testing.assert_allclose(pruned["lam"], exact["lam"], rtol=1e-12)

@@ -44,6 +44,41 @@ def _set_meta(run: Path, **kw: object) -> None:
     (run / "run.json").write_text(json.dumps(meta))
 
 
+def _clusters(run: Path) -> Path:
+    return _scores(run).parent / "clusters-shared.npz"
+
+
+def _cs_field(run: Path, key: str) -> np.ndarray:
+    return np.load(_clusters(run))[key]
+
+
+def _swap_points(run: Path) -> None:
+    """Exchange the records (cluster, radius) of a task-0 and a task-1 point: every
+    cluster keeps its counts and radii, but the points no longer match the scores."""
+    z = dict(np.load(_clusters(run)))
+    pt = z["task"][z["point_cluster"]]
+    i, j = int(np.flatnonzero(pt == 0)[0]), int(np.flatnonzero(pt == 1)[0])
+    for k in ("point_cluster", "point_radius"):
+        z[k][[i, j]] = z[k][[j, i]]
+    np.savez(_clusters(run), **z)
+
+
+def _replace_by_dir(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _self_link(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path.name)  # a symbolic link to itself: a loop
+
+
+def _uint64_task(run: Path) -> None:
+    task = np.load(_scores(run))["task"].astype(np.uint64)
+    task[7] = 2**63 + 5
+    rewrite_npz(_scores(run), task=task)
+
+
 BAD_CASES = {
     "missing run.json": lambda r: (r / "run.json").unlink(),
     "invalid run.json": lambda r: (r / "run.json").write_text("{not json"),
@@ -83,6 +118,37 @@ BAD_CASES = {
         r / "eval" / "step-002" / "mixtures-shared.npz", means=np.zeros((3, 2, 4))),
     "train clusters corrupt": lambda r: (r / "tasks" / "000" / "train-clusters-shared.npz")
     .write_bytes(b""),
+    # issue #11, item 2: cluster statistics cross-validated (exit 2, file and field named)
+    "clusters weight 0": lambda r: rewrite_npz(_clusters(r), weight=np.zeros(6)),
+    "clusters weight 10": lambda r: rewrite_npz(_clusters(r), weight=np.full(6, 10.0)),
+    "clusters negative msr": lambda r: rewrite_npz(_clusters(r), msr=-_cs_field(r, "msr")),
+    "clusters negative max_radius": lambda r: rewrite_npz(
+        _clusters(r), max_radius=-_cs_field(r, "max_radius")),
+    "clusters negative point_radius": lambda r: rewrite_npz(
+        _clusters(r), point_radius=-_cs_field(r, "point_radius")),
+    "clusters zero eigvecs": lambda r: rewrite_npz(
+        _clusters(r), eigvecs=np.zeros_like(_cs_field(r, "eigvecs"))),
+    "clusters scaled eigvecs": lambda r: rewrite_npz(
+        _clusters(r), eigvecs=_cs_field(r, "eigvecs") * 0.9),
+    "clusters small eigvals": lambda r: rewrite_npz(
+        _clusters(r), eigvals=_cs_field(r, "eigvals") * 0.5),
+    "clusters negative resid": lambda r: rewrite_npz(_clusters(r), resid=np.full(6, -1.0)),
+    "clusters points swapped": _swap_points,
+    "train clusters weight 10": lambda r: rewrite_npz(
+        r / "tasks" / "000" / "train-clusters-shared.npz", weight=np.full(2, 10.0)),
+    # item 5: sloppy acceptance and messages
+    "schema_version float": lambda r: _set_meta(r, schema_version=1.0),
+    "deeply nested run.json": lambda r: (r / "run.json").write_text(
+        "[" * 100_000 + "]" * 100_000),
+    "run.json a directory": lambda r: _replace_by_dir(r / "run.json"),
+    "run.json a symlink loop": lambda r: _self_link(r / "run.json"),
+    "clusters a directory": lambda r: _replace_by_dir(_clusters(r)),
+    "representations a directory": lambda r: _replace_by_dir(
+        r / "tasks" / "001" / "reps-shared-test.npy"),
+    "uint64 task id": _uint64_task,
+    "pickled representations": lambda r: np.save(
+        r / "tasks" / "001" / "reps-shared-test.npy", np.array([{}] * 50, dtype=object),
+        allow_pickle=True),
 }
 
 
@@ -106,7 +172,8 @@ BAD_EXPECT = {
     "float task ids": ("test/shared-centroid.npz", "integers"),
     "task id out of range": ("test/shared-centroid.npz", "out of range"),
     "missing scores key": ("test/shared-centroid.npz", "required key 'scores'"),
-    "pickled object array": ("test/shared-centroid.npz", "allow_pickle"),
+    "pickled object array": ("test/shared-centroid.npz: scores: holds pickled Python objects",
+                             "refused"),
     "corrupt clusters": ("test/clusters-shared.npz", "corrupt"),
     "clusters field missing": ("test/clusters-shared.npz", "msr"),
     "clusters NaN": ("test/clusters-shared.npz", "NaN"),
@@ -115,6 +182,27 @@ BAD_EXPECT = {
     "truncated representations": ("tasks/001/reps-shared-test.npy", "corrupt"),
     "mixtures shape": ("mixtures-shared.npz", "covariances"),
     "train clusters corrupt": ("tasks/000/train-clusters-shared.npz", "not an .npz"),
+    "clusters weight 0": ("test/clusters-shared.npz: weight:", "count / task size"),
+    "clusters weight 10": ("test/clusters-shared.npz: weight:", "count / task size"),
+    "clusters negative msr": ("test/clusters-shared.npz: msr: negative",),
+    "clusters negative max_radius": ("test/clusters-shared.npz: max_radius: negative",),
+    "clusters negative point_radius": ("test/clusters-shared.npz: point_radius: negative",),
+    "clusters zero eigvecs": ("test/clusters-shared.npz: eigvecs:", "zero eigenvector"),
+    "clusters scaled eigvecs": ("test/clusters-shared.npz: eigvecs:", "orthonormal"),
+    "clusters small eigvals": ("test/clusters-shared.npz: eigvals:", "spread"),
+    "clusters negative resid": ("test/clusters-shared.npz: resid: negative",),
+    "clusters points swapped": ("test/clusters-shared.npz: point_cluster:", "another task",
+                                "test/shared-centroid.npz"),
+    "train clusters weight 10": ("tasks/000/train-clusters-shared.npz: weight:",),
+    "schema_version float": ("run.json: schema_version:", "integer", "1.0"),
+    "deeply nested run.json": ("run.json", "nested too deeply"),
+    "run.json a directory": ("run.json: is a directory",),
+    "run.json a symlink loop": ("run.json: a symbolic link loop",),
+    "clusters a directory": ("test/clusters-shared.npz: is a directory",),
+    "representations a directory": ("tasks/001/reps-shared-test.npy: is a directory",),
+    "uint64 task id": ("test/shared-centroid.npz", "task", "9223372036854775813",
+                       "out of range"),
+    "pickled representations": ("tasks/001/reps-shared-test.npy: holds pickled", "refused"),
 }
 
 
@@ -229,3 +317,58 @@ def test_dagostino_pearson_matches_scipy() -> None:
         assert skew[i] == pytest.approx(sps.skew(x), rel=1e-8)
         assert kurt[i] == pytest.approx(sps.kurtosis(x), rel=1e-8)
     assert np.isnan(p[4])  # empty group
+
+
+def test_long_id_lists_are_capped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Issue #11: 2000 task columns with 3 sampled tasks listed all 1,997 empty ids in an
+    11 kB line; lists in messages stop after 8 ids and give the count."""
+    task = np.repeat(np.arange(3), 2)
+    run = write_minimal_run(tmp_path / "wide", np.random.default_rng(0).random((6, 2000)),
+                            task)
+    code, _, err = _run(capsys, run)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "[3, 4, 5, 6, 7, 8, 9, 10, ... (1997 in all)]" in err, err
+    assert len(err) < 300, len(err)
+
+
+def test_bounds_selecting_nothing_applicable(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    """Issue #11: --bounds A,B on a run without cluster statistics checked nothing and
+    printed 'every guaranteed bound holds'; it must say so and exit 2."""
+    rng = np.random.default_rng(1)
+    run = write_minimal_run(tmp_path / "h", rng.random((60, 3)), np.repeat(np.arange(3), 20))
+    code, out, err = _run(capsys, run, "--bounds", "A,B")
+    assert code == 2, (out, err)
+    assert "every guaranteed bound holds" not in out
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "--bounds: nothing applicable was selected: A,B" in err, err
+    assert "clusters-shared.npz" in err
+    code, out, _ = _run(capsys, run, "--bounds", "A,G-emp")  # one applies: checked, ok
+    assert code == 0 and "every guaranteed bound holds" in out
+
+
+@pytest.mark.parametrize("below, expect", [(1e-6, 1), (2e-9, 1), (5e-10, 0), (0.0, 0)])
+def test_tolerance_is_pinned(tmp_path: Path, capsys: pytest.CaptureFixture,
+                             monkeypatch: pytest.MonkeyPatch, below: float,
+                             expect: int) -> None:
+    """A guaranteed bound ``below`` under the empirical error on every task: a violation
+    (exit 1) from 2e-9 on, none at 5e-10, so the checker's TOL lies in [5e-10, 2e-9)
+    (it is 1e-9); a loosened TOL of 1e-3 would let the 1e-6 case pass."""
+    import bounds
+
+    rng = np.random.default_rng(3)
+    task = np.repeat(np.arange(3), 40)
+    S = rng.random((120, 3))
+    S[np.arange(120), task] -= 0.3
+    run = write_minimal_run(tmp_path / "tol", S, task)
+    emp = bounds.empirical_error(S, task)[0]
+    assert np.all((emp > 0.05) & (emp < 0.95))
+
+    def just_below(inputs: bounds.BoundInputs) -> tuple[np.ndarray, dict]:
+        return bounds.empirical_error(inputs.scores, inputs.task)[0] - below, {}
+
+    monkeypatch.setattr(bounds.REGISTRY["G-emp"], "_per_task", just_below)
+    code, out, err = _run(capsys, run, "--bounds", "G-emp")
+    assert code == expect, (below, out[-300:], err)
+    if expect:
+        assert "guaranteed bound G-emp violated" in err

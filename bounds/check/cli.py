@@ -67,6 +67,18 @@ _delta = _checked(float, lambda v: check_probability(v, "delta"))
 _step = _checked(int, _non_negative)
 
 
+def _nothing_selected(names: list[str]) -> str:
+    """The one-line refusal when ``--bounds`` selects only bounds this run cannot feed."""
+    from .. import REGISTRY
+
+    need = {"clusters": "{split}/clusters-shared.npz with shared-centroid scores",
+            "mixtures": "mixtures-shared.npz with shared-nll scores",
+            "cal_scores": "calibration scores, compared on the test split"}
+    what = sorted({need.get(r, r) for n in names for r in REGISTRY[n].reads if r in need})
+    return (f"--bounds: nothing applicable was selected: {','.join(names)} need "
+            f"{' or '.join(what) or 'inputs this run lacks'}; nothing was checked")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the checker."""
     p = _Parser(prog=PROG, description="Check the task-retrieval error bounds recorded in a "
@@ -102,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         for w in data.warnings:
             sys.stderr.write(f"{PROG}: warning: {w}\n")
         report = check_run(data, splits=splits, names=args.bounds, delta=args.delta)
+        if args.bounds is not None and not any(t.rows for t in report.tables):
+            raise RunDirError(_nothing_selected(args.bounds))
         render(report, per_task=args.per_task, worst=args.worst)
         if args.json:
             write_json(report, args.json)

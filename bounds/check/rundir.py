@@ -11,8 +11,11 @@ representations used by the Assumption A.1 diagnostics.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import ClusterStats, GaussianMixtures
+from .._validate import fmt_list
 from ..empirical import check_scores, task_counts
 
 __all__ = [
@@ -117,18 +121,58 @@ def _rel(root: Path, path: Path) -> str:
         return str(path)
 
 
+def _require(path: Path, rel: str, *, directory: bool = False) -> None:
+    """Raise a RunDirError saying what is at ``path`` unless it is a regular file (or a
+    directory): missing, a directory, a symbolic link loop, a dangling link, a fifo ..."""
+    want = "a directory" if directory else "a file"
+    try:
+        mode = path.stat().st_mode  # follows symbolic links
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RunDirError(f"{rel}: a symbolic link loop, not {want}") from None
+        if path.is_symlink():
+            raise RunDirError(f"{rel}: a dangling symbolic link (to {os.readlink(path)!r}), "
+                              f"not {want}") from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise RunDirError(f"{rel}: missing") from None
+        raise RunDirError(f"{rel}: unreadable ({_one_line(exc)})") from None
+    if directory and stat.S_ISDIR(mode) or not directory and stat.S_ISREG(mode):
+        return
+    kind = ("a directory" if stat.S_ISDIR(mode) else "a regular file" if stat.S_ISREG(mode)
+            else "a fifo" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    raise RunDirError(f"{rel}: is {kind}, not {want}")
+
+
+def _present(path: Path) -> bool:
+    """Something (even a broken link or a directory) is at ``path``: it is then read and
+    any problem reported, rather than silently treated as absent."""
+    return os.path.lexists(path)
+
+
 def _read_json(path: Path, rel: str) -> Any:
-    if not path.is_file():
-        raise RunDirError(f"{rel}: missing")
+    _require(path, rel)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise RunDirError(f"{rel}: invalid JSON: nested too deeply to read") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, huge ints
         raise RunDirError(f"{rel}: unreadable or invalid JSON ({_one_line(exc)})") from None
 
 
+def _pickle_refused(exc: BaseException) -> bool:
+    """numpy's refusal to unpickle an object array under ``allow_pickle=False``."""
+    return isinstance(exc, ValueError) and "allow_pickle" in str(exc)
+
+
+def _pickled_message(rel: str, key: str | None) -> str:
+    where = f"{rel}: {key}" if key else rel
+    return (f"{where}: holds pickled Python objects (an object array); pickled data is "
+            "refused, never loaded (allow_pickle=False)")
+
+
 def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise RunDirError(f"{rel}: missing")
+    _require(path, rel)
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
@@ -140,7 +184,15 @@ def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             if not hasattr(z, "files"):
                 raise RunDirError(f"{rel}: not an .npz archive")
-            return {k: np.asarray(z[k]) for k in z.files}
+            out = {}
+            for k in z.files:
+                try:
+                    out[k] = np.asarray(z[k])
+                except ValueError as exc:
+                    if _pickle_refused(exc):
+                        raise RunDirError(_pickled_message(rel, k)) from None
+                    raise
+            return out
     except RunDirError:
         raise
     except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError
@@ -148,11 +200,12 @@ def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
 
 
 def _read_npy(path: Path, rel: str) -> np.ndarray:
-    if not path.is_file():
-        raise RunDirError(f"{rel}: missing")
+    _require(path, rel)
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:  # truncated header / data, pickled object arrays
+        if _pickle_refused(exc):
+            raise RunDirError(_pickled_message(rel, None)) from None
         raise RunDirError(f"{rel}: truncated or corrupt array ({_one_line(exc)})") from None
     if not isinstance(arr, np.ndarray):
         raise RunDirError(f"{rel}: not a .npy array")
@@ -180,12 +233,20 @@ def _float_array(arr: np.ndarray, rel: str, key: str, ndim: int) -> np.ndarray:
     return out
 
 
-def _index_array(arr: np.ndarray, rel: str, key: str, n: int) -> np.ndarray:
+def _int64(arr: np.ndarray, rel: str, key: str) -> np.ndarray:
+    """An integer array as int64; a uint64 value beyond int64 is refused (not wrapped)."""
     if arr.dtype.kind not in "iu":
         raise RunDirError(f"{rel}: {key} must hold integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise RunDirError(f"{rel}: {key}: value {int(arr.max())} out of range (beyond int64)")
+    return arr.astype(np.int64, copy=False)
+
+
+def _index_array(arr: np.ndarray, rel: str, key: str, n: int) -> np.ndarray:
+    arr = _int64(arr, rel, key)
     if arr.shape != (n,):
         raise RunDirError(f"{rel}: {key} has shape {arr.shape}, expected ({n},)")
-    return arr.astype(np.int64, copy=False)
+    return arr
 
 
 # ------------------------------------------------------------------ typed readers
@@ -240,7 +301,7 @@ def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> C
     for f in ("task", "count", "point_cluster"):
         if kw[f].dtype.kind not in "iu":
             raise RunDirError(f"{rel}: field {f} must hold integers, got dtype {kw[f].dtype}")
-        kw[f] = kw[f].astype(np.int64)
+        kw[f] = _int64(kw[f], rel, f)
     if kw["task"].ndim != 1 or kw["task"].size == 0:
         raise RunDirError(f"{rel}: field task must be a non-empty 1-D array")
     if task_id is not None:
@@ -248,7 +309,7 @@ def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> C
         if ids.size != 1 or int(ids[0]) not in (0, task_id):
             raise RunDirError(
                 f"{rel}: expected the clusters of task {task_id} only, found task ids "
-                f"{ids.tolist()}"
+                f"{fmt_list(ids)}"
             )
         kw["task"] = np.full_like(kw["task"], task_id)
     try:
@@ -257,6 +318,26 @@ def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> C
         msg = " ".join(str(exc).split())
         raise RunDirError(msg if msg.startswith(rel) else f"{rel}: {msg}") from None
     return cs
+
+
+def _check_cluster_points(sd: SplitData) -> None:
+    """Points of ``{split}/clusters-shared.npz`` are the samples of the split's
+    ``shared-centroid.npz``, in the same order (docs/run-dir.md): each must sit in a
+    cluster of its own task. (Different per-task counts are reported by the checker.)"""
+    cs, sf = sd.clusters, sd.scores.get(("shared", "centroid"))
+    if cs is None or sf is None or cs.point_cluster.shape[0] != sf.n:
+        return
+    if not np.array_equal(np.bincount(cs.point_task, minlength=sf.m),
+                          np.bincount(sf.task, minlength=sf.m)):
+        return
+    wrong = np.flatnonzero(cs.point_task != sf.task)
+    if wrong.size:
+        i = int(wrong[0])
+        raise RunDirError(
+            f"{sd.clusters_rel}: point_cluster: {wrong.size} point(s) {fmt_list(wrong)} are "
+            f"assigned to a centroid of another task than theirs in {sf.rel} (point {i} of "
+            f"task {int(sf.task[i])} -> cluster {int(cs.point_cluster[i])} of task "
+            f"{int(cs.point_task[i])})")
 
 
 def _read_mixtures(path: Path, rel: str, m: int) -> GaussianMixtures:
@@ -280,6 +361,9 @@ def _read_meta(root: Path) -> dict[str, Any]:
         raise RunDirError("run.json: must hold a JSON object")
     if "schema_version" not in meta:
         raise RunDirError("run.json: lacks schema_version")
+    if isinstance(meta["schema_version"], float):  # 1.0 is not the integer version 1
+        raise RunDirError(f"run.json: schema_version: must be the integer {SCHEMA_VERSION}, "
+                          f"got the number {meta['schema_version']!r}")
     if meta["schema_version"] != SCHEMA_VERSION or isinstance(meta["schema_version"], bool):
         raise RunDirError(
             f"run.json: schema_version {meta['schema_version']!r} is not supported "
@@ -302,8 +386,9 @@ def _choose_step(root: Path, meta: dict[str, Any], step: int | None) -> tuple[in
     if done == 0:
         raise RunDirError(f"run.json: 0 of {n_tasks} tasks complete; nothing to check yet")
     eval_dir = root / "eval"
-    if not eval_dir.is_dir():
+    if not _present(eval_dir):
         raise RunDirError("eval: missing (no evaluation step recorded)")
+    _require(eval_dir, "eval", directory=True)
     steps = sorted(
         int(mt.group(1)) for p in eval_dir.iterdir()
         if p.is_dir() and (mt := _STEP_RE.match(p.name))
@@ -311,7 +396,8 @@ def _choose_step(root: Path, meta: dict[str, Any], step: int | None) -> tuple[in
     usable = [s for s in steps if s < done]
     if step is not None:
         if step not in steps:
-            raise RunDirError(f"eval/step-{step:03d}: missing (recorded steps: {steps})")
+            raise RunDirError(
+                f"eval/step-{step:03d}: missing (recorded steps: {fmt_list(steps)})")
         if step >= done:
             raise RunDirError(
                 f"eval/step-{step:03d}: task {step} is not complete "
@@ -321,7 +407,8 @@ def _choose_step(root: Path, meta: dict[str, Any], step: int | None) -> tuple[in
     else:
         if not usable:
             raise RunDirError(
-                f"eval: no evaluation step among tasks 0..{done - 1} (found steps {steps})"
+                f"eval: no evaluation step among tasks 0..{done - 1} (found steps "
+                f"{fmt_list(steps)})"
             )
         chosen = usable[-1]
     if status == "running" or done < n_tasks:
@@ -344,10 +431,9 @@ def load_run(
     calibration scores); cluster statistics and representations only for ``splits``.
     """
     root = Path(run_dir)
-    if not root.exists():
+    if not _present(root):
         raise RunDirError(f"{run_dir}: no such directory")
-    if not root.is_dir():
-        raise RunDirError(f"{run_dir}: not a directory")
+    _require(root, str(run_dir), directory=True)
     meta = _read_meta(root)
     k, warnings = _choose_step(root, meta, step)
     m = k + 1
@@ -366,12 +452,13 @@ def load_run(
                 sd.scores[(mode, kind)] = _read_scores(p, _rel(root, p), split, mode, kind, m)
         if split in splits:
             cpath = sdir / "clusters-shared.npz"
-            if cpath.exists():
+            if _present(cpath):
                 sd.clusters_rel = _rel(root, cpath)
                 sd.clusters = load_cluster_stats(cpath, sd.clusters_rel)
                 if sd.clusters.n_tasks != m:
                     raise RunDirError(f"{sd.clusters_rel}: covers {sd.clusters.n_tasks} tasks, "
                                       f"expected {m}")
+                _check_cluster_points(sd)
             sd.reps, sd.reps_note = _read_reps(root, split, m)
         data.splits[split] = sd
 
@@ -382,7 +469,7 @@ def load_run(
             f"{_rel(root, step_dir)}: no score matrix ({{mode}}-{{kind}}.npz) for split {want}"
         )
     mpath = step_dir / "mixtures-shared.npz"
-    if mpath.exists():
+    if _present(mpath):
         data.mixtures_rel = _rel(root, mpath)
         data.mixtures = _read_mixtures(mpath, data.mixtures_rel, m)
     data.train_clusters, data.train_note = _read_train_clusters(root, m)
@@ -427,12 +514,12 @@ def _cap(items: list[Any], n: int = 8) -> str:
 
 def _read_reps(root: Path, split: str, m: int) -> tuple[list[np.ndarray] | None, str | None]:
     paths = [root / "tasks" / f"{t:03d}" / f"reps-shared-{split}.npy" for t in range(m)]
-    present = [p.is_file() for p in paths]
+    present = [_present(p) for p in paths]
     if not any(present):
         return None, f"no tasks/NNN/reps-shared-{split}.npy"
     if not all(present):
         miss = [t for t, ok in enumerate(present) if not ok]
-        return None, f"reps-shared-{split}.npy missing for task(s) {miss}"
+        return None, f"reps-shared-{split}.npy missing for task(s) {fmt_list(miss)}"
     reps = []
     for p in paths:
         rel = _rel(root, p)
@@ -448,12 +535,12 @@ def _read_reps(root: Path, split: str, m: int) -> tuple[list[np.ndarray] | None,
 
 def _read_train_clusters(root: Path, m: int) -> tuple[ClusterStats | None, str | None]:
     paths = [root / "tasks" / f"{t:03d}" / "train-clusters-shared.npz" for t in range(m)]
-    present = [p.is_file() for p in paths]
+    present = [_present(p) for p in paths]
     if not any(present):
         return None, "no tasks/NNN/train-clusters-shared.npz"
     if not all(present):
         miss = [t for t, ok in enumerate(present) if not ok]
-        return None, f"train-clusters-shared.npz missing for task(s) {miss}"
+        return None, f"train-clusters-shared.npz missing for task(s) {fmt_list(miss)}"
     parts = [load_cluster_stats(p, _rel(root, p), task_id=t) for t, p in enumerate(paths)]
     try:
         cs = ClusterStats.concat(parts)
