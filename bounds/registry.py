@@ -184,8 +184,17 @@ def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndar
         quad = np.einsum("bq,bqn->bn", L[sl], cos * cos)
         nrm = np.einsum("bqn,bqn->bn", cos, cos)
         v = quad + R[sl, None] * np.maximum(1.0 - nrm, 0.0)
-        a = D / 2.0 - m_nu
-        a = np.where(a <= TAIL_GUARD * (D / 2.0 + np.abs(m_nu)), 0.0, a)  # rounding guard §3.5
+        # rounding guard §3.5: the gap a = D/2 - m_nu is reduced by a slack covering its own
+        # cancellation (D/2 + |m_nu|) and the rounding of the scores that decide a point's
+        # retrieval: ||z-nu||^2 - ||z-mu||^2 = 2 D (D/2 - <z-mu, u>) is resolved only to
+        # ~1e-10 of ||z-mu||^2 + ||z-nu||^2 <= r^2 + (r + D)^2 (r = max_radius), so points
+        # within that of the bisector may be counted as errors; a <= slack gives tail 1
+        rad = cs.max_radius[sl, None]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            slack = TAIL_GUARD * (D / 2.0 + np.abs(m_nu)
+                                  + (rad * rad + (rad + D) ** 2) / (2.0 * D))
+            a = D / 2.0 - m_nu
+            a = np.where(a <= slack, 0.0, a - slack)
         pc = FUNCS["cantelli"](np.where(d2 > 0, v, 1.0), np.where(d2 > 0, a, 0.0))
         pc = np.where(d2 > 0, pc, 1.0)
         p[sl] = np.where(foreign[sl], pc, 0.0)
