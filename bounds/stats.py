@@ -443,16 +443,30 @@ class ClusterStats:
             raise ValueError(f"{name}: task(s) {fmt_list(missing)} have no centroid")
         if not np.array_equal(np.bincount(self.point_cluster, minlength=C), self.count):
             raise ValueError(f"{name}: count disagrees with point_cluster")
-        self.scaled(self.unit_exponent())._check_consistency(name)
+        e = self.unit_exponent()
+        self.scaled(e)._check_consistency(name, e)
         return self
 
-    def _check_consistency(self, name: str) -> None:
-        """Cross-field checks (on normalised statistics, so tolerances are relative):
-        weights = count / task size, msr and max_radius = mean and max of the point radii
-        (squared), |offset|^2 <= msr, orthonormal sketch eigenvectors (a zero column only
-        with eigenvalue 0), and a sketch that covers the spread: trace Sigma_c = msr -
-        |offset|^2 <= sum(eigvals) + (d - rank) * resid (docs/theory.md §3.5)."""
+    def _check_consistency(self, name: str, e: int = 0) -> None:
+        """Cross-field checks (on statistics normalised by 2**e, so tolerances are
+        relative): weights = count / task size, msr and max_radius = mean and max of the
+        point radii (squared), |offset|^2 <= msr, orthonormal sketch eigenvectors (a zero
+        column only with eigenvalue 0), and a sketch that covers the spread: trace Sigma_c
+        = msr - |offset|^2 <= sum(eigvals) + (d - rank) * resid (docs/theory.md §3.5).
+        ``q2``: the absolute rounding of a squared length stored at scale 2**e. A square
+        below the float64 normal range (data at ~1e-155 or below) keeps few or no digits:
+        such a file cannot carry the bounds' second moments and is refused as such."""
         C, d = self.centroid.shape
+        q2 = np.ldexp(4.0, -1074 - 2 * e) + np.ldexp(4.0, -1074 - e)
+
+        def refuse(field: str, bad: np.ndarray, gap: np.ndarray, tol: np.ndarray,
+                   what: str) -> None:
+            if np.all(gap[bad] <= tol[bad] + q2):
+                raise ValueError(
+                    f"{name}: {field}: cluster(s) {fmt_list(bad)} have squared lengths below "
+                    f"the float64 range at this scale (2**{e}): they underflow; rescale the "
+                    "representations (e.g. by a power of two) before gathering statistics")
+            raise ValueError(f"{name}: {field}: cluster(s) {fmt_list(bad)} {what}")
         n_t = np.bincount(self.task, weights=self.count, minlength=self.n_tasks)[self.task]
         want = np.where(n_t > 0, self.count / np.where(n_t > 0, n_t, 1.0), 0.0)
         bad = np.flatnonzero(np.abs(self.weight - want) > 1e-9 * want + 1e-12)
@@ -465,11 +479,12 @@ class ClusterStats:
         pc, pr = self.point_cluster, self.point_radius
         has = self.count > 0
         mean_r2 = np.bincount(pc, weights=pr * pr, minlength=C) / np.maximum(self.count, 1)
-        bad = np.flatnonzero(has & (np.abs(self.msr - mean_r2)
-                                    > 1e-9 * np.maximum(self.msr, mean_r2) + 1e-200))
+        gap = np.abs(self.msr - mean_r2)
+        tol = 1e-9 * np.maximum(self.msr, mean_r2) + 1e-200
+        bad = np.flatnonzero(has & (gap > tol))
         if bad.size:
-            raise ValueError(f"{name}: msr: cluster(s) {fmt_list(bad)} disagree with the mean "
-                             "squared point_radius of their points")
+            refuse("msr", bad, gap, tol,
+                   "disagree with the mean squared point_radius of their points")
         rmax = np.zeros(C)
         np.maximum.at(rmax, pc, pr)
         bad = np.flatnonzero(has & (np.abs(self.max_radius - rmax) > 1e-9 * rmax + 1e-200))
@@ -477,10 +492,11 @@ class ClusterStats:
             raise ValueError(f"{name}: max_radius: cluster(s) {fmt_list(bad)} disagree with "
                              "the largest point_radius of their points")
         b2 = np.einsum("cd,cd->c", self.offset, self.offset)
-        bad = np.flatnonzero(b2 > self.msr * (1 + 1e-9) + 1e-200)
+        tol = self.msr * 1e-9 + 1e-200
+        bad = np.flatnonzero(b2 - self.msr > tol)
         if bad.size:
-            raise ValueError(f"{name}: offset: cluster(s) {fmt_list(bad)} have a mean offset "
-                             "longer than their root mean squared radius")
+            refuse("offset", bad, b2 - self.msr, tol,
+                   "have a mean offset longer than their root mean squared radius")
         U, L = self.eigvecs, self.eigvals
         if L.shape[1]:
             G = np.einsum("cdq,cdk->cqk", U, U)
@@ -502,11 +518,12 @@ class ClusterStats:
             rank = np.zeros(C, dtype=np.int64)
         spread = self.msr - b2
         cover = L.sum(axis=1) + (d - rank) * self.resid
-        bad = np.flatnonzero(spread > cover + 1e-9 * self.msr + 1e-200)
+        tol = 1e-9 * self.msr + 1e-200
+        bad = np.flatnonzero(spread - cover > tol)
         if bad.size:
-            raise ValueError(f"{name}: eigvals: the covariance sketch (eigvals, resid) of "
-                             f"cluster(s) {fmt_list(bad)} is smaller than their spread msr - "
-                             "|offset|^2: it must bound every eigenvalue")
+            refuse("eigvals", bad, (spread - cover) / (d + L.shape[1] + 2), tol,
+                   "have a covariance sketch (eigvals, resid) smaller than their spread msr "
+                   "- |offset|^2: it must bound every eigenvalue")
 
     # ------------------------------------------------------------ scale
     def unit_exponent(self) -> int:
