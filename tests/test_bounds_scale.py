@@ -31,28 +31,40 @@ TOL = 1e-9
 #: BoundInputs fields the strategy below fills in
 PRODUCED = {"scores", "task", "clusters", "mixtures", "cal_scores", "cal_task"}
 #: bounds whose value is a continuous function of the data (the others count, compare or
-#: take a minimum over sets that change at ties)
-CONTINUOUS = {"B", "C", "G-cantelli", "corollary", "gaussian-chernoff"}
+#: take a minimum over sets that change at ties), with the relative accuracy to which the
+#: code computes them: G-cantelli and the Chernoff bound minimise numerically (a grid with
+#: three local refinements; golden section), so a rounding change may pick another of two
+#: nearly equal local minima, each located only to ~1e-6 of its bracket
+CONTINUOUS = {"B": 1e-6, "C": 1e-6, "corollary": 1e-6, "G-cantelli": 1e-4,
+              "gaussian-chernoff": 1e-4}
 
 coord = st.one_of(st.just(0.0), st.floats(1e-3, 4.0), st.floats(-4.0, -1e-3))
+generic = st.one_of(st.floats(1e-2, 4.0), st.floats(-4.0, -1e-2))
 
 
 @st.composite
-def problems(draw: st.DrawFn) -> dict:
-    """Tasks of K centroids (not cluster means) in d dimensions, points around them."""
+def problems(draw: st.DrawFn, tied: bool = True) -> dict:
+    """Tasks of K centroids (not cluster means) in d dimensions, points around them.
+
+    ``tied``: arrays mostly of one value (hypothesis' default fill): exact ties, where the
+    bounds that count or assign are discontinuous; otherwise every entry is drawn on its
+    own (generic data, as for a comparison of rounded data with a tolerance)."""
+    fill = {} if tied else {"fill": st.nothing()}
+    el = coord if tied else generic
     d = draw(st.integers(1, 4))
     m = draw(st.integers(2, 3))
     K = draw(st.integers(1, 2))
     n_t = draw(st.lists(st.integers(1, 6), min_size=m, max_size=m))
     task = np.repeat(np.arange(m), n_t)
     n = task.size
-    centres = draw(hnp.arrays(np.float64, (m, 1, d), elements=coord)) * 2.0
-    offsets = draw(hnp.arrays(np.float64, (m, K, d), elements=coord)) * 0.5
+    centres = draw(hnp.arrays(np.float64, (m, 1, d), elements=el, **fill)) * 2.0
+    offsets = draw(hnp.arrays(np.float64, (m, K, d), elements=el, **fill)) * 0.5
     mu = (centres + offsets).reshape(m * K, d)
     ctask = np.repeat(np.arange(m), K)
     comp = draw(hnp.arrays(np.int64, n, elements=st.integers(0, K - 1)))
-    noise = draw(hnp.arrays(np.float64, (n, d), elements=coord))
-    Z = mu[task * K + comp] + noise * draw(st.sampled_from([0.0, 0.3, 1.0]))
+    noise = draw(hnp.arrays(np.float64, (n, d), elements=el, **fill))
+    Z = mu[task * K + comp] + noise * draw(st.sampled_from([0.3, 1.0] if not tied else
+                                                           [0.0, 0.3, 1.0]))
     var = draw(hnp.arrays(np.float64, (m, K, d), elements=st.floats(0.2, 2.0)))
     return {"Z": Z, "task": task, "mu": mu, "ctask": ctask, "m": m, "K": K, "var": var}
 
@@ -96,9 +108,10 @@ def test_power_of_two_scales(p: dict, k: int) -> None:
             assert np.all(r.per_task >= emp - TOL), (name, k, r.per_task, emp)
 
 
-@given(problems(), st.integers(-150, 150))
+@given(problems(tied=False), st.integers(-150, 150))
 def test_decimal_scales(p: dict, k: int) -> None:
-    """s = 10**k (rounded data): valid, finite, in [0, 1]; continuous bounds unchanged."""
+    """s = 10**k (rounded data): valid, finite, in [0, 1]; on generic data (no exact
+    ties, whose rounding could flip) the continuous bounds are unchanged to 1e-6."""
     base = evaluate_all(inputs_at(p, 1.0)[0])
     inp, emp = inputs_at(p, 10.0**k)
     res = evaluate_all(inp)
@@ -108,8 +121,8 @@ def test_decimal_scales(p: dict, k: int) -> None:
         if bounds.REGISTRY[name].guaranteed:
             assert np.all(r.per_task >= emp - TOL), (name, k, r.per_task, emp)
         if name in CONTINUOUS:
-            np.testing.assert_allclose(r.per_task, base[name].per_task, rtol=1e-6,
-                                       atol=1e-7, err_msg=f"{name} at 1e{k}")
+            np.testing.assert_allclose(r.per_task, base[name].per_task, rtol=CONTINUOUS[name],
+                                       atol=CONTINUOUS[name] / 10, err_msg=f"{name} at 1e{k}")
 
 
 def _issue_case() -> dict:
