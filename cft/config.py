@@ -229,7 +229,8 @@ def _wordnet_minilm() -> Config:
         backbone=BackboneConfig("minilm", {"max_length": 32, "adapt_layers": 2,
                                            "targets": ["query", "value"]}, batch_size=64),
         module=ModuleConfig(rank=8, alpha=1.0),
-        train=TrainSection(epochs=3, batch_size=32, lr=2e-3),
+        # lambda_l1 chosen on the calibration split (README, "Choosing the demo's defaults")
+        train=TrainSection(epochs=3, batch_size=32, lr=2e-3, lambda_l1=0.03),
         signature=SignatureConfig(kind="dpgmm", n_components=5, covariance_type="diag",
                                   max_iter=200),
         eval=EvalConfig(kind="auto", sketch_rank=16),
