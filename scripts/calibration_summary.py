@@ -95,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {run}: {exc}", file=sys.stderr)
             return 2
         a, sh = s["adapted"], s["shared"]
+        se = "" if np.isnan(s["ci_aia_se"]) else f" (se {100 * s['ci_aia_se']:.1f})"
         print(f"{run.name} | {s['kind']} | {100 * a['ret_last']:.1f}/{100 * a['ret_aia']:.1f} | "
-              f"{100 * a['ci_last']:.1f}/{100 * a['ci_aia']:.1f} "
-              f"(se {100 * s['ci_aia_se']:.1f}) | "
+              f"{100 * a['ci_last']:.1f}/{100 * a['ci_aia']:.1f}"
+              f"{se} | "
               f"{100 * sh['ret_last']:.1f}/{100 * sh['ret_aia']:.1f} | "
               f"{100 * sh['ci_last']:.1f}/{100 * sh['ci_aia']:.1f} | "
               f"{100 * s['task_aware_last']:.1f} | "
