@@ -183,10 +183,14 @@ def _subset(cs: Any, k: int) -> Any:
         point_cluster=new_id[cs.point_cluster[pts]], point_radius=cs.point_radius[pts])
 
 
-def over_steps(data: Any, *, split: str = "test", seed: int = 0,
-               max_steps: int = 8) -> dict[str, Any]:
+def over_steps(data: Any, *, split: str = "test", seed: int = 0, max_steps: int = 8,
+               cache: dict | None = None) -> dict[str, Any]:
     """Predicted against realised overall error after each evaluated step (at most
-    ``max_steps``, evenly spaced, always the checked one) for the shared rules."""
+    ``max_steps``, evenly spaced, always the checked one) for the shared rules.
+
+    The predictions do not depend on the split: pass the same ``cache`` dict for several
+    splits and each (step, rule) is computed once."""
+    cache = {} if cache is None else cache
     from ..empirical import empirical_error
     from .rundir import RunDirError, _read_mixtures, _read_scores
 
@@ -211,14 +215,15 @@ def over_steps(data: Any, *, split: str = "test", seed: int = 0,
                     continue
                 sf = _read_scores(p, str(p.relative_to(root)), split, "shared", kind, k + 1)
                 real = empirical_error(sf.scores, sf.task)[1]
-                if kind == "centroid":
-                    pred = gauss_proj(sub, seed=seed).overall
-                else:
-                    mp = sdir / "mixtures-shared.npz"
-                    if not mp.is_file():
-                        continue
-                    mix = _read_mixtures(mp, str(mp.relative_to(root)), k + 1)
-                    pred = gauss_full(sub, mix, seed=seed).overall
+                mp = sdir / "mixtures-shared.npz"
+                if kind == "nll" and not mp.is_file():
+                    continue
+                if (k, kind, seed) not in cache:
+                    cache[(k, kind, seed)] = (
+                        gauss_proj(sub, seed=seed).overall if kind == "centroid" else
+                        gauss_full(sub, _read_mixtures(mp, str(mp.relative_to(root)), k + 1),
+                                   seed=seed).overall)
+                pred = cache[(k, kind, seed)]
                 got[f"shared-{kind}"] = (real, pred)
         except RunDirError:
             continue

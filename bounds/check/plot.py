@@ -30,6 +30,7 @@ def write_plot(report: Report, path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     rungs = ladder(report)
+    pred_cache: dict = {}  # predictions per step are the same for every split
     splits = list(dict.fromkeys(r.split for r in rungs))
     fig, axes = plt.subplots(len(splits), 2, figsize=(13, 0.5 + 2.4 * len(splits)),
                              squeeze=False, gridspec_kw={"width_ratios": [3, 2]})
@@ -60,7 +61,7 @@ def write_plot(report: Report, path: str | Path) -> None:
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=5,
                   frameon=False)
         axs = axes[i, 1]
-        hist = over_steps(report.data, split=split, seed=0)
+        hist = over_steps(report.data, split=split, seed=0, cache=pred_cache)
         for rule, col in (("shared-centroid", "tab:purple"), ("shared-nll", "tab:brown")):
             if rule in hist["realised"]:
                 ks, v = zip(*hist["realised"][rule])

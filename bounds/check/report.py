@@ -28,6 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .core import TOL, Report, Table
+from .ladder import TIER_NAMES, ladder, tier_of
 
 __all__ = ["render", "to_jsonable", "write_json", "tightness"]
 
@@ -126,8 +127,6 @@ def _short(key: str) -> str:
 def _ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None]]:
     """The one-screen summary as (text, style) lines (docs/theory.md §11): per split, one
     line per rule, then the ``worst`` tasks of each rule on one line."""
-    from .ladder import TIER_NAMES, ladder
-
     rungs = ladder(report)
     lines: list[tuple[str, str | None]] = []
     for split in dict.fromkeys(r.split for r in rungs):
@@ -191,7 +190,7 @@ def _ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None]]:
                 for t in order:
                     vals = [f"{tab.err_t[t]:.3f}"]
                     for k in TIER_NAMES:
-                        rows = [row for row in tab.rows if _tier(row) == k]
+                        rows = [row for row in tab.rows if tier_of(row) == k]
                         vals.append(f"{min(row.per_task[t] for row in rows):.2f}" if rows
                                     else "-")
                     preds = [p for p in tab.predictions if p.target == "error"]
@@ -200,12 +199,6 @@ def _ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None]]:
                 lines.append((f"  worst {tab.mode}-{tab.kind} (task: error tier1 tier2 tier3 "
                               "pred): " + " | ".join(items), "dim"))
     return lines
-
-
-def _tier(row: object) -> int | None:
-    from .ladder import tier_of
-
-    return tier_of(row)
 
 
 def render(report: Report, out: TextIO | None = None, *, per_task: bool = False,
@@ -354,7 +347,6 @@ def to_jsonable(report: Report) -> dict[str, Any]:
              "message": v.message()} for v in report.violations + report.soft_violations]
     meta = {k: d.meta.get(k) for k in ("schema_version", "status", "n_tasks", "tasks_complete",
                                        "seed", "preset")}
-    from .ladder import ladder
 
     rungs = [{"split": r.split, "rule": r.rule, "error": r.error,
               "tiers": {str(k): None if v is None else {"key": v[0], "overall": v[1],
