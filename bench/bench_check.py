@@ -24,6 +24,7 @@ from _problem import problem_parser
 from scipy.special import logsumexp
 
 import bounds
+from bounds import rundir_schema as L
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,14 +57,14 @@ def write_bench_run(root: Path, m: int, K: int, d: int, n: int, n_cal: int, n_tr
         Z = (mu[comp] + rng.normal(size=(N, d)) * sd[comp, None]).astype(np.float32)
         return Z.astype(np.float64), ctask[comp]
 
-    (root / "eval" / f"step-{m - 1:03d}").mkdir(parents=True)
-    json.dump({"schema_version": 1, "status": "complete", "n_tasks": m, "tasks_complete": m,
-               "seed": seed, "preset": "bench", "created": "", "updated": ""},
-              open(root / "run.json", "w"))
-    sdir = root / "eval" / f"step-{m - 1:03d}"
+    L.step_dir(root, m - 1).mkdir(parents=True)
+    json.dump({"schema_version": L.SCHEMA_VERSION, "status": "complete", "n_tasks": m,
+               "tasks_complete": m, "seed": seed, "preset": "bench", "created": "", "updated": ""},
+              open(root / L.RUN, "w"))
+    sdir = L.step_dir(root, m - 1)
     mix = bounds.GaussianMixtures(np.full((m, K), 1.0 / K), mu.reshape(m, K, d),
                                   np.repeat(var, d).reshape(m, K, d))
-    mix.save(sdir / "mixtures-shared.npz")
+    mix.save(sdir / L.MIXTURES)
     for split, N in (("calibration", n_cal), ("test", n)):
         Z, y = draw(N)
         (sdir / split).mkdir()
@@ -71,20 +72,20 @@ def write_bench_run(root: Path, m: int, K: int, d: int, n: int, n_cal: int, n_tr
                 "nll": _nll(Z, mu, var, m, K)}
         scale = np.exp(0.05 * rng.normal(size=(1, m)))
         for kind, S in base.items():
-            np.savez(sdir / split / f"shared-{kind}.npz", task=y, scores=S)
-            np.savez(sdir / split / f"adapted-{kind}.npz", task=y, scores=S * scale)
+            np.savez(sdir / L.scores_file(split, "shared", kind), task=y, scores=S)
+            np.savez(sdir / L.scores_file(split, "adapted", kind), task=y, scores=S * scale)
         bounds.cluster_stats(Z, y, mu, ctask, sketch_rank=q).save(
-            sdir / split / "clusters-shared.npz")
+            sdir / split / L.CLUSTERS)
         for t in range(m):
-            tdir = root / "tasks" / f"{t:03d}"
+            tdir = L.task_dir(root, t)
             tdir.mkdir(parents=True, exist_ok=True)
-            np.save(tdir / f"reps-shared-{split}.npy", Z[y == t].astype(np.float32))
+            np.save(tdir / L.reps_file(split), Z[y == t].astype(np.float32))
     Ztr, ytr = draw(n_train)
     for t in range(m):
         sel = ytr == t
         own = slice(t * K, (t + 1) * K)
         bounds.cluster_stats(Ztr[sel], ytr[sel], mu[own], ctask[own], sketch_rank=q).save(
-            root / "tasks" / f"{t:03d}" / "train-clusters-shared.npz")
+            L.task_dir(root, t) / L.TRAIN_CLUSTERS)
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bounds import rundir_schema as L
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -38,7 +40,7 @@ def _train_reps(run: Path) -> list[np.ndarray]:
     from cft.config import from_dict
     from cft.registry import BACKBONES, DATASETS
 
-    cfg = from_dict(json.loads((run / "config.json").read_text()))
+    cfg = from_dict(json.loads((run / L.CONFIG).read_text()))
     stream = DATASETS.build(cfg.data.name, seed=cfg.seed, **cfg.data.options)
     bb = BACKBONES.build(cfg.backbone.name, **cfg.backbone.options)
     out = []
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=4000)
     a = p.parse_args(argv)
     run = Path(a.run_dir)
-    steps = sorted((run / "eval").glob("step-*"))
+    steps = sorted(p for p in (run / L.EVAL).glob("step-*") if L.STEP_RE.match(p.name))
     if not steps:
         sys.exit(f"{run}: no eval/step-* (run `python -m cft run` first)")
     step = steps[-1]
@@ -67,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     reps = _train_reps(run)[:m]
     t_feat = time.perf_counter() - t0
-    cents = [np.load(run / f"tasks/{t:03d}/signature-shared.npz")["centroids"] for t in range(m)]
+    cents = [np.load(L.task_dir(run, t) / L.signature_file("shared"))["centroids"]
+             for t in range(m)]
     real = {}
-    for split in ("calibration", "test"):
-        z = np.load(step / split / "shared-centroid.npz")
+    for split in L.SPLITS:
+        z = np.load(step / L.scores_file(split, "shared", "centroid"))
         real[split] = bounds.empirical_error(z["scores"], z["task"])[0]
     d = reps[0].shape[1]
 

@@ -34,16 +34,16 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import bounds
-from bounds.check.rundir import _STEP_RE, KINDS, MODES, SPLITS, RunData, RunDirError, ScoreFile
-from bounds.check.rundir import _read_meta as _check_read_meta
+from bounds import rundir_schema as L
+from bounds.check.rundir import RunData, RunDirError, ScoreFile, read_meta
 from bounds.check.rundir import load_run as _check_load_run
+from bounds.rundir_schema import KINDS, MODES, SPLITS
 
 __all__ = [
     "SPLITS",
@@ -60,9 +60,6 @@ __all__ = [
     "likelihood_calibration",
     "run_likelihood_inputs",
 ]
-
-_TASK_RE = re.compile(r"^(\d{3,})$")
-
 
 def _read_json(path: Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
@@ -93,16 +90,16 @@ class Run:
         p = Path(path)
         if not p.is_dir():
             raise ValueError(f"path: {str(p)!r} is not a directory")
-        if not (p / "run.json").is_file():
+        if not (p / L.RUN).is_file():
             raise ValueError(f"path: {str(p)!r} has no run.json (not a run directory)")
         try:  # the checker's rules for run.json (schema version, n_tasks, ...)
-            info = _check_read_meta(p)
+            info = read_meta(p)
         except RunDirError as exc:
             raise ValueError(f"path: {exc} (docs/run-dir.md)") from None
         self.path = p
         self.info = info
-        self.config = _read_json(p / "config.json") if (p / "config.json").is_file() else {}
-        self.tasks_meta = _read_json(p / "tasks.json") if (p / "tasks.json").is_file() else {}
+        self.config = _read_json(p / L.CONFIG) if (p / L.CONFIG).is_file() else {}
+        self.tasks_meta = _read_json(p / L.TASKS_META) if (p / L.TASKS_META).is_file() else {}
         self._steps: dict[int, RunData] = {}
 
     # ------------------------------------------------------------ layout
@@ -114,22 +111,22 @@ class Run:
     @functools.cached_property
     def steps(self) -> list[int]:
         """Evaluated steps of completed tasks (``eval/step-NNN``), ascending (read once)."""
-        ev = self.path / "eval"
+        ev = self.path / L.EVAL
         if not ev.is_dir():
             return []
         done = int(self.info.get("tasks_complete", self.n_tasks))
         out = [int(m.group(1)) for d in ev.iterdir() if d.is_dir() and
-               (m := _STEP_RE.match(d.name))]
+               (m := L.STEP_RE.match(d.name))]
         return sorted(k for k in out if k < done)
 
     @property
     def tasks(self) -> list[int]:
         """Completed tasks (``tasks/NNN`` folders), ascending."""
-        td = self.path / "tasks"
+        td = self.path / L.TASKS
         if not td.is_dir():
             return []
         return sorted(int(m.group(1)) for d in td.iterdir()
-                      if d.is_dir() and (m := _TASK_RE.match(d.name)))
+                      if d.is_dir() and (m := L.TASK_RE.match(d.name)))
 
     def task_names(self) -> list[str]:
         """A short label per task (its first class names from ``tasks.json``, else ``t``)."""
@@ -154,12 +151,12 @@ class Run:
     def _step_dir(self, step: int) -> Path:
         if step not in self.steps:
             raise ValueError(f"step: {step!r} not evaluated (have {self.steps})")
-        return self.path / "eval" / f"step-{step:03d}"
+        return L.step_dir(self.path, step)
 
     def _task_dir(self, task: int) -> Path:
         if task not in self.tasks:
             raise ValueError(f"task: {task!r} not completed (have {self.tasks})")
-        return self.path / "tasks" / f"{task:03d}"
+        return L.task_dir(self.path, task)
 
     # ------------------------------------------------------------ scores
     def score_keys(self, step: int) -> list[tuple[str, str, str]]:
@@ -209,7 +206,7 @@ class Run:
         """Arrays of ``tasks/NNN/signature-{space}.npz`` (``kind``, ``centroids``, ...)."""
         if space not in MODES:
             raise ValueError(f"space: must be one of {MODES}, got {space!r}")
-        f = self._task_dir(task) / f"signature-{space}.npz"
+        f = self._task_dir(task) / L.signature_file(space)
         with np.load(f, allow_pickle=False) as z:
             return {k: np.asarray(z[k]) for k in z.files}
 
@@ -251,8 +248,7 @@ class Run:
     # ------------------------------------------------------------ metrics
     def metrics(self, step: int | None = None) -> dict[str, Any]:
         """Final ``metrics.json`` (``step=None``) or the step's one; ``{}`` if absent."""
-        f = (self.path / "metrics.json") if step is None else \
-            (self._step_dir(step) / "metrics.json")
+        f = (self.path / L.METRICS) if step is None else (self._step_dir(step) / L.METRICS)
         return _read_json(f) if f.is_file() else {}
 
     # ------------------------------------------------------------ bounds

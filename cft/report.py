@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bounds import rundir_schema as L
 from cft.rundir import RunDir, atomic_file, read_json
 
 __all__ = ["METRICS", "Group", "Stat", "ReportResult", "build_report", "ci95", "report"]
@@ -126,10 +127,10 @@ def _cells(out: Path) -> list[tuple[str, Path, str, str, str, int, tuple[str, ..
         return [(c.id, out / c.dir, c.preset, c.method, c.variant, c.seed, c.point)
                 for c in manifest_cells(out)]
     found = []
-    for run_json in sorted(out.rglob("run.json")):
+    for run_json in sorted(out.rglob(L.RUN)):
         d = run_json.parent
         try:
-            cfg = read_json(d / "config.json")
+            cfg = read_json(d / L.CONFIG)
         except (FileNotFoundError, ValueError):
             continue
         found.append((d.relative_to(out).as_posix(), d, str(cfg.get("preset", "?")),
@@ -158,13 +159,13 @@ def build_report(out: str | os.PathLike[str], metrics: Sequence[str] = DEFAULT_T
             incomplete.append((cid, "not started"))
             continue
         info = rd.info()
-        if info.get("status") != "complete" or not (path / "metrics.json").is_file():
+        if info.get("status") != "complete" or not (path / L.METRICS).is_file():
             incomplete.append((cid, f"{info.get('status', '?')}, "
                                     f"{info.get('tasks_complete', 0)}/{info.get('n_tasks', '?')} "
                                     f"tasks"))
             continue
-        met = read_json(path / "metrics.json")
-        cfg = read_json(path / "config.json")
+        met = read_json(path / L.METRICS)
+        cfg = read_json(path / L.CONFIG)
         key = (preset, method, variant)
         g = groups.get(key)
         if g is None:
@@ -173,7 +174,7 @@ def build_report(out: str | os.PathLike[str], metrics: Sequence[str] = DEFAULT_T
                                     variant, int(met["n_tasks"]), line=line)
         g.seeds.append(seed)
         g.summaries.append(met["summary"])
-        res = path / "results.jsonl"
+        res = path / L.RESULTS
         if res.is_file():
             lines += [x for x in res.read_text(encoding="utf-8").splitlines() if x.strip()]
     ordered = sorted(groups.values(), key=lambda g: (g.dataset, g.n_tasks, g.preset, g.method,

@@ -35,8 +35,6 @@ from cft.composition import ProteusAdapter
 from cft.heads import LDAHead
 from cft.signatures import KINDS, Signature
 
-MODES = ("adapted", "shared")
-
 
 def representations(
     backbone: Backbone,

@@ -29,6 +29,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from bounds import rundir_schema as L  # the one run-directory schema module
+from bounds.rundir_schema import SCHEMA_VERSION, TMP_PREFIX
+
 __all__ = [
     "SCHEMA_VERSION",
     "RunDir",
@@ -43,12 +46,6 @@ __all__ = [
     "save_npz",
     "write_json",
 ]
-
-SCHEMA_VERSION = 1
-TMP_PREFIX = ".tmp-"
-SPLITS = ("calibration", "test")
-MODES = ("adapted", "shared")
-KINDS = ("centroid", "nll")
 
 PathLike = str | os.PathLike[str]
 
@@ -262,14 +259,14 @@ class RunDir:
 
     # ---- paths ----------------------------------------------------------------------
     def task_dir(self, t: int) -> Path:
-        return self.path / "tasks" / f"{int(t):03d}"
+        return L.task_dir(self.path, t)
 
     def step_dir(self, k: int) -> Path:
-        return self.path / "eval" / f"step-{int(k):03d}"
+        return L.step_dir(self.path, k)
 
     @property
     def run_json(self) -> Path:
-        return self.path / "run.json"
+        return self.path / L.RUN
 
     # ---- state ----------------------------------------------------------------------
     def exists(self) -> bool:
@@ -287,29 +284,25 @@ class RunDir:
         return info
 
     def config(self) -> dict[str, Any]:
-        return read_json(self.path / "config.json")
+        return read_json(self.path / L.CONFIG)
 
     def tasks_meta(self) -> dict[str, Any]:
-        return read_json(self.path / "tasks.json")
+        return read_json(self.path / L.TASKS_META)
 
     def completed_tasks(self) -> int:
         """Number of leading tasks ``0..k-1`` whose folder is complete (``done.json``)."""
         k = 0
-        while (self.task_dir(k) / "done.json").is_file():
+        while (self.task_dir(k) / L.DONE).is_file():
             k += 1
         return k
 
     def evaluated_steps(self) -> list[int]:
         """Steps with a complete ``eval/step-NNN`` (``metrics.json``), ascending."""
-        ev = self.path / "eval"
+        ev = self.path / L.EVAL
         if not ev.is_dir():
             return []
-        out = []
-        for d in ev.iterdir():
-            if d.name.startswith("step-") and (d / "metrics.json").is_file():
-                with contextlib.suppress(ValueError):
-                    out.append(int(d.name[5:]))
-        return sorted(out)
+        return sorted(int(mt.group(1)) for d in ev.iterdir()
+                      if (mt := L.STEP_RE.match(d.name)) and (d / L.METRICS).is_file())
 
     def clean_temp(self) -> list[Path]:
         """Remove leftovers of interrupted atomic writes (``.tmp-*``); returns them."""
@@ -337,9 +330,9 @@ class RunDir:
             raise ValueError(f"--out: {str(self.path)!r} exists and is not a run directory "
                              f"(no run.json); choose an empty or new folder")
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json(self.path / "config.json", dict(config))
-        write_json(self.path / "env.json", dict(env if env is not None else env_info()))
-        write_json(self.path / "tasks.json", dict(tasks_meta))
+        write_json(self.path / L.CONFIG, dict(config))
+        write_json(self.path / L.ENV, dict(env if env is not None else env_info()))
+        write_json(self.path / L.TASKS_META, dict(tasks_meta))
         stamp = now()
         write_json(self.run_json, {
             "schema_version": SCHEMA_VERSION, "status": "running", "n_tasks": int(n_tasks),
@@ -371,38 +364,38 @@ class RunDir:
     def write_task(self, t: int, art: TaskArtifacts) -> Path:
         """Write ``tasks/NNN/`` as a whole (temporary folder + rename)."""
         with atomic_dir(self.task_dir(t)) as d:
-            save_safetensors(d / "module.safetensors", art.module)
-            save_npz(d / "signature-adapted.npz", art.signature_adapted)
-            save_npz(d / "signature-shared.npz", art.signature_shared)
-            save_npz(d / "head.npz", art.head)
+            save_safetensors(d / L.MODULE, art.module)
+            save_npz(d / L.signature_file("adapted"), art.signature_adapted)
+            save_npz(d / L.signature_file("shared"), art.signature_shared)
+            save_npz(d / L.HEAD, art.head)
             if art.train_clusters is not None:
-                _save_object(d / "train-clusters-shared.npz", art.train_clusters)
+                _save_object(d / L.TRAIN_CLUSTERS, art.train_clusters)
             if art.train_scores is not None:
-                save_npz(d / "train-scores.npz", art.train_scores)
-            save_npy(d / "reps-shared-calibration.npy",
+                save_npz(d / L.TRAIN_SCORES, art.train_scores)
+            save_npy(d / L.reps_file("calibration"),
                      np.asarray(art.reps_calibration, dtype=np.float32))
-            save_npy(d / "reps-shared-test.npy", np.asarray(art.reps_test, dtype=np.float32))
-            write_json(d / "done.json", art.done)
+            save_npy(d / L.reps_file("test"), np.asarray(art.reps_test, dtype=np.float32))
+            write_json(d / L.DONE, art.done)
         return self.task_dir(t)
 
     def read_task(self, t: int, *, train_clusters: bool = False) -> TaskArtifacts:
         """Load ``tasks/NNN/`` (``train_clusters=True`` also loads the ClusterStats)."""
         d = self.task_dir(t)
-        if not (d / "done.json").is_file():
+        if not (d / L.DONE).is_file():
             raise ValueError(f"t: task {t} is not complete in {str(self.path)!r}")
         tc = None
-        if train_clusters and (d / "train-clusters-shared.npz").is_file():
+        if train_clusters and (d / L.TRAIN_CLUSTERS).is_file():
             import bounds
 
-            tc = bounds.ClusterStats.load(d / "train-clusters-shared.npz", complete=False)
+            tc = bounds.ClusterStats.load(d / L.TRAIN_CLUSTERS, complete=False)
         return TaskArtifacts(
-            module=load_safetensors(d / "module.safetensors"),
-            signature_adapted=load_npz(d / "signature-adapted.npz"),
-            signature_shared=load_npz(d / "signature-shared.npz"),
-            head=load_npz(d / "head.npz"),
-            reps_calibration=load_npy(d / "reps-shared-calibration.npy"),
-            reps_test=load_npy(d / "reps-shared-test.npy"),
-            done=read_json(d / "done.json"),
+            module=load_safetensors(d / L.MODULE),
+            signature_adapted=load_npz(d / L.signature_file("adapted")),
+            signature_shared=load_npz(d / L.signature_file("shared")),
+            head=load_npz(d / L.HEAD),
+            reps_calibration=load_npy(d / L.reps_file("calibration")),
+            reps_test=load_npy(d / L.reps_file("test")),
+            done=read_json(d / L.DONE),
             train_clusters=tc,
         )
 
@@ -411,26 +404,24 @@ class RunDir:
         """Write ``eval/step-NNN/`` as a whole (temporary folder + rename)."""
         with atomic_dir(self.step_dir(k)) as d:
             for (split, mode, kind), arrays in art.scores.items():
-                if split not in SPLITS or mode not in MODES or kind not in KINDS:
-                    raise ValueError(f"scores: bad key {(split, mode, kind)!r}")
-                save_npz(d / split / f"{mode}-{kind}.npz", arrays)
+                save_npz(d / L.scores_file(split, mode, kind), arrays)
             for (split, name), arrays in art.extra.items():
                 save_npz(d / split / f"{name}.npz", arrays)
             for split, cs in art.clusters.items():
-                _save_object(d / split / "clusters-shared.npz", cs)
+                _save_object(d / split / L.CLUSTERS, cs)
             if art.mixtures is not None:
-                _save_object(d / "mixtures-shared.npz", art.mixtures)
-            write_json(d / "metrics.json", art.metrics)
+                _save_object(d / L.MIXTURES, art.mixtures)
+            write_json(d / L.METRICS, art.metrics)
         return self.step_dir(k)
 
     def read_step_metrics(self, k: int) -> dict[str, Any]:
-        return read_json(self.step_dir(k) / "metrics.json")
+        return read_json(self.step_dir(k) / L.METRICS)
 
     def read_scores(self, k: int, split: str, mode: str, kind: str) -> dict[str, np.ndarray]:
-        return load_npz(self.step_dir(k) / split / f"{mode}-{kind}.npz")
+        return load_npz(self.step_dir(k) / L.scores_file(split, mode, kind))
 
     def write_metrics(self, metrics: Mapping[str, Any]) -> None:
-        write_json(self.path / "metrics.json", dict(metrics))
+        write_json(self.path / L.METRICS, dict(metrics))
 
     def read_metrics(self) -> dict[str, Any]:
-        return read_json(self.path / "metrics.json")
+        return read_json(self.path / L.METRICS)

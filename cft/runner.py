@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from bounds import rundir_schema as L
+from bounds.rundir_schema import MODES, SPLITS
 from cft import metrics as M
 from cft.config import Config, primary_kind, to_dict, validate, validate_backbone
 from cft.rundir import (
@@ -54,9 +56,7 @@ __all__ = ["CRASH_ENV", "RESULTS_FILE", "RunResult", "Runner", "SimulatedCrash",
 
 CRASH_ENV = "CFT_CRASH_AT_TASK"
 #: the run's results line, inside the run directory
-RESULTS_FILE = "results.jsonl"
-SPLITS = ("calibration", "test")
-MODES = ("adapted", "shared")
+RESULTS_FILE = L.RESULTS
 
 
 class SimulatedCrash(RuntimeError):
@@ -157,7 +157,7 @@ class Runner:
             info = rd.info()
             rd.check_config(self.config_dict)
             self.resuming = True
-            if info.get("status") == "complete" and (rd.path / "metrics.json").is_file():
+            if info.get("status") == "complete" and (rd.path / L.METRICS).is_file():
                 self.already_complete = True
                 self._ready = True
                 return self

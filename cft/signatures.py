@@ -19,9 +19,11 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import logsumexp
 
+from bounds.rundir_schema import KINDS as _SCHEMA_KINDS
 from cft.registry import SIGNATURES
 
-KINDS = ("centroid", "nll")
+#: score kinds (the run-directory schema's): nearest centroid, mixture likelihood
+KINDS = _SCHEMA_KINDS
 
 
 def _check_Z(Z: Any, name: str = "Z", dim: int | None = None) -> np.ndarray:  # noqa: N802

@@ -58,6 +58,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bounds import rundir_schema as L
 from cft.rundir import RunDir, now, read_json, write_json
 
 __all__ = [
@@ -352,7 +353,7 @@ def cell_state(out: str | os.PathLike[str], cell: Cell) -> tuple[str, int, int]:
         return "partial", 0, 0
     done = int(info.get("tasks_complete", 0))
     m = int(info.get("n_tasks", 0))
-    if info.get("status") == "complete" and (rd.path / "metrics.json").is_file():
+    if info.get("status") == "complete" and (rd.path / L.METRICS).is_file():
         return "complete", done, m
     return "partial", done, m
 
@@ -570,7 +571,7 @@ def _run_ray(out: Path, cells: list[Cell], workers: int, retries: int, address: 
 
 def _cell_summary(out: Path, cell: Cell) -> dict[str, Any] | None:
     try:
-        return read_json(out / cell.dir / "metrics.json")["summary"]
+        return read_json(out / cell.dir / L.METRICS)["summary"]
     except (FileNotFoundError, KeyError, json.JSONDecodeError):
         return None
 

@@ -19,12 +19,10 @@ from typing import Any
 import numpy as np
 
 import bounds
+from bounds import rundir_schema as L
+from bounds.rundir_schema import KINDS, MODES, SCHEMA_VERSION, SPLITS
 
 __all__ = ["write_run_dir", "write_minimal_run", "rewrite_npz", "SyntheticRun"]
-
-MODES = ("adapted", "shared")
-KINDS = ("centroid", "nll")
-SPLITS = ("calibration", "test")
 
 
 def _dump(path: Path, obj: Any) -> None:
@@ -140,43 +138,43 @@ def write_run_dir(
     syn = SyntheticRun(m, K, d, sep=sep, spread=spread, dist=dist, dof=dof, n_train=n_train,
                        n_cal=n_cal, n_test=n_test, seed=seed)
     rng = np.random.default_rng(seed + 1)
-    _dump(root / "run.json", {
-        "schema_version": 1, "status": status, "n_tasks": m, "tasks_complete": done,
+    _dump(root / L.RUN, {
+        "schema_version": SCHEMA_VERSION, "status": status, "n_tasks": m, "tasks_complete": done,
         "seed": seed, "preset": f"synthetic-{dist}", "created": "2024-01-01T00:00:00Z",
         "updated": "2024-01-01T00:00:00Z"})
-    _dump(root / "config.json", {"m": m, "K": K, "d": d, "dist": dist, "seed": seed})
-    _dump(root / "env.json", {"python": "3.11", "numpy": np.__version__})
-    _dump(root / "tasks.json", {
+    _dump(root / L.CONFIG, {"m": m, "K": K, "d": d, "dist": dist, "seed": seed})
+    _dump(root / L.ENV, {"python": "3.11", "numpy": np.__version__})
+    _dump(root / L.TASKS_META, {
         "class_names": [f"c{i}" for i in range(m * K)], "class_order": list(range(m * K)),
         "tasks": [{"id": t, "classes": list(range(t * K, (t + 1) * K)),
                    "names": [f"c{i}" for i in range(t * K, (t + 1) * K)]} for t in range(m)]})
     for t in range(done):
-        tdir = root / "tasks" / f"{t:03d}"
+        tdir = L.task_dir(root, t)
         tdir.mkdir(parents=True, exist_ok=True)
         Ztr, _ = syn.data["train"][t]
         if train_clusters:
             cs = bounds.cluster_stats(Ztr, np.full(Ztr.shape[0], t), syn.centroids[t],
                                       np.full(K, t), sketch_rank=sketch_rank)
-            cs.save(tdir / "train-clusters-shared.npz")
+            cs.save(tdir / L.TRAIN_CLUSTERS)
         if reps:
             for split in SPLITS:
-                np.save(tdir / f"reps-shared-{split}.npy",
+                np.save(tdir / L.reps_file(split),
                         syn.data[split][t][0].astype(np.float32))
-        np.savez(tdir / "signature-shared.npz", kind=np.array("kmeans"),
+        np.savez(tdir / L.signature_file("shared"), kind=np.array("kmeans"),
                  centroids=syn.centroids[t])
         if train_scores:  # task t's train split against tasks 0..t, at training time
             base = {"centroid": bounds.nearest_centroid_scores(
                         Ztr, syn.centroids[: t + 1].reshape(-1, d), np.repeat(np.arange(t + 1),
                                                                               K), m=t + 1),
                     "nll": syn.mixtures(t).nll(Ztr)}
-            np.savez(tdir / "train-scores.npz",
-                     **{f"{mode}-{kind}": base[kind] for mode in modes for kind in kinds})
-        _dump(tdir / "done.json", {"task": t, "seconds": 0.0, "train_loss": [0.0]})
+            np.savez(tdir / L.TRAIN_SCORES,
+                     **{L.score_key(mode, kind): base[kind] for mode in modes for kind in kinds})
+        _dump(tdir / L.DONE, {"task": t, "seconds": 0.0, "train_loss": [0.0]})
     step_list = [done - 1] if steps == "last" else list(range(done))
     for k in step_list:
         if k < 0:
             continue
-        sdir = root / "eval" / f"step-{k:03d}"
+        sdir = L.step_dir(root, k)
         C = syn.centroids[: k + 1].reshape(-1, d)
         ctask = np.repeat(np.arange(k + 1), K)
         mix = syn.mixtures(k)
@@ -195,16 +193,16 @@ def write_run_dir(
                     if mode == "adapted":  # any other score: perturbed per-task scales
                         S = S * col_scale + 0.01 * np.abs(rng.normal(size=S.shape))
                     pred = np.argmin(S, axis=1) * K
-                    np.savez(sdir / split / f"{mode}-{kind}.npz", task=task, scores=S,
+                    np.savez(sdir / L.scores_file(split, mode, kind), task=task, scores=S,
                              label=label, pred=pred)
             if clusters:
                 bounds.cluster_stats(Z, task, C, ctask, sketch_rank=sketch_rank).save(
-                    sdir / split / "clusters-shared.npz")
+                    sdir / split / L.CLUSTERS)
         if mixtures:
-            mix.save(sdir / "mixtures-shared.npz")
-        _dump(sdir / "metrics.json", {"step": k})
+            mix.save(sdir / L.MIXTURES)
+        _dump(sdir / L.METRICS, {"step": k})
     if done == m and status == "complete":
-        _dump(root / "metrics.json", {"tasks": m})
+        _dump(root / L.METRICS, {"tasks": m})
     return root
 
 
@@ -214,9 +212,9 @@ def write_minimal_run(root: str | Path, S: np.ndarray, task: np.ndarray, *,
     """The hand-made minimum of docs/run-dir.md: run.json and one score matrix."""
     root = Path(root)
     m = int(np.asarray(S).shape[1])
-    _dump(root / "run.json", {"schema_version": schema_version, "n_tasks": m,
+    _dump(root / L.RUN, {"schema_version": schema_version, "n_tasks": m,
                               "tasks_complete": m})
-    sdir = root / "eval" / f"step-{m - 1:03d}" / split
+    sdir = L.step_dir(root, m - 1) / split
     sdir.mkdir(parents=True, exist_ok=True)
     np.savez(sdir / f"{name}.npz", task=np.asarray(task, dtype=np.int64),
              scores=np.asarray(S, dtype=np.float64))

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import bounds
+from bounds import rundir_schema as L
 from cft import rundir as R
 from cft.config import resolve, to_dict
 from cft.heads import LDAHead
@@ -188,7 +189,7 @@ def test_step_round_trip(tmp_path):
     mix = bounds.GaussianMixtures(np.full((m, 2), 0.5), rng.normal(size=(m, 2, d)),
                                   np.ones((m, 2, d)))
     scores = {(s, mo, k): {"task": task, "scores": S, "label": task * 2, "pred": task * 2}
-              for s in R.SPLITS for mo in R.MODES for k in R.KINDS}
+              for s in L.SPLITS for mo in L.MODES for k in L.KINDS}
     art = R.StepArtifacts(scores=scores, metrics={"step": 1, "x": [1.0, None]},
                           clusters={"test": cs, "calibration": cs}, mixtures=mix,
                           extra={("test", "task-aware"): {"task": task}})
@@ -203,7 +204,7 @@ def test_step_round_trip(tmp_path):
     mix2 = bounds.GaussianMixtures.load(rd.step_dir(1) / "mixtures-shared.npz")
     np.testing.assert_array_equal(mix2.nll(z), mix.nll(z))
     assert (rd.step_dir(1) / "test" / "task-aware.npz").is_file()
-    with pytest.raises(ValueError, match="bad key"):
+    with pytest.raises(ValueError, match="bad split .train."):
         rd.write_step(0, R.StepArtifacts(scores={("train", "shared", "nll"): {}}, metrics={}))
     assert not rd.step_dir(0).exists()
     rd.write_metrics({"final": True})

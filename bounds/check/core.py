@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .. import REGISTRY, BoundInputs, empirical_error, evaluate
+from .. import rundir_schema as L
 from .diagnostics import A1Expectation, a1_diagnostics
 from .rundir import RunData, RunDirError, ScoreFile
 
@@ -196,13 +197,13 @@ def check_run(
 
     train_res: dict = {}
     if data.train_clusters is not None and sel["clusters"]:
-        what = "tasks/*/train-clusters-shared.npz"
+        what = f"{L.TASKS}/*/{L.TRAIN_CLUSTERS}"
         train_res = _evaluate(_inputs(what, clusters=data.train_clusters, delta=delta),
                               sel["clusters"], what)
     gauss_res: dict = {}
     expectation = None
     if data.mixtures is not None and sel["mixtures"]:
-        what = data.mixtures_rel or "mixtures-shared.npz"
+        what = data.mixtures_rel or L.MIXTURES
         gauss_res = _evaluate(_inputs(what, mixtures=data.mixtures, delta=delta),
                               sel["mixtures"], what)
         expectation = A1Expectation(data.mixtures, seed=diag_seed)

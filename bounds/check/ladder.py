@@ -191,12 +191,13 @@ def over_steps(data: Any, *, split: str = "test", seed: int = 0, max_steps: int 
     The predictions do not depend on the split: pass the same ``cache`` dict for several
     splits and each (step, rule) is computed once."""
     cache = {} if cache is None else cache
+    from .. import rundir_schema as L
     from ..empirical import empirical_error
     from .rundir import RunDirError, _read_mixtures, _read_scores
 
     root = data.root
     steps = [k for k in range(data.step + 1)
-             if (root / "eval" / f"step-{k:03d}" / split).is_dir()]
+             if (L.step_dir(root, k) / split).is_dir()]
     if len(steps) > max_steps:
         idx = np.unique(np.linspace(0, len(steps) - 1, max_steps).round().astype(int))
         steps = [steps[i] for i in idx]
@@ -205,17 +206,17 @@ def over_steps(data: Any, *, split: str = "test", seed: int = 0, max_steps: int 
     if cs is None:
         return out
     for k in steps:
-        sdir = root / "eval" / f"step-{k:03d}"
+        sdir = L.step_dir(root, k)
         sub = _subset(cs, k)
         got = {}
         try:
-            for kind in ("centroid", "nll"):
-                p = sdir / split / f"shared-{kind}.npz"
+            for kind in L.KINDS:
+                p = sdir / L.scores_file(split, "shared", kind)
                 if not p.is_file():
                     continue
                 sf = _read_scores(p, str(p.relative_to(root)), split, "shared", kind, k + 1)
                 real = empirical_error(sf.scores, sf.task)[1]
-                mp = sdir / "mixtures-shared.npz"
+                mp = sdir / L.MIXTURES
                 if kind == "nll" and not mp.is_file():
                     continue
                 if (k, kind, seed) not in cache:

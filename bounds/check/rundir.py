@@ -14,7 +14,6 @@ import dataclasses
 import errno
 import json
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from .. import ClusterStats, GaussianMixtures
+from .. import rundir_schema as L
 from .._validate import fmt_list
 from ..empirical import check_scores, task_counts
+from ..rundir_schema import KINDS, MODES, SCHEMA_VERSION, SPLITS
 
 __all__ = [
     "RunDirError",
@@ -36,15 +37,10 @@ __all__ = [
     "SplitData",
     "RunData",
     "load_run",
+    "read_meta",
     "load_cluster_stats",
 ]
 
-SCHEMA_VERSION = 1
-MODES = ("adapted", "shared")
-KINDS = ("centroid", "nll")
-SPLITS = ("calibration", "test")
-_STEP_RE = re.compile(r"^step-(\d{3,})$")
-_SCORE_RE = re.compile(rf"^({'|'.join(MODES)})-({'|'.join(KINDS)})\.npz$")
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(ClusterStats))
 
 
@@ -355,8 +351,10 @@ def _read_mixtures(path: Path, rel: str, m: int) -> GaussianMixtures:
 
 
 # ------------------------------------------------------------------ run.json / steps
-def _read_meta(root: Path) -> dict[str, Any]:
-    meta = _read_json(root / "run.json", "run.json")
+def read_meta(root: Path) -> dict[str, Any]:
+    """Read and validate ``run.json`` (schema version, counts, status); ``RunDirError``
+    with a one-line message otherwise."""
+    meta = _read_json(root / L.RUN, L.RUN)
     if not isinstance(meta, dict):
         raise RunDirError("run.json: must hold a JSON object")
     if "schema_version" not in meta:
@@ -374,7 +372,7 @@ def _read_meta(root: Path) -> dict[str, Any]:
     if done > n_tasks:
         raise RunDirError(f"run.json: tasks_complete {done} exceeds n_tasks {n_tasks}")
     status = meta.get("status")
-    if status is not None and status not in ("running", "complete"):
+    if status is not None and status not in L.STATUSES:
         raise RunDirError(f"run.json: status must be 'running' or 'complete', got {status!r}")
     return meta
 
@@ -385,13 +383,13 @@ def _choose_step(root: Path, meta: dict[str, Any], step: int | None) -> tuple[in
     warnings: list[str] = []
     if done == 0:
         raise RunDirError(f"run.json: 0 of {n_tasks} tasks complete; nothing to check yet")
-    eval_dir = root / "eval"
+    eval_dir = root / L.EVAL
     if not _present(eval_dir):
         raise RunDirError("eval: missing (no evaluation step recorded)")
     _require(eval_dir, "eval", directory=True)
     steps = sorted(
         int(mt.group(1)) for p in eval_dir.iterdir()
-        if p.is_dir() and (mt := _STEP_RE.match(p.name))
+        if p.is_dir() and (mt := L.STEP_RE.match(p.name))
     )
     usable = [s for s in steps if s < done]
     if step is not None:
@@ -434,10 +432,10 @@ def load_run(
     if not _present(root):
         raise RunDirError(f"{run_dir}: no such directory")
     _require(root, str(run_dir), directory=True)
-    meta = _read_meta(root)
+    meta = read_meta(root)
     k, warnings = _choose_step(root, meta, step)
     m = k + 1
-    step_dir = root / "eval" / f"step-{k:03d}"
+    step_dir = L.step_dir(root, k)
     data = RunData(root=root, meta=meta, step=k, splits={}, warnings=warnings)
 
     for split in SPLITS:
@@ -446,12 +444,12 @@ def load_run(
             continue
         sd = SplitData(split)
         for p in sorted(sdir.iterdir()):
-            mt = _SCORE_RE.match(p.name)
+            mt = L.SCORE_RE.match(p.name)
             if mt:
                 mode, kind = mt.group(1), mt.group(2)
                 sd.scores[(mode, kind)] = _read_scores(p, _rel(root, p), split, mode, kind, m)
         if split in splits:
-            cpath = sdir / "clusters-shared.npz"
+            cpath = sdir / L.CLUSTERS
             if _present(cpath):
                 sd.clusters_rel = _rel(root, cpath)
                 sd.clusters = load_cluster_stats(cpath, sd.clusters_rel)
@@ -468,7 +466,7 @@ def load_run(
         raise RunDirError(
             f"{_rel(root, step_dir)}: no score matrix ({{mode}}-{{kind}}.npz) for split {want}"
         )
-    mpath = step_dir / "mixtures-shared.npz"
+    mpath = step_dir / L.MIXTURES
     if _present(mpath):
         data.mixtures_rel = _rel(root, mpath)
         data.mixtures = _read_mixtures(mpath, data.mixtures_rel, m)
@@ -482,7 +480,7 @@ def _read_train_scores(root: Path, m: int) -> tuple[dict[tuple[str, str], list[n
                                                      str | None]:
     """``tasks/NNN/train-scores.npz``: per (mode, kind) the list over tasks t of the
     (n_train_t, t + 1) training-time score matrices (docs/run-dir.md)."""
-    paths = [root / "tasks" / f"{t:03d}" / "train-scores.npz" for t in range(m)]
+    paths = [L.task_dir(root, t) / L.TRAIN_SCORES for t in range(m)]
     present = [p.is_file() for p in paths]
     if not all(present):
         miss = [t for t, ok in enumerate(present) if not ok]
@@ -493,7 +491,7 @@ def _read_train_scores(root: Path, m: int) -> tuple[dict[tuple[str, str], list[n
         rel = _rel(root, p)
         z = _read_npz(p, rel)
         for key, arr in z.items():
-            mt = _SCORE_RE.match(key + ".npz")
+            mt = L.SCORE_RE.match(key)
             if not mt:
                 continue
             S = _float_array(arr, rel, key, 2)
@@ -513,7 +511,7 @@ def _cap(items: list[Any], n: int = 8) -> str:
 
 
 def _read_reps(root: Path, split: str, m: int) -> tuple[list[np.ndarray] | None, str | None]:
-    paths = [root / "tasks" / f"{t:03d}" / f"reps-shared-{split}.npy" for t in range(m)]
+    paths = [L.task_dir(root, t) / L.reps_file(split) for t in range(m)]
     present = [_present(p) for p in paths]
     if not any(present):
         return None, f"no tasks/NNN/reps-shared-{split}.npy"
@@ -534,7 +532,7 @@ def _read_reps(root: Path, split: str, m: int) -> tuple[list[np.ndarray] | None,
 
 
 def _read_train_clusters(root: Path, m: int) -> tuple[ClusterStats | None, str | None]:
-    paths = [root / "tasks" / f"{t:03d}" / "train-clusters-shared.npz" for t in range(m)]
+    paths = [L.task_dir(root, t) / L.TRAIN_CLUSTERS for t in range(m)]
     present = [_present(p) for p in paths]
     if not any(present):
         return None, "no tasks/NNN/train-clusters-shared.npz"
