@@ -1,4 +1,4 @@
-"""Run configuration: dataclasses, presets, ``key=value`` overrides, resolution.
+"""Run configuration: the sections (dataclasses), dict I/O, overrides, validation, resolution.
 
 A configuration is a :class:`Config` of plain sections (dataclasses).  It is built in
 three layers, later ones winning:
@@ -26,11 +26,18 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import types
-import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from cft.overrides import (
+    check_field,
+    coerce,
+    field_hints,
+    option_value,
+    parse_override,
+    parse_scalar,
+)
 
 __all__ = [
     "BackboneConfig",
@@ -181,104 +188,6 @@ SECTIONS = ("data", "backbone", "module", "train", "signature", "head", "eval", 
 NON_IDENTITY = ("output",)
 
 
-# ----------------------------------------------------------------------------- presets
-def _tiny() -> Config:
-    """Random tiny transformer on generated token sequences: seconds, no downloads."""
-    return Config(
-        preset="tiny",
-        threads=1,
-        data=DataConfig("tokens", {"n_tasks": 3, "classes_per_task": 2, "n_per_class": 80,
-                                   "vocab_size": 100, "seq_len": 24}),
-        backbone=BackboneConfig("tiny-bert", {"seed": 0, "vocab_size": 100, "hidden_size": 32,
-                                              "num_layers": 2, "num_heads": 2,
-                                              "intermediate_size": 64, "max_length": 24,
-                                              "adapt_layers": 1}, batch_size=64),
-        module=ModuleConfig(rank=4, alpha=1.0),
-        # 60 optimizer steps per task: enough that the modules move the representations
-        # (adapted and shared retrieval then differ), still about a second per task
-        train=TrainSection(epochs=10, batch_size=16, lr=1e-2),
-        signature=SignatureConfig(kind="gmm", n_components=2, covariance_type="diag",
-                                  max_iter=100),
-        eval=EvalConfig(kind="auto", sketch_rank=None),
-        output=OutputConfig(progress=False),
-    )
-
-
-def _synthetic() -> Config:
-    """Feature-space Gaussian-mixture stream, identity backbone (no trainable module)."""
-    return Config(
-        preset="synthetic",
-        data=DataConfig("synthetic", {"n_tasks": 5, "classes_per_task": 4, "dim": 16,
-                                      "n_per_class": 300}),
-        backbone=BackboneConfig("identity", {}, batch_size=1024),
-        module=ModuleConfig(rank=1),
-        train=TrainSection(epochs=0),
-        signature=SignatureConfig(kind="dpgmm", n_components=4, covariance_type="full",
-                                  max_iter=300),
-        eval=EvalConfig(kind="auto", sketch_rank=None),
-    )
-
-
-def _wordnet_minilm() -> Config:
-    """all-MiniLM-L6-v2 on 5 WordNet tasks of contrasting semantics (the main job)."""
-    return Config(
-        preset="wordnet-minilm",
-        data=DataConfig("wordnet", {"grouping": "semantic", "n_tasks": 5,
-                                    "max_per_class": 150, "min_class_size": 100,
-                                    "calibration_size": 0.15, "test_size": 0.2}),
-        backbone=BackboneConfig("minilm", {"max_length": 32, "adapt_layers": 2,
-                                           "targets": ["query", "value"]}, batch_size=64),
-        module=ModuleConfig(rank=8, alpha=1.0),
-        # lambda_l1 chosen on the calibration split (README, "Choosing the demo's defaults")
-        train=TrainSection(epochs=3, batch_size=32, lr=2e-3, lambda_l1=0.03),
-        signature=SignatureConfig(kind="dpgmm", n_components=5, covariance_type="diag",
-                                  max_iter=200),
-        eval=EvalConfig(kind="auto", sketch_rank=16),
-    )
-
-
-#: task counts of the fine-grained WordNet presets ``wordnet-fine-N``
-FINE_TASKS = (5, 10, 20, 50)
-
-
-def _wordnet_fine(n_tasks: int) -> Callable[[], Config]:
-    """all-MiniLM-L6-v2 on 200 fine-grained WordNet classes (disjoint noun hypernym
-    subtrees, ``wordnet-fine``) dealt in seeded order to ``n_tasks`` equal tasks."""
-
-    def make() -> Config:
-        cfg = _wordnet_minilm()
-        cfg.preset = f"wordnet-fine-{n_tasks}"
-        cfg.data = DataConfig("wordnet-fine", {"n_classes": 200, "n_tasks": n_tasks,
-                                               "max_per_class": 100, "min_class_size": 100,
-                                               "max_subtree": 400, "calibration_size": 0.15,
-                                               "test_size": 0.2})
-        return cfg
-
-    return make
-
-
-#: name -> (one-line description, factory)
-PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
-    "wordnet-minilm": ("MiniLM-L6 on 5 WordNet tasks (real model; ~minutes on 2 cores)",
-                       _wordnet_minilm),
-    **{f"wordnet-fine-{n}": (f"MiniLM-L6 on 200 fine WordNet classes in {n} tasks of "
-                             f"{200 // n}", _wordnet_fine(n)) for n in FINE_TASKS},
-    "synthetic": ("Gaussian-mixture feature stream, identity backbone (seconds)", _synthetic),
-    "tiny": ("random tiny BERT on generated tokens (seconds; used by tests)", _tiny),
-}
-
-
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
-def preset(name: str) -> Config:
-    """A fresh copy of preset ``name`` (before method bundle and overrides)."""
-    if name not in PRESETS:
-        raise ValueError(f"preset: unknown preset {name!r} (known: {', '.join(PRESETS)})")
-    return PRESETS[name][1]()
-
-
 # ----------------------------------------------------------------------------- dict I/O
 def to_dict(cfg: Config) -> dict[str, Any]:
     """Plain JSON-able dict (tuples become lists)."""
@@ -296,11 +205,11 @@ def from_dict(d: Mapping[str, Any]) -> Config:
                 raise ValueError(f"config: section {key!r} must be a mapping")
             sec = getattr(cfg, key)
             for k, v in value.items():
-                _check_field(sec, k, f"{key}.{k}")
-                setattr(sec, k, _coerce(v, _hints(type(sec))[k], f"{key}.{k}"))
+                check_field(sec, k, f"{key}.{k}")
+                setattr(sec, k, coerce(v, field_hints(type(sec))[k], f"{key}.{k}"))
         else:
-            _check_field(cfg, key, key)
-            setattr(cfg, key, _coerce(value, _hints(Config)[key], key))
+            check_field(cfg, key, key)
+            setattr(cfg, key, coerce(value, field_hints(Config)[key], key))
     return cfg
 
 
@@ -330,140 +239,7 @@ def config_diff(a: Mapping[str, Any], b: Mapping[str, Any],
     return out
 
 
-# ----------------------------------------------------------------------------- typing
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _check_field(obj: Any, key: str, full: str) -> None:
-    names = [f.name for f in dataclasses.fields(obj)]
-    if key not in names:
-        where = f" in {full.rsplit('.', 1)[0]}" if "." in full else ""
-        raise ValueError(f"override: unknown key {full!r} (known{where}: {', '.join(names)})")
-
-
-def _type_name(tp: Any) -> str:
-    args = typing.get_args(tp)
-    if args and (typing.get_origin(tp) in (typing.Union, types.UnionType)):
-        return " | ".join("None" if a is type(None) else _type_name(a) for a in args)
-    return getattr(tp, "__name__", str(tp))
-
-
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
-
-
-def _parse_scalar(text: str, tp: Any, key: str) -> Any:
-    """Parse override text ``text`` as type ``tp`` (one of the section field types)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if type(None) in args and text.strip().lower() in ("none", "null"):
-            return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _parse_scalar(text, a, key)
-            except ValueError:
-                continue
-        raise ValueError(f"{key}: expected {_type_name(tp)}, got {text!r}")
-    if tp is bool:
-        t = text.strip().lower()
-        if t in _TRUE:
-            return True
-        if t in _FALSE:
-            return False
-        raise ValueError(f"{key}: expected a bool (true/false), got {text!r}")
-    if tp is int:
-        try:
-            return int(text.strip(), 10)
-        except ValueError:
-            raise ValueError(f"{key}: expected an int, got {text!r}") from None
-    if tp is float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise ValueError(f"{key}: expected a float, got {text!r}") from None
-        if v != v or v in (float("inf"), float("-inf")):
-            raise ValueError(f"{key}: expected a finite float, got {text!r}")
-        return v
-    if tp is str:
-        return text
-    if origin is dict or tp is dict:
-        try:
-            v = json.loads(text)
-        except json.JSONDecodeError:
-            raise ValueError(f"{key}: expected a JSON object, got {text!r}") from None
-        if not isinstance(v, dict):
-            raise ValueError(f"{key}: expected a JSON object, got {text!r}")
-        return v
-    raise ValueError(f"{key}: cannot parse type {tp!r}")  # pragma: no cover
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Type-check an already-typed value (from JSON) against ``tp``."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, key)
-            except ValueError:
-                pass
-        raise ValueError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif origin is dict or tp is dict:
-        if isinstance(value, Mapping):
-            return dict(value)
-    raise ValueError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-
-
-def _parse_option(text: str) -> Any:
-    """A free-form option value: a JSON literal, else the raw string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _option_value(text: str, current: Any, key: str) -> Any:
-    v = _parse_option(text)
-    if current is None or v is None:
-        return v
-    if isinstance(current, bool):
-        if not isinstance(v, bool):
-            raise ValueError(f"{key}: expected a bool, got {text!r}")
-    return v  # int options also accept floats (split sizes may be fractions)
-
-
 # ----------------------------------------------------------------------------- overrides
-def parse_override(item: str) -> tuple[str, str]:
-    """``"a.b=c"`` -> ``("a.b", "c")``."""
-    if "=" not in item:
-        raise ValueError(f"override: expected key=value, got {item!r}")
-    key, value = item.split("=", 1)
-    key = key.strip()
-    if not key:
-        raise ValueError(f"override: empty key in {item!r}")
-    return key, value
-
-
 def apply_overrides(cfg: Config, items: Iterable[str | tuple[str, Any]]) -> Config:
     """Apply ``key=value`` overrides (strings) or ``(key, typed value)`` pairs in place."""
     for item in items:
@@ -475,15 +251,15 @@ def apply_overrides(cfg: Config, items: Iterable[str | tuple[str, Any]]) -> Conf
             typed = True
         parts = key.split(".")
         if len(parts) == 1:
-            _check_field(cfg, key, key)
+            check_field(cfg, key, key)
             if key in SECTIONS:
                 raise ValueError(f"override: {key!r} is a section; use {key}.<field>=value")
-            tp = _hints(Config)[key]
-            setattr(cfg, key, _coerce(raw, tp, key) if typed else _parse_scalar(raw, tp, key))
+            tp = field_hints(Config)[key]
+            setattr(cfg, key, coerce(raw, tp, key) if typed else parse_scalar(raw, tp, key))
             continue
         section = parts[0]
         if section not in SECTIONS:
-            _check_field(cfg, section, section)
+            check_field(cfg, section, section)
             raise ValueError(f"override: {section!r} is not a section (use {section}=value)")
         sec = getattr(cfg, section)
         names = [f.name for f in dataclasses.fields(sec)]
@@ -496,13 +272,13 @@ def apply_overrides(cfg: Config, items: Iterable[str | tuple[str, Any]]) -> Conf
             opt = None
         if opt is not None:
             cur = sec.options.get(opt)
-            sec.options[opt] = raw if typed else _option_value(raw, cur, key)
+            sec.options[opt] = raw if typed else option_value(raw, cur, key)
             continue
         if len(parts) != 2:
             raise ValueError(f"override: unknown key {key!r}")
-        _check_field(sec, parts[1], key)
-        tp = _hints(type(sec))[parts[1]]
-        setattr(sec, parts[1], _coerce(raw, tp, key) if typed else _parse_scalar(raw, tp, key))
+        check_field(sec, parts[1], key)
+        tp = field_hints(type(sec))[parts[1]]
+        setattr(sec, parts[1], coerce(raw, tp, key) if typed else parse_scalar(raw, tp, key))
     return cfg
 
 
@@ -625,3 +401,7 @@ def primary_kind(cfg: Config) -> str:
 def describe(cfg: Config) -> str:
     """Pretty JSON of the resolved configuration."""
     return json.dumps(to_dict(cfg), indent=2, sort_keys=False)
+
+
+# the presets are built from the sections above (imported last: cft.presets imports them)
+from cft.presets import PRESETS, preset, preset_names  # noqa: E402

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from test_data import check_stream, same_splits
 
-from cft.config import FINE_TASKS, resolve
+from cft.config import resolve
+from cft.presets import FINE_TASKS
 from cft.data import WordNetFineStream, parse_noun_graph, select_subtrees
 from cft.registry import DATASETS
 
