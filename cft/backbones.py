@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from cft.registry import BACKBONES
+from cft.validation import check_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from cft.composition import ProteusAdapter
@@ -136,9 +137,7 @@ class Backbone(nn.Module):
 
     def __init__(self, adapt_layers: int = 2, targets: Sequence[str] = ("query", "value")):
         super().__init__()
-        if not isinstance(adapt_layers, int) or adapt_layers < 0:
-            raise ValueError(f"adapt_layers: must be a non-negative int, got {adapt_layers!r}")
-        self.adapt_layers = adapt_layers
+        self.adapt_layers = check_int("adapt_layers", adapt_layers, minimum=0)
         self.targets = tuple(targets)
         self._adapter: ProteusAdapter | None = None
         self._targets: dict[str, nn.Linear] = {}

@@ -49,6 +49,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from cft.validation import check_float, check_int
+
 META_KEYS = ("meta.alpha", "meta.scaling", "meta.task")
 #: how the new factors are kept orthogonal to the earlier ones (module docstring)
 ORTH_MODES = ("penalty", "project")
@@ -108,10 +110,8 @@ class ProteusAdapter(nn.Module):
         super().__init__()
         if orth not in ORTH_MODES:
             raise ValueError(f"orth: must be one of {', '.join(ORTH_MODES)}, got {orth!r}")
-        if not isinstance(rank, int) or rank < 1:
-            raise ValueError(f"rank: must be a positive int, got {rank!r}")
-        if not 0.0 <= float(alpha) <= 1.0:
-            raise ValueError(f"alpha: must lie in [0, 1], got {alpha!r}")
+        check_int("rank", rank, minimum=1)
+        check_float("alpha", alpha, low=0.0, high=1.0)
         lora_alpha = float(rank if lora_alpha is None else lora_alpha)
         if lora_alpha <= 0:
             raise ValueError(f"lora_alpha: must be > 0, got {lora_alpha!r}")

@@ -38,6 +38,7 @@ from cft.overrides import (
     parse_override,
     parse_scalar,
 )
+from cft.validation import check_float, check_int, check_seed
 
 __all__ = [
     "BackboneConfig",
@@ -108,6 +109,16 @@ class TrainSection:
     grad_clip: float | None = 1.0
     lambda_orth: float = 0.1
     lambda_l1: float = 1e-3
+
+    def check(self, prefix: str = "") -> None:
+        """The one validation of the training hyper-parameters (one-line ``ValueError``
+        naming ``prefix + field``)."""
+        check_int(prefix + "epochs", self.epochs, minimum=0)
+        check_int(prefix + "batch_size", self.batch_size, minimum=1)
+        for name in ("lr", "weight_decay", "lambda_orth", "lambda_l1"):
+            check_float(prefix + name, getattr(self, name), low=0.0)
+        if self.grad_clip is not None:
+            check_float(prefix + "grad_clip", self.grad_clip, low=0.0, strict_low=True)
 
 
 @dataclass
@@ -308,10 +319,8 @@ def validate(cfg: Config) -> Config:
 
     if cfg.preset not in PRESETS:
         raise ValueError(f"preset: unknown preset {cfg.preset!r} (known: {', '.join(PRESETS)})")
-    if cfg.seed < 0:
-        raise ValueError(f"seed: must be >= 0, got {cfg.seed}")
-    if cfg.threads is not None and cfg.threads < 1:
-        raise ValueError(f"threads: must be >= 1 or none, got {cfg.threads}")
+    check_seed(cfg.seed)
+    check_int("threads", cfg.threads, minimum=1, allow_none=True)
     from cft.device import check_device
 
     check_device(cfg.device, cfg.precision)
@@ -326,21 +335,13 @@ def validate(cfg: Config) -> Config:
                        ("signature.max_iter", cfg.signature.max_iter, 1),
                        ("signature.n_init", cfg.signature.n_init, 1),
                        ("module.rank", cfg.module.rank, 1),
-                       ("backbone.batch_size", cfg.backbone.batch_size, 1),
-                       ("train.batch_size", cfg.train.batch_size, 1),
-                       ("train.epochs", cfg.train.epochs, 0)):
-        if v < lo:
-            raise ValueError(f"{key}: must be >= {lo}, got {v}")
+                       ("backbone.batch_size", cfg.backbone.batch_size, 1)):
+        check_int(key, v, minimum=lo)
+    cfg.train.check("train.")
     if cfg.module.orth not in ("penalty", "project"):
         raise ValueError(f"module.orth: must be 'penalty' or 'project', got {cfg.module.orth!r}")
-    if not 0.0 <= cfg.module.alpha <= 1.0:
-        raise ValueError(f"module.alpha: must lie in [0, 1], got {cfg.module.alpha}")
-    for key, v in (("train.lr", cfg.train.lr), ("train.weight_decay", cfg.train.weight_decay),
-                   ("train.lambda_orth", cfg.train.lambda_orth),
-                   ("train.lambda_l1", cfg.train.lambda_l1),
-                   ("signature.reg_covar", cfg.signature.reg_covar)):
-        if v < 0:
-            raise ValueError(f"{key}: must be >= 0, got {v}")
+    check_float("module.alpha", cfg.module.alpha, low=0.0, high=1.0)
+    check_float("signature.reg_covar", cfg.signature.reg_covar, low=0.0)
     s = cfg.head.shrinkage
     if not (s == "auto" or (isinstance(s, float) and 0.0 <= s <= 1.0)):
         raise ValueError(f"head.shrinkage: must be 'auto' or a number in [0, 1], got {s!r}")
@@ -349,9 +350,7 @@ def validate(cfg: Config) -> Config:
     if cfg.eval.kind == "nll" and cfg.signature.kind == "kmeans":
         raise ValueError("eval.kind: 'nll' needs a mixture signature (gmm or dpgmm)")
     for key in ("sketch_rank", "train_sketch_rank"):
-        val = getattr(cfg.eval, key)
-        if val is not None and val < 1:
-            raise ValueError(f"eval.{key}: must be >= 1 or none, got {val}")
+        check_int(f"eval.{key}", getattr(cfg.eval, key), minimum=1, allow_none=True)
     return cfg
 
 
@@ -383,9 +382,7 @@ def resolve(preset_name: str, overrides: Iterable[str] = (), *, seed: int | None
     apply_overrides(cfg, list(method.overrides.items()))
     apply_overrides(cfg, [i for i, (k, _) in zip(items, pairs) if k != "method"])
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed: must be a non-negative int, got {seed!r}")
-        cfg.seed = seed
+        cfg.seed = check_seed(seed)
     if check:
         validate(cfg)
     return cfg

@@ -21,6 +21,7 @@ from scipy.special import logsumexp
 
 from bounds.rundir_schema import KINDS as _SCHEMA_KINDS
 from cft.registry import SIGNATURES
+from cft.validation import check_int
 
 #: score kinds (the run-directory schema's): nearest centroid, mixture likelihood
 KINDS = _SCHEMA_KINDS
@@ -151,8 +152,7 @@ class KMeansSignature(Signature):
     def fit(self, Z: Any) -> KMeansSignature:  # noqa: N803
         from sklearn.cluster import KMeans
 
-        if not isinstance(self.n_components, int) or self.n_components < 1:
-            raise ValueError(f"n_components: must be a positive int, got {self.n_components!r}")
+        check_int("n_components", self.n_components, minimum=1)
         Z = _check_Z(Z)
         k = min(self.n_components, len(Z))
         km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state).fit(Z)
@@ -191,8 +191,7 @@ class _MixtureSignature(Signature):
         raise NotImplementedError
 
     def fit(self, Z: Any) -> _MixtureSignature:  # noqa: N803
-        if not isinstance(self.n_components, int) or self.n_components < 1:
-            raise ValueError(f"n_components: must be a positive int, got {self.n_components!r}")
+        check_int("n_components", self.n_components, minimum=1)
         if self.covariance_type not in ("diag", "full"):
             raise ValueError(
                 f"covariance_type: must be 'diag' or 'full', got {self.covariance_type!r}"

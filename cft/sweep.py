@@ -60,6 +60,7 @@ from typing import Any
 
 from bounds import rundir_schema as L
 from cft.rundir import RunDir, now, read_json, write_json
+from cft.validation import check_int
 
 __all__ = [
     "KILL_ENV",
@@ -598,8 +599,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, executor: str = "
     echo = echo or (lambda s: print(s, flush=True))
     if executor not in EXECUTORS:
         raise ValueError(f"--executor: must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"--workers: must be an int >= 1, got {workers!r}")
+    check_int("--workers", workers, minimum=1)
     if retries is None:
         retries = 3 if executor == "ray" else 0
     if retries < 0:

@@ -31,6 +31,7 @@ from torch import nn
 from cft.backbones import Backbone, HiddenCache
 from cft.composition import ProteusAdapter
 from cft.config import TrainSection
+from cft.validation import check_seed
 
 
 @dataclass
@@ -42,16 +43,8 @@ class TrainConfig(TrainSection):
     progress: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.epochs, int) or self.epochs < 0:
-            raise ValueError(f"epochs: must be a non-negative int, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size: must be a positive int, got {self.batch_size!r}")
-        for name in ("lr", "weight_decay", "lambda_orth", "lambda_l1"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name}: must be a finite number >= 0, got {v!r}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip: must be > 0 or None, got {self.grad_clip!r}")
+        self.check()
+        check_seed(self.seed)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:

@@ -9,8 +9,8 @@ import pytest
 from test_data import check_stream, same_splits
 
 from cft.config import resolve
-from cft.presets import FINE_TASKS
 from cft.data import WordNetFineStream, parse_noun_graph, select_subtrees
+from cft.presets import FINE_TASKS
 from cft.registry import DATASETS
 
 REAL = Path("/usr/share/wordnet")

@@ -19,13 +19,15 @@ permutation of its examples.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+
+from cft.seed import child_rng
+from cft.validation import check_float, check_int, check_seed
 
 MODALITIES = ("text", "image", "features", "tokens")
 SPLITS = ("train", "calibration", "test")
@@ -82,50 +84,6 @@ class TaskData:
         if name not in SPLITS:
             raise ValueError(f"name: unknown split {name!r} (known: {', '.join(SPLITS)})")
         return getattr(self, name)
-
-
-def check_seed(seed: Any) -> int:
-    """A seed must be a non-negative int (bools are refused)."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed: must be a non-negative int, got {seed!r}")
-    return int(seed)
-
-
-def child_rng(seed: int, *keys: int | str) -> np.random.Generator:
-    """A generator for one sub-component, stable across runs and Python versions.
-
-    String keys are hashed with SHA-256 (not Python's salted ``hash``, not truncated),
-    so two class names never share a stream by accident.
-    """
-    words = [int(seed)]
-    for k in keys:
-        if isinstance(k, str):
-            words.append(int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "little"))
-        else:
-            words.append(int(k))
-    return np.random.default_rng(np.random.SeedSequence(words))
-
-
-def check_int(name: str, value: Any, *, minimum: int = 0, allow_none: bool = False) -> int | None:
-    """Validate an integer option (bools are refused)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name}: must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_float(name: str, value: Any, *, low: float, high: float | None = None,
-                strict_low: bool = False) -> float:
-    """Validate a real option in ``[low, high]`` (``(low, high]`` if ``strict_low``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise ValueError(f"{name}: must be a number, got {value!r}")
-    v = float(value)
-    bad_low = v <= low if strict_low else v < low
-    if not np.isfinite(v) or bad_low or (high is not None and v > high):
-        rng = f"{'(' if strict_low else '['}{low}, {high if high is not None else 'inf'}]"
-        raise ValueError(f"{name}: must be in {rng}, got {value!r}")
-    return v
 
 
 def check_size(name: str, value: Any, *, allow_none: bool) -> Size:

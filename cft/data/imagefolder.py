@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cft.validation import check_int
+
 from ..registry import DATASETS
-from .base import Size, TaskStream, check_int
+from .base import Size, TaskStream
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 

@@ -20,8 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cft.seed import child_rng
+from cft.validation import check_float, check_int, check_seed
+
 from ..registry import DATASETS
-from .base import Size, TaskStream, check_float, check_int, check_seed, child_rng
+from .base import Size, TaskStream
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cft.seed import child_rng
+from cft.validation import check_float, check_int, check_seed
+
 from ..registry import DATASETS
-from .base import Size, TaskStream, check_float, check_int, check_seed, child_rng
+from .base import Size, TaskStream
 
 
 @DATASETS.register("tokens")

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from cft.validation import check_int
+
 from ..registry import DATASETS
-from .base import Size, TaskStream, check_int
+from .base import Size, TaskStream
 
 #: lexnames(5WN): lexicographer file number -> name (45 files, 00..44).
 LEXNAMES: tuple[str, ...] = (

@@ -36,8 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cft.seed import child_rng
+from cft.validation import check_int, check_seed
+
 from ..registry import DATASETS
-from .base import Size, TaskStream, check_int, check_seed, child_rng
+from .base import Size, TaskStream
 from .wordnet import _EXAMPLE, _WORD_MARKER, find_wordnet
 
 __all__ = ["NounSynset", "WordNetFineStream", "parse_noun_graph", "select_subtrees"]
