@@ -362,12 +362,29 @@ def validate_backbone(cfg: Config) -> None:
     _check_options("backbone", BACKBONES.get(cfg.backbone.name), cfg.backbone.options)
 
 
+def get_value(cfg: Config, key: str) -> Any:
+    """The value of dotted ``key`` (``data.n_tasks`` is short for ``data.options.n_tasks``,
+    as in :func:`apply_overrides`)."""
+    parts = key.split(".")
+    obj: Any = cfg
+    if len(parts) == 1:
+        return getattr(cfg, key)
+    sec = getattr(obj, parts[0])
+    if parts[1] == "options" and len(parts) >= 3:
+        return sec.options.get(".".join(parts[2:]))
+    if hasattr(sec, parts[1]):
+        return getattr(sec, parts[1])
+    return sec.options.get(parts[1])
+
+
 def resolve(preset_name: str, overrides: Iterable[str] = (), *, seed: int | None = None,
             check: bool = True) -> Config:
     """Preset -> method bundle -> overrides (-> ``seed`` if given) -> validation.
 
-    The method is taken from a ``method=...`` override if present (so its bundle is
-    applied before the other overrides, which win over it).
+    The method is taken from a ``method=...`` override if present, wherever it stands.
+    An override of a key that the method's bundle sets is accepted only when it repeats
+    the method's value: ``method=lora module.alpha=0.5`` is refused with one line (the
+    method would silently not be the method any more).
     """
     import cft.methods  # noqa: F401
     from cft.registry import METHODS
@@ -380,7 +397,14 @@ def resolve(preset_name: str, overrides: Iterable[str] = (), *, seed: int | None
             cfg.method = v.strip()
     method = METHODS.build(cfg.method)
     apply_overrides(cfg, list(method.overrides.items()))
-    apply_overrides(cfg, [i for i, (k, _) in zip(items, pairs) if k != "method"])
+    fixed = {k: get_value(cfg, k) for k in method.overrides}
+    user = [(i, k) for i, (k, _) in zip(items, pairs) if k != "method"]
+    apply_overrides(cfg, [i for i, _ in user])
+    for item, key in user:
+        if key in fixed and get_value(cfg, key) != fixed[key]:
+            raise ValueError(f"override: {item!r} contradicts method={cfg.method}, which sets "
+                             f"{key}={fixed[key]!r}; drop the override or choose another "
+                             f"method")
     if seed is not None:
         cfg.seed = check_seed(seed)
     if check:

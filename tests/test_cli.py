@@ -65,6 +65,8 @@ def test_bad_input(tmp_path, capsys, monkeypatch):
     _one_line_error(capsys, ["run", "--preset", "tiny", "--out", out, "train.epochs=x"],
                     "train.epochs: expected an int")
     _one_line_error(capsys, ["run", "--preset", "tiny"], "--out")
+    _one_line_error(capsys, ["run", "--preset", "tiny", "--out", out, "method=lora",
+                             "module.alpha=0.5"], "contradicts method=lora")
     _one_line_error(capsys, ["frobnicate"], "invalid choice")
     _one_line_error(capsys, ["presets", "--show", "nope"], "unknown preset")
     (tmp_path / "full").mkdir()

@@ -106,9 +106,14 @@ def test_method_bundles_and_precedence():
     assert lora.method == "lora"
     assert lora.module.alpha == 0.0
     assert lora.train.lambda_orth == 0.0 and lora.train.lambda_l1 == 0.0
-    # a user override wins over the method bundle, whatever the order on the command line
-    mixed = resolve("tiny", ["train.lambda_orth=0.5", "method=lora"])
-    assert mixed.train.lambda_orth == 0.5 and mixed.module.alpha == 0.0
+    # an override that contradicts the method is refused, whatever the order on the
+    # command line; one that repeats the method's value is accepted
+    for items in (["train.lambda_orth=0.5", "method=lora"], ["method=lora", "module.alpha=1"]):
+        with pytest.raises(ValueError, match=r"^override: '.*' contradicts method=lora, "
+                                             r"which sets .*=0\.0; drop the override"):
+            resolve("tiny", items)
+    same = resolve("tiny", ["module.alpha=0", "method=lora", "train.epochs=1"])
+    assert same.module.alpha == 0.0 and same.train.epochs == 1
     prot = resolve("tiny", ["module.alpha=0.5"])
     assert prot.method == "proteus" and prot.module.alpha == 0.5
 
