@@ -6,14 +6,20 @@ Pure numpy / scipy / sympy; no torch import. Typical use::
     S = bounds.nearest_centroid_scores(Z, centroids, centroid_task)
     cs = bounds.cluster_stats(Z, y, centroids, centroid_task, sketch_rank=16)
     res = bounds.evaluate(bounds.BoundInputs(scores=S, task=y, clusters=cs))
+
+New bounds: subclass :class:`Bound`, declare ``tier``/``reads``/``assumptions`` and call
+:func:`register` (or expose it through the ``cft_bounds.bounds`` entry point); check it
+with ``python -m bounds.selftest`` (README, "Adding a bound"; :mod:`bounds.testing`).
 """
 
-# the registry first: it registers moment.MomentOptBound, a subclass of registry.Bound
-from .registry import REGISTRY, Bound, BoundInputs, BoundResult, evaluate
+from typing import Any
 
-# isort: split
+from .base import EXACT_TIERS, INPUT_FIELDS, TIERS, Bound, BoundInputs, BoundResult
 from .chernoff import gaussian_exponent, pairwise_chernoff
+from .clusters import ClusterStats, cluster_stats
+from .distances import nearest_centroid_scores, sqdist
 from .empirical import empirical_error, retrieval_errors, retrieval_margin
+from .mixture import GaussianMixtures, stack_mixtures
 from .moment import (
     MomentCertificate,
     MomentOptBound,
@@ -21,19 +27,14 @@ from .moment import (
     check_law,
     sup_union_probability,
 )
-from .stats import (
-    ClusterStats,
-    GaussianMixtures,
-    ScoreStats,
-    cluster_stats,
-    nearest_centroid_scores,
-    score_stats,
-    sqdist,
-)
-from .symbolic import latex
+from .registry import REGISTRY, evaluate, load_plugins, register, unregister
+from .score_moments import ScoreStats, score_stats
 
 __all__ = [
+    "EXACT_TIERS",
+    "INPUT_FIELDS",
     "REGISTRY",
+    "TIERS",
     "Bound",
     "BoundInputs",
     "BoundResult",
@@ -49,11 +50,24 @@ __all__ = [
     "evaluate",
     "gaussian_exponent",
     "latex",
+    "load_plugins",
     "nearest_centroid_scores",
     "pairwise_chernoff",
+    "register",
     "retrieval_errors",
     "retrieval_margin",
     "score_stats",
     "sqdist",
+    "stack_mixtures",
     "sup_union_probability",
+    "unregister",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``bounds.latex`` imports sympy only when used (docs/theory.md §8)."""
+    if name == "latex":
+        from .symbolic import latex
+
+        return latex
+    raise AttributeError(f"module 'bounds' has no attribute {name!r}")

@@ -19,11 +19,12 @@ Complexity: O(P^2 d) for the pair distances (BLAS), then per l-evaluation O(R d)
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from ._validate import check_positive_int
-from .stats import _CHUNK_ELEMS, GaussianMixtures, sqdist
-from .symbolic import FUNCS
+from .base import Bound, BoundInputs
+from .distances import _CHUNK_ELEMS, sqdist
+from .forms import FUNCS
+from .mixture import GaussianMixtures
 
 __all__ = ["pairwise_chernoff", "gaussian_exponent"]
 
@@ -66,6 +67,8 @@ def gaussian_exponent(
         mix = l_[..., None] * cov1 + (1.0 - l_[..., None]) * cov2
         Lm = np.linalg.cholesky(mix)
         ld_mix = 2.0 * np.log(np.diagonal(Lm, axis1=1, axis2=2)).sum(axis=1)
+        import scipy.linalg  # lazily: keeps `import bounds` cheap
+
         sol = scipy.linalg.cho_solve((Lm, True), dmu[..., None], check_finite=False)[..., 0]
         quad = np.einsum("bd,bd->b", dmu, sol)
     return FUNCS["chernoff_k"](lam, quad, ld_mix, ld1, ld2)
@@ -155,3 +158,28 @@ def pairwise_chernoff(
     B = np.where(upper, Bu, 0.0) + np.where(upper, Bu, 0.0).T
     LAM = np.where(upper, Lu, np.where(upper.T, 1.0 - Lu.T, 0.5))
     return {"pairwise": B, "lam": LAM, "n_pairs": int(ii.size), "n_refined": int(refine.size)}
+
+
+# ------------------------------------------------------------------ Gaussian bound
+class GaussianChernoffBound(Bound):
+    """Chernoff / Bhattacharyya bound under Assumption A.1 (§4)."""
+
+    name, title, section = "gaussian-chernoff", "Gaussian mixtures, Chernoff", "docs/theory.md §4"
+    assumptions = (
+        "Assumption A.1: each task's representations follow its Gaussian mixture exactly",
+        "likelihood retrieval argmax_k p_k(h(x)) in one shared space, equal task priors",
+        "a population bound: holds for P = the mixture law, not for an empirical sample",
+    )
+    tier = "assumption"
+    reads = ("mixtures",)
+
+    def __init__(self, n_iter: int = 10, prune_tol: float = 1e-12) -> None:
+        self.n_iter = check_positive_int(n_iter, "n_iter")
+        self.prune_tol = float(prune_tol)
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        res = pairwise_chernoff(inputs.mixtures, n_iter=self.n_iter, prune_tol=self.prune_tol)
+        per = np.minimum(1.0, res["pairwise"].sum(axis=1))
+        return per, dict(res)
+
+

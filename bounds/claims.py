@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .empirical import check_scores, task_counts
-from .registry import _cantelli
+from .threshold import cantelli_tail
 
 __all__ = ["claim_split", "earlier_event", "earlier_cantelli", "train_score_moments"]
 
@@ -58,8 +58,8 @@ def earlier_event(S: object, task: object) -> np.ndarray:
 
 def _objective(M: float, V: float, Mf: np.ndarray, Vf: np.ndarray,
                r: np.ndarray) -> np.ndarray:
-    own = _cantelli(np.full_like(r, V), r - M)
-    fo = _cantelli(Vf[None, :], Mf[None, :] - r[:, None]).sum(axis=1)
+    own = cantelli_tail(np.full_like(r, V), r - M)
+    fo = cantelli_tail(Vf[None, :], Mf[None, :] - r[:, None]).sum(axis=1)
     return own + fo
 
 

@@ -1,9 +1,10 @@
 """Sympy single source of truth for every closed form (docs/theory.md §8).
 
 Each closed-form ingredient of a bound is written once here as a sympy expression.
-The numeric code in :mod:`bounds.stats` and :mod:`bounds.registry` calls the
-``lambdify``'d numpy versions exported below (vectorised over tasks / clusters /
-pairs), and :func:`latex` renders each bound from the same expressions.
+The numeric code calls their ``lambdify``'d numpy versions ``FUNCS`` (vectorised over
+tasks / clusters / pairs; built on first use by :mod:`bounds.forms`, so that ``import
+bounds`` does not import sympy), and :func:`latex` renders each bound from the same
+expressions.
 """
 
 from __future__ import annotations
@@ -23,15 +24,7 @@ __all__ = [
     "TAIL_GUARD",
 ]
 
-#: Conservative relative rounding guard used in threshold comparisons (docs/theory.md §3.5).
-#: A comparison ``4 r^2 >= D^2`` is evaluated as ``4 r^2 >= (1 - GUARD) D^2``, which can only
-#: enlarge a bound; it absorbs the last-ulp rounding of squared distances.
-GUARD = 1e-10
-
-#: Relative rounding guard for the directional tail gap ``a = D/2 - m_nu`` (§3.5): a gap
-#: below ``TAIL_GUARD * (D/2 + |m_nu|)`` is treated as 0 (tail 1), which can only enlarge a
-#: bound; it absorbs the cancellation in computing ``a``.
-TAIL_GUARD = 1e-9
+from .forms import FUNCS, GUARD, NAMES, TAIL_GUARD  # the guards: see bounds.forms
 
 # ---------------------------------------------------------------- symbols
 V, a = sp.symbols("V a", real=True)  # variance, gap above the mean
@@ -102,7 +95,8 @@ _ARGS: dict[str, tuple[sp.Symbol, ...]] = {
 }
 
 
-def _make(name: str) -> Callable[..., np.ndarray]:
+def numeric_form(name: str) -> Callable[..., np.ndarray]:
+    """The numpy form of ``EXPR[name]`` (``bounds.forms.FUNCS`` caches it)."""
     raw = sp.lambdify(_ARGS[name], EXPR[name], modules="numpy")
 
     def fn(*args: object) -> np.ndarray:
@@ -116,9 +110,9 @@ def _make(name: str) -> Callable[..., np.ndarray]:
     return fn
 
 
-#: The lambdified numpy forms, keyed like :data:`EXPR`.
-FUNCS: dict[str, Callable[..., np.ndarray]] = {k: _make(k) for k in EXPR}
 ARGS = _ARGS
+if tuple(EXPR) != NAMES:  # bounds.forms lists the names without importing sympy
+    raise RuntimeError("bounds.forms.NAMES must list the keys of EXPR in order")
 
 
 # ---------------------------------------------------------------- verifications

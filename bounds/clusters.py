@@ -1,0 +1,405 @@
+"""Cluster statistics the centroid-geometry bounds read (docs/theory.md §3).
+
+:func:`cluster_stats` -> :class:`ClusterStats`: per stored centroid the weight, mean
+squared radius about the *stored* centroid, max radius, mean offset, a top-q covariance
+eigen-sketch with a valid residual bound (:mod:`bounds.sketch`), and per point its cluster
+and radius. Separations are computed at bound time so that statistics gathered task by
+task can be concatenated (:meth:`ClusterStats.concat`).
+
+Complexity: O(n K d) for the assignment (per task), O(n d) for radii and offsets and
+O(sum_c n_c^2 d) (Gram path, n_c <= d) or O(sum_c (n_c d^2 + d^3)) (covariance path) for
+the sketches. All loops are over tasks or over batches of clusters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import as_float_array, as_index_array, check_positive_int, fmt_list
+from .distances import _group_starts, sqdist, unit_exponent
+from .sketch import _cov_sketch
+
+__all__ = ["ClusterStats", "cluster_stats"]
+
+
+_CS_FIELDS = (
+    "task", "centroid", "count", "weight", "msr", "max_radius", "offset",
+    "eigvecs", "eigvals", "resid", "point_cluster", "point_radius",
+)
+#: physical dimension of the ClusterStats fields: 1 = a length, 2 = a squared length
+#: (other fields are scale-free: ids, counts, weights, unit eigenvectors)
+_CS_POWER = {"centroid": 1, "max_radius": 1, "offset": 1, "point_radius": 1,
+             "msr": 2, "eigvals": 2, "resid": 2, "resid_diag": 2}
+
+
+@dataclass
+class ClusterStats:
+    """Per-cluster geometry for the centroid bounds (docs/theory.md §3).
+
+    Cluster c = (task[c], stored centroid centroid[c]). ``weight[c] = count[c] / n_t``,
+    ``msr[c]`` = mean ||z - mu_c||^2 about the stored centroid, ``offset[c]`` = cluster
+    mean - centroid, covariance sketch ``eigvecs`` (C, d, q), ``eigvals`` (C, q), ``resid``
+    (C,) >= every remaining eigenvalue. Per point: ``point_cluster`` (n,), ``point_radius``
+    (n,) = ||z - mu_{point_cluster}||.
+    """
+
+    task: np.ndarray
+    centroid: np.ndarray
+    count: np.ndarray
+    weight: np.ndarray
+    msr: np.ndarray
+    max_radius: np.ndarray
+    offset: np.ndarray
+    eigvecs: np.ndarray
+    eigvals: np.ndarray
+    resid: np.ndarray
+    point_cluster: np.ndarray
+    point_radius: np.ndarray
+    #: optional (C, d): diagonal of Sigma_c - V diag(L) V' (>= 0), the part of each
+    #: coordinate's variance the sketch misses. Used only by the predictions
+    #: (docs/theory.md §9); the bounds use the PSD upper bound ``resid``.
+    resid_diag: np.ndarray | None = None
+
+    # ------------------------------------------------------------ basic properties
+    @property
+    def n_clusters(self) -> int:
+        return int(self.task.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.centroid.shape[1])
+
+    @property
+    def rank(self) -> int:
+        return int(self.eigvals.shape[1])
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.task.max()) + 1
+
+    @property
+    def point_task(self) -> np.ndarray:
+        return self.task[self.point_cluster]
+
+    def task_sizes(self) -> np.ndarray:
+        """n_t per task (sum of cluster counts)."""
+        return np.bincount(self.task, weights=self.count, minlength=self.n_tasks).astype(
+            np.int64
+        )
+
+    def validate(self, name: str = "clusters", *, complete: bool = True) -> ClusterStats:
+        """Check shapes and finiteness; raises ``ValueError(name: ...)``.
+
+        ``complete=False`` accepts a part of a run (e.g. the training-time statistics of
+        task t alone, whose ids are global): every other check still applies.
+        """
+        C = self.task.shape[0]
+        if C == 0:
+            raise ValueError(f"{name}: has no clusters")
+        d = self.centroid.shape[1] if self.centroid.ndim == 2 else -1
+        expect = {
+            "task": (C,), "centroid": (C, d), "count": (C,), "weight": (C,), "msr": (C,),
+            "max_radius": (C,), "offset": (C, d), "resid": (C,),
+        }
+        for key, shp in expect.items():
+            arr = getattr(self, key)
+            if arr.shape != shp:
+                raise ValueError(f"{name}: field {key} has shape {arr.shape}, expected {shp}")
+        q = self.eigvals.shape[1] if self.eigvals.ndim == 2 else -1
+        if self.eigvals.shape != (C, q) or self.eigvecs.shape != (C, d, q):
+            raise ValueError(
+                f"{name}: sketch shapes eigvecs {self.eigvecs.shape} / eigvals "
+                f"{self.eigvals.shape} do not match {C} clusters of dimension {d}"
+            )
+        for f in _CS_FIELDS:
+            arr = getattr(self, f)
+            if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                raise ValueError(f"{name}: field {f} contains NaN or infinite values")
+        if self.point_cluster.shape != self.point_radius.shape:
+            raise ValueError(f"{name}: point_cluster and point_radius lengths differ")
+        if self.resid_diag is not None:
+            if self.resid_diag.shape != (C, d):
+                raise ValueError(f"{name}: field resid_diag has shape {self.resid_diag.shape}, "
+                                 f"expected {(C, d)}")
+            if not np.all(np.isfinite(self.resid_diag)) or np.any(self.resid_diag < 0):
+                raise ValueError(f"{name}: field resid_diag must be finite and >= 0")
+        if self.point_cluster.size and (
+            self.point_cluster.min() < 0 or self.point_cluster.max() >= C
+        ):
+            raise ValueError(f"{name}: point_cluster ids out of range")
+        for f in ("count", "weight", "msr", "max_radius", "point_radius", "eigvals", "resid"):
+            arr = getattr(self, f)
+            if arr.size and arr.min() < 0:
+                raise ValueError(f"{name}: {f}: negative value(s) (min {arr.min():.6g}); "
+                                 "counts, weights, radii and second moments are >= 0")
+        if self.task.min() < 0:
+            raise ValueError(f"{name}: negative task id")
+        missing = np.setdiff1d(np.arange(self.n_tasks), self.task)
+        if complete and missing.size:
+            raise ValueError(f"{name}: task(s) {fmt_list(missing)} have no centroid")
+        if not np.array_equal(np.bincount(self.point_cluster, minlength=C), self.count):
+            raise ValueError(f"{name}: count disagrees with point_cluster")
+        e = self.unit_exponent()
+        self.scaled(e)._check_consistency(name, e)
+        return self
+
+    def _check_consistency(self, name: str, e: int = 0) -> None:
+        """Cross-field checks (on statistics normalised by 2**e, so tolerances are
+        relative): weights = count / task size, msr and max_radius = mean and max of the
+        point radii (squared), |offset|^2 <= msr, orthonormal sketch eigenvectors (a zero
+        column only with eigenvalue 0), and a sketch that covers the spread: trace Sigma_c
+        = msr - |offset|^2 <= sum(eigvals) + (d - rank) * resid (docs/theory.md §3.5).
+        ``q2``: the absolute rounding of a squared length stored at scale 2**e. A square
+        below the float64 normal range (data at ~1e-155 or below) keeps few or no digits:
+        such a file cannot carry the bounds' second moments and is refused as such."""
+        C, d = self.centroid.shape
+        q2 = np.ldexp(4.0, -1074 - 2 * e) + np.ldexp(4.0, -1074 - e)
+
+        def refuse(field: str, bad: np.ndarray, gap: np.ndarray, tol: np.ndarray,
+                   what: str) -> None:
+            if np.all(gap[bad] <= tol[bad] + q2):
+                raise ValueError(
+                    f"{name}: {field}: cluster(s) {fmt_list(bad)} have squared lengths below "
+                    f"the float64 range at this scale (2**{e}): they underflow; rescale the "
+                    "representations (e.g. by a power of two) before gathering statistics")
+            raise ValueError(f"{name}: {field}: cluster(s) {fmt_list(bad)} {what}")
+        n_t = np.bincount(self.task, weights=self.count, minlength=self.n_tasks)[self.task]
+        want = np.where(n_t > 0, self.count / np.where(n_t > 0, n_t, 1.0), 0.0)
+        bad = np.flatnonzero(np.abs(self.weight - want) > 1e-9 * want + 1e-12)
+        if bad.size:
+            c = int(bad[0])
+            raise ValueError(
+                f"{name}: weight: {bad.size} cluster(s) {fmt_list(bad)} disagree with count "
+                f"/ task size, e.g. cluster {c} (task {int(self.task[c])}): weight "
+                f"{self.weight[c]:.6g} != {int(self.count[c])}/{int(n_t[c])}")
+        pc, pr = self.point_cluster, self.point_radius
+        has = self.count > 0
+        mean_r2 = np.bincount(pc, weights=pr * pr, minlength=C) / np.maximum(self.count, 1)
+        gap = np.abs(self.msr - mean_r2)
+        tol = 1e-9 * np.maximum(self.msr, mean_r2) + 1e-200
+        bad = np.flatnonzero(has & (gap > tol))
+        if bad.size:
+            refuse("msr", bad, gap, tol,
+                   "disagree with the mean squared point_radius of their points")
+        rmax = np.zeros(C)
+        np.maximum.at(rmax, pc, pr)
+        bad = np.flatnonzero(has & (np.abs(self.max_radius - rmax) > 1e-9 * rmax + 1e-200))
+        if bad.size:
+            raise ValueError(f"{name}: max_radius: cluster(s) {fmt_list(bad)} disagree with "
+                             "the largest point_radius of their points")
+        b2 = np.einsum("cd,cd->c", self.offset, self.offset)
+        tol = self.msr * 1e-9 + 1e-200
+        bad = np.flatnonzero(b2 - self.msr > tol)
+        if bad.size:
+            refuse("offset", bad, b2 - self.msr, tol,
+                   "have a mean offset longer than their root mean squared radius")
+        U, L = self.eigvecs, self.eigvals
+        if L.shape[1]:
+            G = np.einsum("cdq,cdk->cqk", U, U)
+            nz = np.einsum("cqq->cq", G) > 0.5
+            dev = np.abs(G - nz[:, :, None] * np.eye(L.shape[1]))
+            lmax = np.maximum(L.max(axis=1), self.resid)[:, None, None]
+            weighted = dev * np.minimum(L[:, :, None], L[:, None, :])
+            bad = np.flatnonzero(np.any((dev > 1e-2) | (weighted > 1e-8 * lmax), axis=(1, 2)))
+            if bad.size:
+                raise ValueError(f"{name}: eigvecs: the sketch eigenvectors of cluster(s) "
+                                 f"{fmt_list(bad)} are not orthonormal (eigvecs[c]' eigvecs[c] "
+                                 "must be the identity, up to zero columns)")
+            bad = np.flatnonzero(np.any(~nz & (L > 0), axis=1))
+            if bad.size:
+                raise ValueError(f"{name}: eigvecs: cluster(s) {fmt_list(bad)} have a zero "
+                                 "eigenvector with a positive eigenvalue")
+            rank = nz.sum(axis=1)
+        else:
+            rank = np.zeros(C, dtype=np.int64)
+        spread = self.msr - b2
+        cover = L.sum(axis=1) + (d - rank) * self.resid
+        tol = 1e-9 * self.msr + 1e-200
+        bad = np.flatnonzero(spread - cover > tol)
+        if bad.size:
+            refuse("eigvals", bad, (spread - cover) / (d + L.shape[1] + 2), tol,
+                   "have a covariance sketch (eigvals, resid) smaller than their spread msr "
+                   "- |offset|^2: it must bound every eigenvalue")
+
+    # ------------------------------------------------------------ scale
+    def unit_exponent(self) -> int:
+        """e with the largest length (centroid coordinate, radius, offset, square root of
+        a second moment) / 2**e in [0.5, 1); 0 when every length is 0."""
+        return unit_exponent(
+            *(getattr(self, f) for f, p in _CS_POWER.items() if p == 1),
+            squared=tuple(getattr(self, f) for f, p in _CS_POWER.items()
+                          if p == 2 and getattr(self, f, None) is not None))
+
+    def scaled(self, e: int) -> ClusterStats:
+        """The same statistics with every length divided by 2**e (exact; the bounds are
+        scale-invariant, docs/theory.md §3.5). ``e = 0`` returns ``self``."""
+        if e == 0:
+            return self
+        kw = {}
+        for f in fields(self):
+            val = getattr(self, f.name)
+            p = _CS_POWER.get(f.name, 0)
+            kw[f.name] = np.ldexp(val, -p * e) if p and val is not None else val
+        return type(self)(**kw)
+
+    # ------------------------------------------------------------ composition / IO
+    @classmethod
+    def concat(cls, parts: list[ClusterStats]) -> ClusterStats:
+        """Concatenate stats gathered task by task; weights are recomputed from counts."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("parts: need at least one ClusterStats")
+        d = {p.dim for p in parts}
+        q = {p.rank for p in parts}
+        if len(d) != 1:
+            raise ValueError(f"parts: dimensions differ {sorted(d)}")
+        if len(q) != 1:
+            raise ValueError(f"parts: sketch ranks differ {sorted(q)}")
+        offs = np.cumsum([0] + [p.n_clusters for p in parts[:-1]])
+        kw = {}
+        if all(p.resid_diag is not None for p in parts):
+            kw["resid_diag"] = np.concatenate([p.resid_diag for p in parts], axis=0)
+        for f in _CS_FIELDS:
+            if f == "point_cluster":
+                kw[f] = np.concatenate([p.point_cluster + o for p, o in zip(parts, offs)])
+            else:
+                kw[f] = np.concatenate([getattr(p, f) for p in parts], axis=0)
+        out = cls(**kw)
+        sizes = np.bincount(out.task, weights=out.count, minlength=out.n_tasks)
+        denom = sizes[out.task]
+        out.weight = np.where(denom > 0, out.count / np.where(denom > 0, denom, 1), 0.0)
+        return out
+
+    def save(self, path: str | Path) -> None:
+        """Write every field to an ``.npz`` archive (no pickled objects)."""
+        np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)
+                          if getattr(self, f.name) is not None})
+
+    @classmethod
+    def load(cls, path: str | Path, *, complete: bool = True) -> ClusterStats:
+        """Read an archive written by :meth:`save` (``allow_pickle=False``).
+
+        ``complete=False`` loads one task's part (see :meth:`validate`)."""
+        with np.load(path, allow_pickle=False) as z:
+            missing = [f for f in _CS_FIELDS if f not in z.files]
+            if missing:
+                raise ValueError(f"path: archive lacks fields {missing}")
+            extra = {"resid_diag": np.array(z["resid_diag"])} if "resid_diag" in z.files else {}
+            return cls(**{f: np.array(z[f]) for f in _CS_FIELDS}, **extra).validate(
+                "path", complete=complete
+            )
+
+    # ------------------------------------------------------------ bound-time geometry
+    def foreign_sqdist(self) -> tuple[np.ndarray, np.ndarray]:
+        """(D2 (C, C) squared centroid distances, foreign mask task[c] != task[nu])."""
+        D2 = sqdist(self.centroid, self.centroid)
+        np.fill_diagonal(D2, 0.0)
+        foreign = self.task[:, None] != self.task[None, :]
+        return D2, foreign
+
+    def separation_sq(
+        self, *, geometry: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """D_c^2 = min over foreign centroids of ||nu - mu_c||^2 (+inf if none), (C,).
+
+        ``geometry``: a result of :meth:`foreign_sqdist` to reuse (saves recomputing it).
+        """
+        D2, foreign = self.foreign_sqdist() if geometry is None else geometry
+        return np.where(foreign, D2, np.inf).min(axis=1)
+
+
+def cluster_stats(
+    Z: object,
+    task: object,
+    centroids: object,
+    centroid_task: object,
+    *,
+    sketch_rank: int | None = None,
+) -> ClusterStats:
+    """Cluster geometry of representations ``Z`` about stored centroids (§3).
+
+    Each point is assigned to its nearest *own* centroid (ties -> the lexicographically
+    smallest centroid, so relabelling clusters changes nothing; the bounds
+    are valid for any own-centroid assignment, docs/theory.md §3.1). Centroids need not be
+    cluster means. ``sketch_rank=None`` stores the exact covariance eigendecomposition.
+    Computed on ``Z`` and the centroids divided by a power of two (exact) so that squared
+    radii and covariances stay in range; multiplying the data by 2**k multiplies every
+    length in the result by exactly 2**k.
+    """
+    Z = as_float_array(Z, "Z", ndim=2)
+    mu = as_float_array(centroids, "centroids", ndim=2)
+    e = unit_exponent(Z, mu)
+    cs = _cluster_stats_unit(np.ldexp(Z, -e), task, np.ldexp(mu, -e), centroid_task,
+                             sketch_rank=sketch_rank).scaled(-e)
+    cs.centroid = mu.copy()
+    return cs
+
+
+def _cluster_stats_unit(
+    Z: np.ndarray,
+    task: object,
+    centroids: np.ndarray,
+    centroid_task: object,
+    *,
+    sketch_rank: int | None = None,
+) -> ClusterStats:
+    """:func:`cluster_stats` of data whose largest magnitude is about 1."""
+    Z = as_float_array(Z, "Z", ndim=2)
+    n, d = Z.shape
+    mu = as_float_array(centroids, "centroids", ndim=2)
+    if mu.shape[1] != d:
+        raise ValueError(f"centroids: dimension {mu.shape[1]} != Z dimension {d}")
+    C = mu.shape[0]
+    ct = as_index_array(centroid_task, "centroid_task", length=C)
+    task = as_index_array(task, "task", length=n)
+    q = check_positive_int(sketch_rank, "sketch_rank", allow_none=True)
+    tasks_with_points = np.unique(task)
+    has_centroid = np.zeros(max(int(task.max()), int(ct.max())) + 1, dtype=bool)
+    has_centroid[ct] = True
+    lacking = tasks_with_points[~has_centroid[tasks_with_points]]
+    if lacking.size:
+        raise ValueError(f"task: task(s) {fmt_list(lacking)} have points but no centroid")
+    assign = np.empty(n, dtype=np.int64)
+    for t in tasks_with_points:  # loop over tasks only: O(n_t K_t d) each
+        pts = np.flatnonzero(task == t)
+        own = np.flatnonzero(ct == t)
+        # canonical tie-break: lexicographically smallest centroid (permutation-invariant)
+        own = own[np.lexsort(mu[own].T[::-1])]
+        # any own centroid gives valid bounds (§3.1), so large problems may use BLAS
+        direct = pts.size * own.size * d <= (1 << 20)
+        assign[pts] = own[np.argmin(sqdist(Z[pts], mu[own], direct=direct), axis=1)]
+    diff = Z - mu[assign]
+    r2 = np.einsum("ij,ij->i", diff, diff)
+    counts = np.bincount(assign, minlength=C)
+    n_t = np.bincount(task, minlength=has_centroid.size)
+    denom = n_t[ct]
+    weight = np.where(denom > 0, counts / np.maximum(denom, 1), 0.0)
+    safe = np.maximum(counts, 1)
+    msr = np.bincount(assign, weights=r2, minlength=C) / safe
+    order = np.argsort(assign, kind="stable")
+    starts, _ = _group_starts(assign[order], C)
+    nonempty = counts > 0
+    max_radius = np.zeros(C)
+    offset = np.zeros((C, d))
+    ds = diff[order]
+    if np.any(nonempty):
+        st = starts[nonempty]
+        max_radius[nonempty] = np.sqrt(np.maximum.reduceat(r2[order], st))
+        offset[nonempty] = np.add.reduceat(ds, st, axis=0) / counts[nonempty, None]
+    Xs = ds - offset[assign[order]]
+    U, L, R = _cov_sketch(Xs, starts, counts, q)
+    # diag(Sigma_c) - diag(U L U'): per-coordinate variance the sketch misses (predictions)
+    diag = np.zeros((C, d))
+    if np.any(nonempty):
+        diag[nonempty] = np.add.reduceat(Xs * Xs, starts[nonempty], axis=0) / counts[
+            nonempty, None]
+    resid_diag = np.maximum(diag - np.einsum("cdq,cq->cd", U * U, L), 0.0)
+    return ClusterStats(
+        task=ct, centroid=mu.copy(), count=counts.astype(np.int64), weight=weight, msr=msr,
+        max_radius=max_radius, offset=offset, eigvecs=U, eigvals=L, resid=R,
+        point_cluster=assign, point_radius=np.sqrt(r2), resid_diag=resid_diag,
+    )
+

@@ -1,0 +1,227 @@
+"""Gaussian mixtures: the one mixture density and sampler of the project (docs/theory.md §4).
+
+:class:`GaussianMixtures` holds per-task mixtures ``p_t = sum_k w_tk N(mu_tk, S_tk)``
+(Assumption A.1, §4) with diagonal or full covariances:
+
+* :meth:`~GaussianMixtures.component_logpdf` ``log N(z; mu_tk, S_tk)`` (n, m, K),
+  :meth:`~GaussianMixtures.weighted_logpdf` ``log w_tk + log N(...)`` (n, m, K),
+  :meth:`~GaussianMixtures.logpdf` ``log p_t(z)`` (n, m) and
+  :meth:`~GaussianMixtures.nll` ``-log p_t(z)``, the likelihood score of §1;
+* :meth:`~GaussianMixtures.sample`: draws from each task's mixture;
+* :func:`stack_mixtures`: per-task mixtures with different numbers of components,
+  padded with weight-0 components into one :class:`GaussianMixtures` (what a run stores
+  as ``mixtures-shared.npz``); :func:`one_mixture`: a single mixture as a one-task one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import as_float_array, fmt_list
+from .distances import _CHUNK_ELEMS, unit_exponent
+
+__all__ = ["GaussianMixtures", "stack_mixtures", "one_mixture"]
+
+
+class GaussianMixtures:
+    """Per-task Gaussian-mixture parameters (docs/theory.md §4).
+
+    ``weights`` (m, K) (rows sum to 1; pad tasks with fewer components with weight 0),
+    ``means`` (m, K, d), ``covariances`` full (m, K, d, d) or diagonal (m, K, d).
+    """
+
+    def __init__(self, weights: object, means: object, covariances: object) -> None:
+        w = as_float_array(weights, "weights", ndim=2)
+        mu = as_float_array(means, "means", ndim=3)
+        cov = as_float_array(covariances, "covariances", ndim=(3, 4))
+        m_, K = w.shape
+        if mu.shape[:2] != (m_, K):
+            raise ValueError(f"means: shape {mu.shape} does not match weights {w.shape}")
+        d = mu.shape[2]
+        diag = cov.ndim == 3
+        want = (m_, K, d) if diag else (m_, K, d, d)
+        if cov.shape != want:
+            raise ValueError(f"covariances: shape {cov.shape}, expected {want}")
+        if np.any(w < 0):
+            raise ValueError("weights: must be non-negative")
+        sums = w.sum(axis=1)
+        if np.any(np.abs(sums - 1.0) > 1e-6):
+            bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-6)
+            raise ValueError(f"weights: each task's weights must sum to 1; task(s) "
+                             f"{fmt_list(bad)} sum to {fmt_list(sums[bad])}")
+        if diag:
+            if np.any(cov <= 0):
+                raise ValueError("covariances: diagonal variances must be positive")
+        else:
+            if not np.allclose(cov, np.swapaxes(cov, -1, -2), rtol=1e-10, atol=0):
+                raise ValueError("covariances: must be symmetric")
+            try:
+                np.linalg.cholesky(cov)
+            except np.linalg.LinAlgError:
+                raise ValueError("covariances: must be positive definite") from None
+        self.weights = w
+        self.means = mu
+        self.covariances = cov
+
+    @property
+    def diagonal(self) -> bool:
+        return self.covariances.ndim == 3
+
+    def normalised(self) -> tuple[GaussianMixtures, int]:
+        """(the mixtures with means / 2**e and covariances / 4**e, e) with the largest
+        mean coordinate or standard deviation / 2**e in [0.5, 1) (exact; the Chernoff
+        bound is scale-invariant, docs/theory.md §4)."""
+        var = self.covariances if self.diagonal else np.diagonal(
+            self.covariances, axis1=-2, axis2=-1)
+        e = unit_exponent(self.means, squared=(var,))
+        if e == 0:
+            return self, 0
+        out = object.__new__(type(self))  # already validated: skip the Cholesky checks
+        out.weights = self.weights
+        out.means = np.ldexp(self.means, -e)
+        out.covariances = np.ldexp(self.covariances, -2 * e)
+        return out, e
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_components(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def dim(self) -> int:
+        return int(self.means.shape[2])
+
+    def full_covariances(self) -> np.ndarray:
+        """Covariances as (m, K, d, d) (expands diagonal ones)."""
+        if not self.diagonal:
+            return self.covariances
+        return self.covariances[..., :, None] * np.eye(self.dim)
+
+    def component_logpdf(self, Z: object) -> np.ndarray:
+        """log N(z; mu_k, S_k) for every component, shape (n, m, K)."""
+        Z = as_float_array(Z, "Z", ndim=2)
+        if Z.shape[1] != self.dim:
+            raise ValueError(f"Z: dimension {Z.shape[1]} != mixture dimension {self.dim}")
+        n, d = Z.shape
+        m_, K = self.weights.shape
+        P = m_ * K
+        mu = self.means.reshape(P, d)
+        if self.diagonal:
+            var = self.covariances.reshape(P, d)
+            inv_sd = 1.0 / np.sqrt(var)
+            logdet = np.log(var).sum(axis=1)
+            W = None
+        else:
+            Lc = np.linalg.cholesky(self.covariances.reshape(P, d, d))
+            logdet = 2.0 * np.log(np.diagonal(Lc, axis1=1, axis2=2)).sum(axis=1)
+            W = np.linalg.inv(Lc)  # (P, d, d), whitening maps
+            Wmu = np.einsum("pij,pj->pi", W, mu)
+        out = np.empty((n, P))
+        step = max(1, _CHUNK_ELEMS // max(1, P * d))
+        for i0 in range(0, n, step):
+            Zc = Z[i0 : i0 + step]
+            if W is None:
+                y = (Zc[:, None, :] - mu[None]) * inv_sd[None]
+            else:
+                y = (Zc @ W.reshape(P * d, d).T).reshape(-1, P, d) - Wmu[None]
+            out[i0 : i0 + step] = np.einsum("npd,npd->np", y, y)
+        logpdf = -0.5 * (out + logdet[None] + d * np.log(2 * np.pi))
+        return logpdf.reshape(n, m_, K)
+
+    def weighted_logpdf(self, Z: object) -> np.ndarray:
+        """``log w_tk + log N(z; mu_tk, S_tk)`` (n, m, K); -inf for weight-0 components."""
+        with np.errstate(divide="ignore"):
+            lw = np.log(self.weights)[None]
+        return self.component_logpdf(Z) + lw
+
+    def logpdf(self, Z: object) -> np.ndarray:
+        """``log p_t(z_i)`` (n, m): a log-sum-exp over each task's components (§4)."""
+        a = self.weighted_logpdf(Z)
+        amax = a.max(axis=2, keepdims=True)
+        return amax[..., 0] + np.log(np.exp(a - amax).sum(axis=2))
+
+    def nll(self, Z: object) -> np.ndarray:
+        """Likelihood scores ``S[i, k] = -log p_k(z_i)`` (n, m) (§1, likelihood score)."""
+        return -self.logpdf(Z)
+
+    def sample(self, n_per_task: object, rng: np.random.Generator) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+        """Draw ``n_per_task[t]`` points from each task's mixture; returns (Z, task)."""
+        counts = np.broadcast_to(np.asarray(n_per_task, dtype=np.int64), (self.n_tasks,))
+        if np.any(counts < 0):
+            raise ValueError("n_per_task: must be non-negative")
+        Zs, ts = [], []
+        Lc = np.linalg.cholesky(self.full_covariances())
+        for t in range(self.n_tasks):
+            comp = rng.choice(self.n_components, size=int(counts[t]), p=self.weights[t])
+            eps = rng.standard_normal((int(counts[t]), self.dim))
+            Zs.append(self.means[t, comp] + np.einsum("nij,nj->ni", Lc[t, comp], eps))
+            ts.append(np.full(int(counts[t]), t))
+        return np.concatenate(Zs), np.concatenate(ts)
+
+    def save(self, path: str | Path) -> None:
+        """Write to ``.npz`` (no pickle)."""
+        np.savez(path, weights=self.weights, means=self.means, covariances=self.covariances)
+
+    @classmethod
+    def load(cls, path: str | Path) -> GaussianMixtures:
+        """Read an archive written by :meth:`save` (``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["weights"], z["means"], z["covariances"])
+
+
+def one_mixture(weights: object, means: object, covariances: object) -> GaussianMixtures:
+    """One mixture (``weights`` (K,), ``means`` (K, d), ``covariances`` (K, d) diagonal or
+    (K, d, d) full) as a one-task :class:`GaussianMixtures`; weights are renormalised to
+    sum to 1 (a fitted mixture's may be off by rounding)."""
+    w = as_float_array(weights, "weights", ndim=1)
+    if np.any(w < 0) or not w.sum() > 0:
+        raise ValueError("weights: must be non-negative with a positive sum")
+    return GaussianMixtures((w / w.sum())[None], np.asarray(means)[None],
+                            np.asarray(covariances)[None])
+
+
+def stack_mixtures(parts: Sequence[tuple[object, object, object]]) -> GaussianMixtures:
+    """Per-task mixtures ``(weights (K_t,), means (K_t, d), covariances (K_t, d) or
+    (K_t, d, d))`` stacked into one :class:`GaussianMixtures` with K = max_t K_t.
+
+    Tasks with fewer components are padded with weight-0 components (mean 0, unit
+    variances / identity covariance), which change no density, score or bound (§4.2:
+    zero-weight components are dropped); each task's weights are renormalised to sum to 1.
+    All tasks must share the dimension and the covariance type.
+    """
+    if len(parts) == 0:
+        raise ValueError("parts: at least one task's mixture is needed")
+    ws, mus, covs = [], [], []
+    for t, (w, mu, cov) in enumerate(parts):
+        w = as_float_array(w, f"parts[{t}].weights", ndim=1)
+        mu = as_float_array(mu, f"parts[{t}].means", ndim=2)
+        cov = as_float_array(cov, f"parts[{t}].covariances", ndim=(2, 3))
+        if mu.shape[0] != w.shape[0] or cov.shape[0] != w.shape[0]:
+            raise ValueError(f"parts[{t}]: {w.shape[0]} weights, {mu.shape[0]} means and "
+                             f"{cov.shape[0]} covariances")
+        if np.any(w < 0) or not w.sum() > 0:
+            raise ValueError(f"parts[{t}].weights: must be non-negative with a positive sum")
+        ws.append(w / w.sum())
+        mus.append(mu)
+        covs.append(cov)
+    d, diag = mus[0].shape[1], covs[0].ndim == 2
+    bad = [t for t in range(len(parts))
+           if mus[t].shape[1] != d or (covs[t].ndim == 2) != diag]
+    if bad:
+        raise ValueError(f"parts: task(s) {fmt_list(bad)} differ from task 0 in dimension "
+                         "or covariance type")
+    m_, kmax = len(parts), max(w.shape[0] for w in ws)
+    W = np.zeros((m_, kmax))
+    MU = np.zeros((m_, kmax, d))
+    C = np.ones((m_, kmax, d)) if diag else np.tile(np.eye(d), (m_, kmax, 1, 1))
+    for t, (w, mu, cov) in enumerate(zip(ws, mus, covs)):
+        k = w.shape[0]
+        W[t, :k], MU[t, :k], C[t, :k] = w, mu, cov
+    return GaussianMixtures(W, MU, C)

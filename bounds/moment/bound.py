@@ -1,0 +1,232 @@
+"""The optimal two-moment bound of one cluster and the registered ``moment-opt``
+(docs/theory.md §3.7).
+
+:func:`centroid_moment_bound` bounds the misretrieval probability of one cluster of the
+nearest-centroid rule (some foreign centroid at least as close as the own one) in the
+subspace of the ``r_max`` foreign directions with the largest directional Cantelli terms,
+plus the Cantelli union of the others (§3.7.2, §3.7.7).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._validate import as_float_array, check_positive_int
+from ..base import Bound, BoundInputs
+from ..centroid import DirectionalBound, _per_task_from_clusters
+from ..clusters import ClusterStats
+from ..geometry import _cluster_geometry, _directional_tails
+from .law import _pow2, _sup_union
+from .sdp import _EPS, _SOLVER_TOL, DEFAULT_R_MAX, PRUNE_TOL, ClusterMomentResult
+
+
+# ------------------------------------------------------------------ public: one cluster
+def _standalone_tails(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray,
+                      V: np.ndarray, L: np.ndarray, resid: float) -> np.ndarray:
+    """Bound C's directional Cantelli terms p_nu of this cluster (via _directional_tails)."""
+    k, d = foreign.shape
+    q = L.shape[0]
+    C = k + 1
+    cs = ClusterStats(
+        task=np.r_[0, np.ones(k, dtype=np.int64)].astype(np.int64),
+        centroid=np.vstack([own[None, :], foreign]), count=np.ones(C, dtype=np.int64),
+        weight=np.r_[1.0, np.full(k, 1.0 / k)], msr=np.zeros(C), max_radius=np.zeros(C),
+        offset=np.vstack([offset[None, :], np.zeros((k, d))]),
+        eigvecs=np.concatenate([V[None], np.zeros((k, d, q))]),
+        eigvals=np.vstack([L[None, :], np.zeros((k, q))]), resid=np.r_[resid, np.zeros(k)],
+        point_cluster=np.arange(C), point_radius=np.zeros(C),
+    )
+    return _directional_tails(cs, _cluster_geometry(cs))[0, 1:]
+
+
+def centroid_moment_bound(own: object, foreign: object, offset: object, eigvecs: object,
+                          eigvals: object, resid: float, *, r_max: int = DEFAULT_R_MAX,
+                          tails: object | None = None, law: bool = False,
+                          backend: str = "clarabel") -> ClusterMomentResult:
+    """Moment bound on the misretrieval probability of one cluster (docs/theory.md §3.7).
+
+    ``own`` (d,): the stored centroid o; ``foreign`` (k, d): the other tasks' centroids f_j;
+    ``offset`` (d,): cluster mean - o; covariance sketch ``eigvecs`` (d, q), ``eigvals``
+    (q,), ``resid`` with Sigma <= V diag(L) V' + resid (I - V V') (exact when q = d and
+    resid = 0). A point is misretrieved only if some f_j is at least as close as o:
+    a_j'x >= b_j with a_j = 2 (f_j - o), b_j = |f_j|^2 - |o|^2. The exact SDP runs over the
+    ``r_max`` foreign centroids with the largest directional Cantelli terms (bound C's
+    p_nu; ``tails`` (k,) may pass them precomputed), in the subspace spanned by their
+    f_j - o; the others add their Cantelli terms. Returns ``min(1, sdp + rest, Cantelli
+    union)``.
+    """
+    own = as_float_array(own, "own", ndim=1)
+    d = own.size
+    foreign = as_float_array(foreign, "foreign", ndim=2, allow_empty=True)
+    if foreign.size == 0:
+        foreign = foreign.reshape(0, d)
+    if foreign.shape[1] != d:
+        raise ValueError(f"foreign: shape {foreign.shape}, expected (k, {d})")
+    offset = as_float_array(offset, "offset", ndim=1)
+    if offset.shape != (d,):
+        raise ValueError(f"offset: shape {offset.shape}, expected ({d},)")
+    V = as_float_array(eigvecs, "eigvecs", ndim=2)
+    if V.shape[0] != d:
+        raise ValueError(f"eigvecs: shape {V.shape}, expected ({d}, q)")
+    L = as_float_array(eigvals, "eigvals", ndim=1)
+    if L.shape != (V.shape[1],):
+        raise ValueError(f"eigvals: shape {L.shape}, expected ({V.shape[1]},)")
+    if np.any(L < 0):
+        raise ValueError("eigvals: must be non-negative")
+    resid = float(as_float_array(resid, "resid", ndim=0))
+    if resid < 0:
+        raise ValueError("resid: must be non-negative")
+    r_max = check_positive_int(r_max, "r_max")
+    if backend not in ("clarabel", "cvxpy"):
+        raise ValueError(f"backend: must be 'clarabel' or 'cvxpy', got {backend!r}")
+    k = foreign.shape[0]
+    if tails is None:
+        p = _standalone_tails(own, foreign, offset, V, L, resid) if k else np.zeros(0)
+    else:
+        p = as_float_array(tails, "tails", ndim=1, allow_empty=True)
+        if p.shape != (k,):
+            raise ValueError(f"tails: shape {p.shape}, expected ({k},)")
+    return _cluster_bound(own, foreign, offset, V, L, resid, p, r_max, law, backend)
+
+
+def _select(foreign: np.ndarray, own: np.ndarray, p: np.ndarray, r_max: int) -> np.ndarray:
+    """Indices of the (at most r_max) largest Cantelli terms above PRUNE_TOL.
+
+    Ties are broken by distance, then lexicographically by coordinates, so the choice does
+    not depend on the order of the centroids.
+    """
+    cand = np.flatnonzero(p > PRUNE_TOL)
+    if cand.size == 0:
+        return cand
+    Fc = foreign[cand]
+    diff = Fc - own[None, :]
+    d2 = np.einsum("ij,ij->i", diff, diff)
+    pc = p[cand]
+    order = np.lexsort((d2, -pc))  # last key sorts first
+    ps, ds = pc[order], d2[order]
+    if np.any((ps[1:] == ps[:-1]) & (ds[1:] == ds[:-1])):  # exact ties: coordinates decide
+        order = np.lexsort(np.vstack([Fc.T[::-1], d2[None, :], -pc[None, :]]))
+    return cand[order[:r_max]]
+
+
+def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: np.ndarray,
+                   L: np.ndarray, resid: float, p: np.ndarray, r_max: int, law: bool,
+                   backend: str) -> ClusterMomentResult:
+    k, d = foreign.shape
+    cant = float(min(1.0, p.sum()))
+    if k == 0:
+        return ClusterMomentResult(0.0, 0.0, 0.0, 0.0, np.zeros(0, np.int64), 0, 0)
+    if np.any(p >= 1.0):
+        return ClusterMomentResult(1.0, 1.0, float(p.sum() - p.max()), cant,
+                                   np.array([int(np.argmax(p))]), 0, k - 1)
+    sel = _select(foreign, own, p, r_max)
+    rest_mask = np.ones(k, dtype=bool)
+    rest_mask[sel] = False
+    rest = float(p[rest_mask].sum())
+    n_pruned = int(rest_mask.sum())
+    if sel.size <= 1:  # one halfspace: the SDP equals Cantelli (docs/theory.md §3.7)
+        sdp = float(p[sel].sum())
+        val = min(1.0, (sdp + rest) * (1.0 + 2 * _EPS), cant)
+        return ClusterMomentResult(val, sdp, rest, cant, sel, 0, n_pruned)
+    E = foreign[sel] - own[None, :]
+    s0 = _pow2(float(np.abs(E).max()))
+    Es = E / s0
+    Q, R = np.linalg.qr(Es.T)  # span{e_j} in orthonormal coordinates, r = min(d, k)
+    sgn = np.where(np.diag(R) < 0, -1.0, 1.0)  # canonical signs: diag(R) >= 0
+    Q, R = Q * sgn[None, :], R * sgn[:, None]
+    rdim = Q.shape[1]
+    A_loc = R.T  # a_j / 2 in local coordinates (the factor 2 cancels in u_j, c_j)
+    b_loc = 0.5 * np.einsum("ij,ij->i", Es, Es)
+    m_loc = Q.T @ (offset / s0)
+    QV = Q.T @ V
+    Ls = L / s0 / s0
+    rs = resid / s0 / s0
+    cov = (QV * Ls[None, :]) @ QV.T + rs * (np.eye(rdim) - QV @ QV.T)
+    cov = 0.5 * (cov + cov.T)
+    # rounding of the projection: inflate by a PSD ridge (monotone in Sigma, §3.7)
+    cov += 8.0 * (d + V.shape[1] + 4) * _EPS * (float(Ls.max(initial=0.0)) + rs) \
+        * np.eye(rdim)
+    w = np.linalg.eigvalsh(cov)
+    if w[0] < 0:  # sketch rounding made it indefinite: lift to PSD (only enlarges Sigma)
+        cov += (-w[0]) * 2.0 * np.eye(rdim)
+    # rounding of the QR and of the projections, as data errors of the local halfspaces
+    en = np.sqrt(2.0 * b_loc)  # |e_j| / s0
+    qerr = 64.0 * (d + sel.size) * _EPS
+    cert = _sup_union(m_loc, cov, A_loc, b_loc, law=law, backend=backend,
+                      tol=_SOLVER_TOL, normal_err=qerr * float(np.linalg.norm(Es)) / en,
+                      gap_err=qerr * (en + float(np.linalg.norm(offset / s0))))
+    sdp = float(cert.value)
+    val = float(min(1.0, (sdp + rest) * (1.0 + 2 * _EPS), cant))
+    out = ClusterMomentResult(val, sdp, rest, cant, sel, rdim, n_pruned, cert)
+    if law and cert.atoms is not None:
+        perp = offset - s0 * (Q @ m_loc)
+        out.atoms = own[None, :] + s0 * (cert.atoms @ Q.T) + perp[None, :]
+        out.weights = cert.weights
+    return out
+
+
+# ------------------------------------------------------------------ registered bound
+class MomentOptBound(Bound):
+    """moment-opt: per cluster the optimal two-moment bound (SDP) (docs/theory.md §3.7).
+
+    eps_c = min(1, SDP over the r_max largest Cantelli directions + Cantelli union of the
+    rest, Cantelli union of all); per task sum_c w_c eps_c. Exact on the empirical measure
+    (the sample is one law with these moments); a sketch keeps it valid (monotone in Sigma).
+    """
+
+    name, title, section = "moment-opt", "optimal two-moment bound (SDP)", "docs/theory.md §3.7"
+    assumptions = DirectionalBound.assumptions + (
+        "exact SDP over the r_max foreign centroids with the largest Cantelli terms, "
+        "Cantelli union over the rest; certified dual-feasible value",
+    )
+    tier = "training-time"
+    reads = ("clusters",)
+
+    def __init__(self, r_max: int = DEFAULT_R_MAX) -> None:
+        self.r_max = check_positive_int(r_max, "r_max")
+
+    def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        cs = inputs.clusters
+        g = inputs.cluster_geometry()
+        # bound C's tails; a non-finite one (overflow at extreme scales) is replaced by the
+        # trivial 1, which keeps every use below valid
+        p = inputs.directional()
+        p = np.where(np.isfinite(p), p, 1.0)
+        C = cs.n_clusters
+        eps_c = np.minimum(1.0, p.sum(axis=1))
+        sdp = np.full(C, np.nan)
+        primal = np.full(C, np.nan)
+        gap = np.full(C, np.nan)
+        r_used = np.zeros(C, dtype=np.int64)
+        n_pruned = np.zeros(C, dtype=np.int64)
+        methods = [""] * C
+        t0 = time.perf_counter()
+        solver_time = 0.0
+        for c in range(C):  # loop over clusters: one small SDP each
+            if cs.count[c] == 0:  # weight 0: contributes nothing
+                methods[c] = "empty"
+                continue
+            fidx = np.flatnonzero(g["foreign"][c])
+            res = _cluster_bound(cs.centroid[c], cs.centroid[fidx], cs.offset[c],
+                                 cs.eigvecs[c], cs.eigvals[c], float(cs.resid[c]),
+                                 p[c, fidx], self.r_max, False, "clarabel")
+            eps_c[c] = res.value
+            sdp[c] = res.sdp
+            r_used[c] = res.r
+            n_pruned[c] = res.n_pruned
+            cert = res.certificate
+            if cert is not None:
+                primal[c] = cert.primal + res.rest
+                gap[c] = cert.gap
+                methods[c] = cert.method
+                solver_time += cert.solve_time
+            else:
+                methods[c] = "closed-form"
+        details = {
+            "per_cluster": eps_c, "sdp": sdp, "primal": primal, "gap": gap, "r": r_used,
+            "n_pruned": n_pruned, "method": methods, "r_max": self.r_max,
+            "solver_time": solver_time, "time": time.perf_counter() - t0,
+        }
+        return _per_task_from_clusters(cs, eps_c), details
