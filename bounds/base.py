@@ -160,7 +160,8 @@ class Bound:
 
     A subclass sets ``name`` (unique; letters, digits, ``-``, ``_``, ``.``), ``title``,
     ``section`` (where it is derived), ``tier`` (one of :data:`TIERS`), ``reads`` (the
-    :data:`INPUT_FIELDS` it needs), ``assumptions`` (one line each) and implements
+    :data:`INPUT_FIELDS` it needs), ``assumptions`` (one line each), optionally
+    ``at_most`` and ``continuous`` (see below), and implements
     ``_per_task(inputs) -> (per_task (m,), details)``; :func:`bounds.register` checks all
     of these. ``guaranteed`` follows from the tier (:data:`EXACT_TIERS`).
     """
@@ -171,6 +172,13 @@ class Bound:
     assumptions: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     section: str = ""
+    #: names of bounds this one never exceeds, per task, on inputs both read (§6.2;
+    #: checked by the ``orderings`` property of :mod:`bounds.testing`)
+    at_most: tuple[str, ...] = ()
+    #: relative accuracy to which the value is a continuous function of the data (checked
+    #: under rotations and decimal rescaling); None: it counts, assigns or takes a minimum
+    #: over sets that change at ties
+    continuous: float | None = None
 
     @property
     def guaranteed(self) -> bool:

@@ -32,6 +32,7 @@ class MarginBound(Bound):
     """Bound A: eps_t <= sum_c w_c P_c(||z - mu_c|| >= D_c / 2) (docs/theory.md §3.2)."""
 
     name, title, section = "A", "margin fraction", "docs/theory.md §3.2"
+    at_most = ("Bprime",)
     assumptions = _CENTROID_ASSUMPTIONS + ("needs per-point radii",)
     tier = "training-time"
     reads = ("clusters",)
@@ -50,6 +51,7 @@ class ClippedMarkovBound(Bound):
     """Bound B': eps_t <= sum_c w_c E_c min(1, 4||z-mu_c||^2 / D_c^2) (§3.3)."""
 
     name, title, section = "Bprime", "clipped Markov per point", "docs/theory.md §3.3"
+    at_most = ("B",)
     assumptions = _CENTROID_ASSUMPTIONS + ("needs per-point radii",)
     tier = "training-time"
     reads = ("clusters",)
@@ -66,6 +68,7 @@ class SecondMomentBound(Bound):
     """Bound B: eps_t <= sum_c w_c min(1, 4 s_c^2 / D_c^2) (§3.3)."""
 
     name, title, section = "B", "second moment (Markov)", "docs/theory.md §3.3"
+    continuous = 1e-6
     assumptions = _CENTROID_ASSUMPTIONS
     tier = "training-time"
     reads = ("clusters",)
@@ -81,6 +84,7 @@ class DirectionalBound(Bound):
     """Bound C: eps_c <= min(1, sum_nu v_nu / (v_nu + a_nu^2)) (§3.4)."""
 
     name, title, section = "C", "directional Cantelli + union", "docs/theory.md §3.4"
+    continuous = 1e-6
     assumptions = _CENTROID_ASSUMPTIONS + (
         "covariance sketch: top-q eigenpairs + residual upper bound (exact if q = d)",
     )
@@ -97,6 +101,7 @@ class TruncatedUnionBound(Bound):
     """Bound D: min over r in {D_(k)/2} U {inf} of Markov(r) + truncated union (§3.6)."""
 
     name, title, section = "D", "truncated union", "docs/theory.md §3.6"
+    at_most = ("B", "C")
     assumptions = DirectionalBound.assumptions
     tier = "training-time"
     reads = ("clusters",)

@@ -171,6 +171,7 @@ class GaussianChernoffBound(Bound):
         "a population bound: holds for P = the mixture law, not for an empirical sample",
     )
     tier = "assumption"
+    continuous = 1e-4  # golden-section search over lambda
     reads = ("mixtures",)
 
     def __init__(self, n_iter: int = 10, prune_tol: float = 1e-12) -> None:

@@ -99,6 +99,13 @@ def validate_bound(bound: Any) -> Bound:
     if bound.guaranteed != (bound.tier in EXACT_TIERS):
         raise ValueError(f"{where}: guaranteed={bound.guaranteed} contradicts tier "
                          f"{bound.tier!r}")
+    if (not isinstance(bound.at_most, tuple)
+            or not all(isinstance(a, str) and a != name for a in bound.at_most)):
+        raise ValueError(f"{where}: at_most must be a tuple of other bounds' names")
+    c = bound.continuous
+    if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float))
+                          or not 0 < c < 1):
+        raise ValueError(f"{where}: continuous must be None or a relative accuracy in (0, 1)")
     cls = type(bound)
     if cls._per_task is Bound._per_task and cls.compute is Bound.compute:
         raise ValueError(f"{where}: implements neither _per_task nor compute")

@@ -27,6 +27,7 @@ class ThresholdEmpiricalBound(Bound):
     """G-emp: inf_r P(S_t >= r) + sum_s P(S_s < r) on the empirical measure (§2.1)."""
 
     name, title, section = "G-emp", "threshold lemma, empirical", "docs/theory.md §2.1"
+    at_most = ("G-cantelli",)
     assumptions = _SCORE_ASSUMPTIONS
     tier = "sample-exact"
     reads = ("scores", "task")
@@ -111,6 +112,8 @@ class ThresholdCantelliBound(Bound):
     """G-cantelli: inf_r of the Cantelli version of the threshold lemma (§2.2)."""
 
     name, title, section = "G-cantelli", "threshold lemma + Cantelli", "docs/theory.md §2.2"
+    at_most = ("corollary",)
+    continuous = 1e-4  # a grid search with local refinement: minima located to ~1e-6
     assumptions = _SCORE_ASSUMPTIONS + ("reads only own/foreign score means and variances",)
     tier = "sample-exact"
     reads = ("scores", "task")
@@ -165,6 +168,7 @@ class CorollaryBound(Bound):
     """Separation-factor corollary eps_t <= m / (1 + delta_t^2) (§2.3)."""
 
     name, title, section = "corollary", "separation factor m/(1+delta^2)", "docs/theory.md §2.3"
+    continuous = 1e-6
     assumptions = _SCORE_ASSUMPTIONS + (
         "m = number of tasks (one own + m-1 foreign Cantelli terms); 1 if delta_t <= 0",
     )

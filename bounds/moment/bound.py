@@ -182,6 +182,7 @@ class MomentOptBound(Bound):
         "Cantelli union over the rest; certified dual-feasible value",
     )
     tier = "training-time"
+    at_most = ("C",)  # §3.7.4: never above bound C
     reads = ("clusters",)
 
     def __init__(self, r_max: int = DEFAULT_R_MAX) -> None:
