@@ -27,7 +27,7 @@ from .moment import (
     check_law,
     sup_union_probability,
 )
-from .registry import REGISTRY, evaluate, load_plugins, register, unregister
+from .registry import REGISTRY, evaluate, load_plugins, register, unregister, validate_bound
 from .score_moments import ScoreStats, score_stats
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "stack_mixtures",
     "sup_union_probability",
     "unregister",
+    "validate_bound",
 ]
 
 

@@ -81,8 +81,15 @@ def _nothing_selected(names: list[str]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the checker."""
+    from .. import REGISTRY
+
+    names = "\n".join(f"  {n:<22} {b.tier:<14} {b.title}" for n, b in REGISTRY.items())
     p = _Parser(prog=PROG, description="Check the task-retrieval error bounds recorded in a "
-                "cft run directory (docs/run-dir.md) against the empirical errors.")
+                "cft run directory (docs/run-dir.md) against the empirical errors.",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog="exit codes: 0 every guaranteed bound holds, 1 a guaranteed bound is "
+                "violated, 2 bad input\n\nbounds (name, tier, title; plug-ins of the "
+                f"cft_bounds.bounds entry point included):\n{names}")
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (docs/run-dir.md)")
     p.add_argument("--split", choices=("test", "calibration", "both"), default="both",
                    help="which evaluation split(s) to check (default: both)")
@@ -94,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bounds", type=_names, default=None, metavar="NAME,...",
                    help="only these bounds (names of bounds.REGISTRY)")
     p.add_argument("--delta", type=_delta, default=0.05,
-                   help="confidence parameter of the PAC bounds (default 0.05)")
+                   help="PAC delta: the PAC bounds hold with probability >= 1 - delta "
+                        "(default 0.05); not the separation factor delta_t")
     p.add_argument("--per-task", action="store_true",
                    help="after the ladder, print every per-task table with the bound notes")
     p.add_argument("--worst", type=_step, default=3, metavar="N",
@@ -104,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the checker; returns the exit code (0 ok, 1 guaranteed bound violated, 2 bad input)."""
+    from .. import registry
+
+    for msg in registry.load_plugins():
+        sys.stderr.write(f"{PROG}: warning: {msg}\n")
     args = build_parser().parse_args(argv)
     splits = SPLITS if args.split == "both" else (args.split,)
     try:

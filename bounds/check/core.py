@@ -38,9 +38,13 @@ CATEGORIES = ("guaranteed", "pac", "assumption")
 
 
 def bound_groups() -> dict[str, list[str]]:
-    """Registry names grouped by what they read: scores, clusters, mixtures, pac."""
+    """Registry names grouped by what they read: scores, clusters, mixtures, pac.
+
+    Prediction-tier entries are never reported as bounds (docs/theory.md §11)."""
     groups: dict[str, list[str]] = {"scores": [], "clusters": [], "mixtures": [], "pac": []}
     for name, b in REGISTRY.items():
+        if b.tier == "prediction":
+            continue
         reads = set(b.reads)
         if "cal_scores" in reads:
             groups["pac"].append(name)

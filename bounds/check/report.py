@@ -3,11 +3,12 @@
 Per (split, mode, kind) score matrix the console shows
 
 1. a table of the **guaranteed** bounds: one row per task plus ``overall``; columns n,
-   empirical retrieval error, delta_t (separation factor, docs/theory.md §2.3) and per
+   empirical retrieval error, ``sep. delta_t`` (the separation factor of docs/theory.md
+   §2.3, not the PAC confidence ``delta`` of §5, printed as ``PAC delta``) and per
    bound ``value tightness mark`` where tightness is the ratio bound/error (``x2.1``) or,
    when the error is 0, the gap bound - error (``+0.012``); the mark is a green check when
    the bound holds and a red cross when it is violated;
-2. when present, a separate table of the **PAC** (probability >= 1 - delta) and
+2. when present, a separate table of the **PAC** (probability >= 1 - PAC delta) and
    **assumption-dependent** bounds (Gaussian mixture under A.1, predictive bounds from the
    training-time statistics, prefixed ``train:``) with the Assumption A.1 diagnostics
    beside them (normality p-value, held-out log-likelihood gap per dimension, flag).
@@ -30,11 +31,14 @@ import numpy as np
 from .core import TOL, Report, Table
 from .ladder import TIER_NAMES, ladder, tier_of
 
-__all__ = ["render", "to_jsonable", "write_json", "tightness"]
+__all__ = ["render", "to_jsonable", "write_json", "ratio_and_gap"]
 
 
-def tightness(bound: float, error: float) -> tuple[float | None, float]:
-    """(ratio bound/error or None when error == 0, gap bound - error)."""
+def ratio_and_gap(bound: float, error: float) -> tuple[float | None, float]:
+    """(ratio bound/error or None when error == 0, gap bound - error) of one value.
+
+    Not ``cft.analysis.tightness`` (an array ratio with a half-sample floor for a zero
+    error): this one reports no ratio for a zero error, and the gap."""
     ratio = bound / error if error > 0 else None
     return ratio, bound - error
 
@@ -56,7 +60,7 @@ def _cell(bound: float, error: float, holds: bool) -> Any:
     """``value tightness mark`` as a styled rich Text (no markup parsing: fast)."""
     from rich.text import Text
 
-    ratio, gap = tightness(bound, error)
+    ratio, gap = ratio_and_gap(bound, error)
     tight = f"x{ratio:.3g}" if ratio is not None else f"+{gap:.2g}"
     return Text.assemble(f"{bound:.4f} {tight} ", ("ok", _OK_STYLE) if holds else
                          ("VIOLATED", _BAD_STYLE))
@@ -112,7 +116,7 @@ def _rich_table(title: str, columns: list[str], rows: list[list[Any]], last_task
 
 
 def _ratio(value: float, error: float) -> str:
-    ratio, gap = tightness(value, error)
+    ratio, gap = ratio_and_gap(value, error)
     return f"x{ratio:.2f}" if ratio is not None else f"+{gap:.2g}"
 
 
@@ -213,7 +217,7 @@ def render(report: Report, out: TextIO | None = None, *, per_task: bool = False,
     status = escape(str(meta.get("status", "unset")))
     con.print(f"[bold]run[/] {escape(str(d.root))}  status={status}"
               f" tasks_complete={meta['tasks_complete']}/{meta['n_tasks']}  step={d.step} "
-              f"(tasks 0..{d.step})  delta={report.delta:g}")
+              f"(tasks 0..{d.step})  PAC delta={report.delta:g}")
     for w in report.warnings[:5]:
         con.print(f"[yellow]warning:[/] {escape(w)}")
     if len(report.warnings) > 5:
@@ -224,13 +228,13 @@ def render(report: Report, out: TextIO | None = None, *, per_task: bool = False,
         for group, title in (
             (("guaranteed",), "guaranteed bounds (exact on the empirical measure)"),
             (("pac", "assumption"),
-             "PAC (prob. >= 1-delta) and assumption-dependent bounds (not guaranteed)"),
+             "PAC (prob. >= 1 - PAC delta) and assumption-dependent bounds (not guaranteed)"),
         ):
             rows = [r for r in tab.rows if r.category in group]
             diag = tab.diagnostics if "assumption" in group else None
             if not rows and group != ("guaranteed",):
                 continue
-            columns = ["task", "n", "error", "delta_t"] + [r.key for r in rows]
+            columns = ["task", "n", "error", "sep. delta_t"] + [r.key for r in rows]
             if diag is not None:
                 columns += ["A.1 normality p", "loglik gap/dim", "A.1"]
             body = []
@@ -315,7 +319,8 @@ def to_jsonable(report: Report) -> dict[str, Any]:
     for tab in report.tables:
         rows = []
         for r in tab.rows:
-            ratio = [tightness(float(b), float(e))[0] for b, e in zip(r.per_task, tab.err_t)]
+            ratio = [ratio_and_gap(float(b), float(e))[0]
+                     for b, e in zip(r.per_task, tab.err_t)]
             rows.append({
                 "key": r.key, "name": r.name, "title": r.title, "category": r.category,
                 "source": r.source, "per_task": r.per_task, "overall": r.overall,
@@ -323,7 +328,7 @@ def to_jsonable(report: Report) -> dict[str, Any]:
                 "holds_overall": r.holds_overall, "holds": r.holds,
                 "tightness_ratio_per_task": ratio,
                 "gap_per_task": r.per_task - tab.err_t,
-                "tightness_ratio_overall": tightness(r.overall, tab.err)[0],
+                "tightness_ratio_overall": ratio_and_gap(r.overall, tab.err)[0],
                 "gap_overall": r.overall - tab.err,
                 "assumptions": list(r.assumptions), "note": r.note,
             })
@@ -350,7 +355,7 @@ def to_jsonable(report: Report) -> dict[str, Any]:
 
     rungs = [{"split": r.split, "rule": r.rule, "error": r.error,
               "tiers": {str(k): None if v is None else {"key": v[0], "overall": v[1],
-                                                        "ratio": tightness(v[1], r.error)[0]}
+                                                        "ratio": ratio_and_gap(v[1], r.error)[0]}
                         for k, v in r.best.items()},
               "prediction": None if r.pred is None else {
                   "key": r.pred.key, "target": r.pred.target, "overall": r.pred.overall,

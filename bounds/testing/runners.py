@@ -290,17 +290,18 @@ def properties_for(bound: Bound) -> list[Property]:
     return [p for p in PROPERTIES if bound.tier in p.tiers and p.applies(bound)]
 
 
-def run_property(prop: Property, bound: Bound, *, examples: int = 50,
-                 seed_: int = 0) -> Counterexample | None:
+def run_property(prop: Property, bound: Bound, *, examples: int = 50, seed_: int = 0,
+                 strategy: st.SearchStrategy[Any] | None = None) -> Counterexample | None:
     """Run ``prop`` on ``prop.examples(examples)`` generated examples (hypothesis, random
-    seed ``seed_``, no example database); the shrunk counterexample or None."""
+    seed ``seed_``, no example database); the shrunk counterexample or None.
+    ``strategy`` replaces the property's own (e.g. smaller problems, for a fast test)."""
     last: dict[str, Any] = {}
 
     @settings(max_examples=prop.examples(examples), deadline=None, database=None,
               derandomize=False, verbosity=Verbosity.quiet, print_blob=False,
               suppress_health_check=list(HealthCheck))
     @seed(seed_)
-    @given(prop.strategy())
+    @given(prop.strategy() if strategy is None else strategy)
     def run(example: Any) -> None:
         try:
             prop.check(bound, example)
