@@ -273,6 +273,18 @@ class ClusterStats:
         out.weight = np.where(denom > 0, out.count / np.where(denom > 0, denom, 1), 0.0)
         return out
 
+    def first_tasks(self, k: int) -> ClusterStats:
+        """The statistics of tasks 0..k only: their clusters and points (weights are per
+        task, so they are unchanged). Used for the state of a run after step k."""
+        keep = self.task <= k
+        new_id = np.cumsum(keep) - 1
+        pts = keep[self.point_cluster]
+        kw = {f: getattr(self, f)[keep] for f in _CS_FIELDS if not f.startswith("point_")}
+        return type(self)(
+            **kw, point_cluster=new_id[self.point_cluster[pts]],
+            point_radius=self.point_radius[pts],
+            resid_diag=None if self.resid_diag is None else self.resid_diag[keep])
+
     def save(self, path: str | Path) -> None:
         """Write every field to an ``.npz`` archive (no pickled objects)."""
         np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)

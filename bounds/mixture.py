@@ -152,17 +152,29 @@ class GaussianMixtures:
 
     def sample(self, n_per_task: object, rng: np.random.Generator) -> tuple[np.ndarray,
                                                                              np.ndarray]:
-        """Draw ``n_per_task[t]`` points from each task's mixture; returns (Z, task)."""
+        """Draw ``n_per_task[t]`` points from each task's mixture; returns (Z, task).
+
+        Per task: the components (``rng.choice`` with the task's weights), then standard
+        normals (n, d), mapped by each component's mean and covariance factor (the square
+        root of a diagonal covariance, the Cholesky factor of a full one)."""
         counts = np.broadcast_to(np.asarray(n_per_task, dtype=np.int64), (self.n_tasks,))
         if np.any(counts < 0):
             raise ValueError("n_per_task: must be non-negative")
         Zs, ts = [], []
-        Lc = np.linalg.cholesky(self.full_covariances())
         for t in range(self.n_tasks):
-            comp = rng.choice(self.n_components, size=int(counts[t]), p=self.weights[t])
-            eps = rng.standard_normal((int(counts[t]), self.dim))
-            Zs.append(self.means[t, comp] + np.einsum("nij,nj->ni", Lc[t, comp], eps))
-            ts.append(np.full(int(counts[t]), t))
+            n = int(counts[t])
+            comp = rng.choice(self.n_components, size=n, p=self.weights[t])
+            eps = rng.standard_normal((n, self.dim))
+            Z = np.empty((n, self.dim))
+            for k in np.unique(comp):  # grouped by component: no (n, d, d) array
+                sel = comp == k
+                if self.diagonal:
+                    Z[sel] = self.means[t, k] + eps[sel] * np.sqrt(self.covariances[t, k])
+                else:
+                    L = np.linalg.cholesky(self.covariances[t, k])
+                    Z[sel] = self.means[t, k] + eps[sel] @ L.T
+            Zs.append(Z)
+            ts.append(np.full(n, t))
         return np.concatenate(Zs), np.concatenate(ts)
 
     def save(self, path: str | Path) -> None:

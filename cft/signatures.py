@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import logsumexp
 
+from bounds.mixture import one_mixture
 from bounds.rundir_schema import KINDS as _SCHEMA_KINDS
 from cft.registry import SIGNATURES
 from cft.validation import check_int
@@ -56,26 +56,15 @@ def mixture_nll(
     covariances: np.ndarray,
     covariance_type: str,
 ) -> np.ndarray:
-    """``-log sum_k w_k N(z; mu_k, Sigma_k)`` for diagonal or full covariances."""
-    n, d = Z.shape
-    logp = np.empty((n, len(weights)))
-    with np.errstate(divide="ignore"):
-        logw = np.log(weights)
-    for k in range(len(weights)):
-        diff = Z - means[k]
-        if covariance_type == "diag":
-            var = covariances[k]
-            maha = (diff**2 / var).sum(1)
-            logdet = np.log(var).sum()
-        elif covariance_type == "full":
-            L = np.linalg.cholesky(covariances[k])
-            sol = np.linalg.solve(L, diff.T)
-            maha = (sol**2).sum(0)
-            logdet = 2.0 * np.log(np.diag(L)).sum()
-        else:
-            raise ValueError(f"covariance_type: must be 'diag' or 'full', got {covariance_type!r}")
-        logp[:, k] = logw[k] - 0.5 * (d * np.log(2 * np.pi) + logdet + maha)
-    return -logsumexp(logp, axis=1)
+    """``-log sum_k w_k N(z; mu_k, Sigma_k)`` for diagonal or full covariances: the
+    project's one mixture density, ``bounds.GaussianMixtures`` (docs/theory.md §4)."""
+    if covariance_type not in ("diag", "full"):
+        raise ValueError(f"covariance_type: must be 'diag' or 'full', got {covariance_type!r}")
+    want = 2 if covariance_type == "diag" else 3
+    if np.ndim(covariances) != want:
+        raise ValueError(f"covariances: {covariance_type!r} needs {want} dimensions, got "
+                         f"shape {np.shape(covariances)}")
+    return one_mixture(weights, means, covariances).nll(Z)[:, 0]
 
 
 class Signature:

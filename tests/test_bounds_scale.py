@@ -30,14 +30,6 @@ import bounds
 TOL = 1e-9
 #: BoundInputs fields the strategy below fills in
 PRODUCED = {"scores", "task", "clusters", "mixtures", "cal_scores", "cal_task"}
-#: bounds whose value is a continuous function of the data (the others count, compare or
-#: take a minimum over sets that change at ties), with the relative accuracy to which the
-#: code computes them: G-cantelli and the Chernoff bound minimise numerically (a grid with
-#: three local refinements; golden section), so a rounding change may pick another of two
-#: nearly equal local minima, each located only to ~1e-6 of its bracket
-CONTINUOUS = {"B": 1e-6, "C": 1e-6, "corollary": 1e-6, "G-cantelli": 1e-4,
-              "gaussian-chernoff": 1e-4}
-
 coord = st.one_of(st.just(0.0), st.floats(1e-3, 4.0), st.floats(-4.0, -1e-3))
 generic = st.one_of(st.floats(1e-2, 4.0), st.floats(-4.0, -1e-2))
 
@@ -120,9 +112,10 @@ def test_decimal_scales(p: dict, k: int) -> None:
         assert np.all((r.per_task >= 0) & (r.per_task <= 1)), (name, k, r.per_task)
         if bounds.REGISTRY[name].guaranteed:
             assert np.all(r.per_task >= emp - TOL), (name, k, r.per_task, emp)
-        if name in CONTINUOUS:
-            np.testing.assert_allclose(r.per_task, base[name].per_task, rtol=CONTINUOUS[name],
-                                       atol=CONTINUOUS[name] / 10, err_msg=f"{name} at 1e{k}")
+        acc = bounds.REGISTRY[name].continuous  # declared by the bound (Bound.continuous)
+        if acc is not None:
+            np.testing.assert_allclose(r.per_task, base[name].per_task, rtol=acc,
+                                       atol=acc / 10, err_msg=f"{name} at 1e{k}")
 
 
 def _issue_case() -> dict:

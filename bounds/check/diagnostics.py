@@ -52,25 +52,6 @@ def _task_mixture(mix: GaussianMixtures, t: int) -> GaussianMixtures:
                             mix.covariances[t : t + 1])
 
 
-def _weighted_logpdf(mix_t: GaussianMixtures, Z: np.ndarray) -> np.ndarray:
-    """log w_k + log N(z; mu_k, S_k) for task mixture ``mix_t``, shape (n, K).
-
-    Diagonal covariances use the BLAS expansion of the Mahalanobis form (clamped at 0;
-    accurate enough for a diagnostic); full ones ``GaussianMixtures.component_logpdf``.
-    """
-    if mix_t.diagonal:
-        var = mix_t.covariances[0]
-        mu = mix_t.means[0]
-        inv = 1.0 / var
-        quad = (Z * Z) @ inv.T - 2.0 * (Z @ (mu * inv).T) + (mu * mu * inv).sum(axis=1)
-        quad = np.maximum(quad, 0.0)
-        lp = -0.5 * (quad + np.log(var).sum(axis=1)[None, :] + mix_t.dim * np.log(2 * np.pi))
-    else:
-        lp = mix_t.component_logpdf(Z)[:, 0, :]
-    with np.errstate(divide="ignore"):
-        return lp + np.log(mix_t.weights[0])[None, :]
-
-
 def dagostino_pearson(x: np.ndarray, group: np.ndarray, n_groups: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """D'Agostino-Pearson K^2 normality test for every group of ``x`` at once.
@@ -116,23 +97,6 @@ def dagostino_pearson(x: np.ndarray, group: np.ndarray, n_groups: int
     return np.where(ok, p, np.nan), np.where(ok, b1, np.nan), np.where(ok, b2 - 3.0, np.nan)
 
 
-def _sample(mix_t: GaussianMixtures, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Draw ``n`` points from a one-task mixture (grouped by component; no (n, d, d))."""
-    w = mix_t.weights[0]
-    comp = rng.choice(w.shape[0], size=n, p=w / w.sum())
-    eps = rng.standard_normal((n, mix_t.dim))
-    mu = mix_t.means[0]
-    out = np.empty((n, mix_t.dim))
-    for k in np.unique(comp):
-        sel = comp == k
-        if mix_t.diagonal:
-            out[sel] = mu[k] + eps[sel] * np.sqrt(mix_t.covariances[0, k])
-        else:
-            L = np.linalg.cholesky(mix_t.covariances[0, k])
-            out[sel] = mu[k] + eps[sel] @ L.T
-    return out
-
-
 class A1Expectation:
     """Model-side log-likelihood moments per task, cached across splits (fixed seed)."""
 
@@ -147,8 +111,8 @@ class A1Expectation:
         if t not in self._cache:
             mix_t = _task_mixture(self.mix, t)
             rng = np.random.default_rng([self.seed, t])
-            Zs = _sample(mix_t, self.n_samples, rng)
-            ll = logsumexp(_weighted_logpdf(mix_t, Zs), axis=1)
+            Zs = mix_t.sample(self.n_samples, rng)[0]
+            ll = mix_t.logpdf(Zs)[:, 0]
             self._cache[t] = (float(ll.mean()), float(ll.var(ddof=1)))
         return self._cache[t]
 
@@ -195,8 +159,8 @@ def a1_diagnostics(
         for t in range(m_):
             Z = np.asarray(reps[t], dtype=np.float64)
             mix_t = _task_mixture(mix, t)
-            wl = _weighted_logpdf(mix_t, Z)
-            ll = logsumexp(wl, axis=1)
+            wl = mix_t.weighted_logpdf(Z)[:, 0, :]  # log w_k + log N(z; mu_k, S_k)
+            ll = logsumexp(wl, axis=1)  # = mix_t.logpdf(Z)[:, 0], without a second pass
             assign = np.argmax(wl, axis=1)
             U = np.zeros((K, mix.dim))
             for k in range(K):  # direction to the nearest foreign component mean

@@ -168,21 +168,6 @@ def ladder(report: Any) -> list[Rung]:
     return rungs
 
 
-def _subset(cs: Any, k: int) -> Any:
-    """The training-time statistics of tasks 0..k (clusters and their points)."""
-    import dataclasses
-
-    keep = cs.task <= k
-    new_id = np.cumsum(keep) - 1
-    pts = keep[cs.point_cluster]
-    return dataclasses.replace(
-        cs, **{f: getattr(cs, f)[keep] for f in (
-            "task", "centroid", "count", "weight", "msr", "max_radius", "offset", "eigvecs",
-            "eigvals", "resid")},
-        resid_diag=None if cs.resid_diag is None else cs.resid_diag[keep],
-        point_cluster=new_id[cs.point_cluster[pts]], point_radius=cs.point_radius[pts])
-
-
 def over_steps(data: Any, *, split: str = "test", seed: int = 0, max_steps: int = 8,
                cache: dict | None = None) -> dict[str, Any]:
     """Predicted against realised overall error after each evaluated step (at most
@@ -207,7 +192,7 @@ def over_steps(data: Any, *, split: str = "test", seed: int = 0, max_steps: int 
         return out
     for k in steps:
         sdir = L.step_dir(root, k)
-        sub = _subset(cs, k)
+        sub = cs.first_tasks(k)
         got = {}
         try:
             for kind in L.KINDS:
