@@ -252,7 +252,7 @@ def test_solver_value_below_the_truth_is_never_printed(monkeypatch) -> None:
         sol["primal"] = 0.5 * sol["primal"]
         return sol
 
-    monkeypatch.setattr(mo, "_solve_compact_clarabel", bad)
+    monkeypatch.setattr(mo.law, "_solve_compact_clarabel", bad)  # where _core calls it
     c = 2.5
     A = np.array([[1.0, 0.0], [-1.0, 0.0]])
     res = bounds.sup_union_probability(np.zeros(2), np.eye(2), A, np.array([c, c]))
