@@ -263,7 +263,7 @@ def test_solver_value_below_the_truth_is_never_printed(monkeypatch) -> None:
     def broken(W: np.ndarray, h: np.ndarray, tol: float) -> dict:
         raise RuntimeError("no convergence")
 
-    monkeypatch.setattr(mo, "_solve_compact_clarabel", broken)
+    monkeypatch.setattr(mo.law, "_solve_compact_clarabel", broken)
     res = bounds.sup_union_probability(np.zeros(2), np.eye(2), A, np.array([c, c]))
     assert res.method == "cantelli-fallback" and "no convergence" in res.note
     assert res.value == pytest.approx(2.0 / (1.0 + c * c))
