@@ -100,6 +100,35 @@ class _ChernoffTenth(bounds.Bound):
         return np.minimum(1.0, pw.sum(axis=1)) / 10.0, {}
 
 
+class _NoisyPrediction(bounds.Bound):
+    """A prediction that draws a fresh random number each call (not reproducible)."""
+
+    name, title, section = "mut-noisy-prediction", "random guess (wrong)", "tests"
+    tier, reads, assumptions = "prediction", ("mixtures",), ("wrong on purpose",)
+
+    def _per_task(self, inputs: bounds.BoundInputs) -> tuple[np.ndarray, dict]:
+        return np.random.default_rng().uniform(size=inputs.n_tasks), {}
+
+
+class _ChernoffAsPrediction(bounds.Bound):
+    """The Chernoff value offered as a prediction: deterministic, never a bound."""
+
+    name, title, section = "test-chernoff-prediction", "Chernoff as a prediction", "tests"
+    tier, reads, assumptions = "prediction", ("mixtures",), ("Assumption A.1",)
+
+    def _per_task(self, inputs: bounds.BoundInputs) -> tuple[np.ndarray, dict]:
+        return np.minimum(1.0, bounds.pairwise_chernoff(inputs.mixtures)["pairwise"].sum(1)), {}
+
+
+def test_prediction_tier_property_passes_and_fails() -> None:
+    prop = BY_NAME["never-a-bound"]
+    assert run_property(prop, _ChernoffAsPrediction(), examples=20) is None
+    cex = run_property(prop, _NoisyPrediction(), examples=20)
+    assert cex is not None
+    assert cex.message == "not deterministic: two computations on the same inputs differ"
+    assert cex.example.startswith("Gaussian mixtures: 2 tasks, 1 components, dimension 1")
+
+
 #: small problems for the training-time mutation: shrinking cluster statistics of up to
 #: 8 tasks in 64 dimensions takes a minute, and the point here is the detection
 _SMALL = st.tuples(retrieval_problems(max_tasks=3, max_points=4, max_dim=4), st.none())
