@@ -346,23 +346,14 @@ class Runner:
 
     # ---- evaluation -------------------------------------------------------------------------
     def _mixtures(self, k: int) -> Any:
+        """The shared signatures of tasks 0..k as one padded mixture (``None`` unless every
+        signature is a mixture)."""
         import bounds
 
         sigs = self.sig_shared[: k + 1]
         if not all(hasattr(s, "weights_") for s in sigs):
             return None
-        kmax = max(len(s.weights_) for s in sigs)
-        d = sigs[0].means_.shape[1]
-        diag = sigs[0].covariances_.ndim == 2
-        W = np.zeros((k + 1, kmax))
-        MU = np.zeros((k + 1, kmax, d))
-        C = np.ones((k + 1, kmax, d)) if diag else np.tile(np.eye(d), (k + 1, kmax, 1, 1))
-        for t, s in enumerate(sigs):
-            n = len(s.weights_)
-            W[t, :n] = s.weights_ / s.weights_.sum()
-            MU[t, :n] = s.means_
-            C[t, :n] = s.covariances_
-        return bounds.GaussianMixtures(W, MU, C)
+        return bounds.stack_mixtures([(s.weights_, s.means_, s.covariances_) for s in sigs])
 
     def _evaluate(self, k: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Write ``eval/step-k``; returns (row of accuracies on test, metrics).

@@ -59,15 +59,7 @@ def features_experiment(stream: Any, *, delta: float = 0.05, ridge: float = 1e-6
             Z = np.asarray(td.split(split).inputs, dtype=np.float64)
             zs.append(Z)
             ys.append(np.full(len(Z), t, dtype=np.int64))
-    K = max(len(w) for w in parts["w"])
-    d = parts["mu"][0].shape[1]
-    W = np.zeros((m, K))
-    MU = np.zeros((m, K, d))
-    COV = np.tile(np.eye(d), (m, K, 1, 1))
-    for t in range(m):
-        k = len(parts["w"][t])
-        W[t, :k], MU[t, :k], COV[t, :k] = parts["w"][t], parts["mu"][t], parts["cov"][t]
-    mix = bounds.GaussianMixtures(W, MU, COV)
+    mix = bounds.stack_mixtures(list(zip(parts["w"], parts["mu"], parts["cov"])))
     cent = np.concatenate(parts["mu"])  # class means double as centroids
     ctask = np.concatenate(parts["ctask"])
     Zte, yte = (np.concatenate(a) for a in data["test"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.special import logsumexp
 
 import bounds
 
@@ -97,10 +98,9 @@ def likelihood_calibration(mixtures: bounds.GaussianMixtures, Z: np.ndarray,
     d = mixtures.dim
     rows = np.arange(len(Z))
     lp = mixtures.component_logpdf(Z)[rows, task]  # (n, K)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore"):  # log w_k + log N_k (as weighted_logpdf), (n, K)
         post = lp + np.log(mixtures.weights[task])
-    pmax = post.max(axis=1, keepdims=True)  # -log p_t(z), as GaussianMixtures.nll
-    nll = -(pmax[:, 0] + np.log(np.exp(post - pmax).sum(axis=1)))
+    nll = -logsumexp(post, axis=1)  # -log p_t(z), as GaussianMixtures.nll
     k = np.argmax(post, axis=1)
     # log N = -(q + logdet + d log 2 pi) / 2 -> q from the log-density and log-det
     cov = mixtures.full_covariances()[task, k]
