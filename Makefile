@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: test demo lab lint bench wordnet clean-runs
+.PHONY: test demo lab lint bench wordnet clean-runs floors
 
 # torch is pinned to the CPU wheel in the same pip command as everything else, so the
 # resolver never pulls a CUDA build; torchvision/timm are never installed.
@@ -35,6 +35,10 @@ lab: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/bench_bounds.py
 	$(BIN)/python bench/bench_check.py
+
+# every dependency at its floor (constraints/floors.txt) in a throwaway venv, then tests
+floors:
+	scripts/check_floors.sh
 
 clean-runs:
 	rm -rf runs

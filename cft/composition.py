@@ -34,7 +34,8 @@ backbone unchanged; scaling ``lora_alpha / r``), but we do not use peft's model 
 peft stores adapters *inside* the model (one wrapped copy of each layer per adapter name),
 whereas here a module is a free-standing object passed to ``Backbone.upper`` at call time,
 and the composed update with learnable coefficients over frozen earlier factors is not a
-peft primitive.
+peft primitive. tests/test_peft_equivalence.py checks that ``alpha = 0`` gives the outputs
+of peft's ``get_peft_model`` LoRA carrying the same factors (peft is a dev dependency).
 
 The delta is applied in factored form, ``x -> (x A_all^T) B_all^T`` with the factors of all
 tasks stacked, so its cost is ``O(k r d)`` per token and no ``d x d`` matrix is formed.
