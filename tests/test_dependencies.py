@@ -37,6 +37,7 @@ TOOLS = {
     "jupyterlab": "make lab",
     "ruff": "make lint",
     "ipykernel": "the notebooks' kernel (tests/test_notebooks.py)",
+    "nbstripout": "python -m nbstripout (notebooks are committed stripped)",
 }
 
 

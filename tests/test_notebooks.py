@@ -57,9 +57,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_notebooks_present_and_stripped() -> None:
     assert {p.name for p in NOTEBOOKS} == EXPECTED
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "strip_notebooks.py"),
-                           "--check", *map(str, NOTEBOOKS)], capture_output=True, text=True)
-    assert proc.returncode == 0, f"notebooks committed with outputs:\n{proc.stdout}"
+    proc = subprocess.run([sys.executable, "-m", "nbstripout", "--verify",
+                           *map(str, NOTEBOOKS)], capture_output=True, text=True)
+    assert proc.returncode == 0, (f"notebooks committed with outputs (run `python -m "
+                                  f"nbstripout notebooks/*.ipynb`):\n{proc.stdout}"
+                                  f"{proc.stderr}")
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         first = nb.cells[0] if nb.cells[0].cell_type == "code" else nb.cells[1]
