@@ -54,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "written to RUN_DIR/results.jsonl)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="configuration overrides, e.g. train.epochs=2 signature.kind=kmeans")
-    pr = sub.add_parser("presets", help="list the presets")
+                   help="configuration overrides, e.g. train.epochs=2 signature.kind=kmeans; "
+                   "method=NAME selects a method (proteus, lora, seq-lora, o-lora, inflora, "
+                   "sd-lora, ranpac, keys, joint; `presets` lists them)")
+    pr = sub.add_parser("presets", help="list the presets and the methods")
     pr.add_argument("--show", default=None, metavar="NAME",
                     help="print the resolved configuration of a preset as JSON")
     sw = sub.add_parser("sweep", help="run (or resume) every cell of a sweep SPEC (TOML)")
@@ -87,16 +89,20 @@ def render_table(metrics: dict[str, Any], wall_seconds: float, title: str = "") 
     from rich.table import Table
 
     s = metrics["summary"]
+    kind = (f"score kind {metrics['kind']}" if s.get("retrieval") != "n/a"
+            else "no task retrieval (n/a)")
     tab = Table(title=title or None, caption=f"wall time {wall_seconds:.1f} s; "
-                f"score kind {metrics['kind']}; {metrics['tasks_seen']}/{metrics['n_tasks']} "
+                f"{kind}; {metrics['tasks_seen']}/{metrics['n_tasks']} "
                 f"tasks; test split, %. task = task-retrieval accuracy, CIL = class-incremental "
                 f"accuracy; task-aware = true task given")
     tab.add_column("retrieval", justify="left", no_wrap=True)
     for col in ("task last", "task AIA", "CIL last", "CIL AIA", "CIL forget", "CIL BWT"):
         tab.add_column(col, justify="right")
-    for mode in ("adapted", "shared"):
-        r = s[mode]
-        tab.add_row(mode, _fmt(r["retrieval_last"]), _fmt(r["retrieval_aia"]),
+    for mode, r in s.items():
+        if mode == "task_aware" or not isinstance(r, dict):
+            continue
+        na = "n/a" if "retrieval_last" not in r else None
+        tab.add_row(mode, na or _fmt(r["retrieval_last"]), na or _fmt(r["retrieval_aia"]),
                     _fmt(r["ci_last"]), _fmt(r["ci_aia"]), _fmt(r["ci_forgetting"]),
                     _fmt(r["ci_bwt"]))
     ta = s["task_aware"]
@@ -111,8 +117,15 @@ def _presets(show: str | None) -> int:
     if show is not None:
         print(describe(resolve(show)))
         return 0
-    width = max(len(n) for n in PRESETS)
+    import cft.methods  # noqa: F401  (registers the methods)
+    from cft.registry import METHODS
+
+    methods = {n: METHODS.build(n).description for n in METHODS.names()}
+    width = max(len(n) for n in [*PRESETS, *methods])
     for name, (desc, _) in PRESETS.items():
+        print(f"{name:<{width}}  {desc}")
+    print("\nmethods (method=NAME):")
+    for name, desc in methods.items():
         print(f"{name:<{width}}  {desc}")
     return 0
 

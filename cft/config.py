@@ -96,6 +96,12 @@ class ModuleConfig:
     alpha: float = 1.0
     coef_init: float | None = None
     orth: str = "penalty"
+    #: module family (``cft.registry.MODULE_FAMILIES``, :mod:`cft.modules`): how a task's
+    #: module is built and trained and whether inference retrieves a task's module
+    #: (``proteus``) or uses one merged module (the summed / sequential baselines)
+    family: str = "proteus"
+    #: options of the family's factory (e.g. ``module.threshold=0.97`` for ``inflora``)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,9 +142,15 @@ class SignatureConfig:
 
 @dataclass
 class HeadConfig:
-    """LDA head (:class:`cft.heads.LDAHead`): ``shrinkage`` = ``"auto"`` or in [0, 1]."""
+    """Classifier head. Retrieval families: one LDA head per task
+    (:class:`cft.heads.LDAHead`), ``shrinkage`` = ``"auto"`` or in [0, 1]. Merged families
+    (no retrieval): one continual head over every class seen, ``kind`` from
+    ``cft.registry.HEADS`` (``lda``, ``ranpac``; :mod:`cft.baselines.heads`) with ``options``.
+    """
 
     shrinkage: float | str = "auto"
+    kind: str = "lda"
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,6 +169,9 @@ class EvalConfig:
     kind: str = "auto"
     sketch_rank: int | None = 16
     train_sketch_rank: int | None = 64
+    #: a learned retrieval rule evaluated next to the parameter-free ones (``keys``;
+    #: ``cft.registry.RULES``), or None
+    rule: str | None = None
 
 
 @dataclass
@@ -338,6 +353,7 @@ def validate(cfg: Config) -> Config:
                        ("backbone.batch_size", cfg.backbone.batch_size, 1)):
         check_int(key, v, minimum=lo)
     cfg.train.check("train.")
+    _check_hooks(cfg)
     if cfg.module.orth not in ("penalty", "project"):
         raise ValueError(f"module.orth: must be 'penalty' or 'project', got {cfg.module.orth!r}")
     check_float("module.alpha", cfg.module.alpha, low=0.0, high=1.0)
@@ -352,6 +368,31 @@ def validate(cfg: Config) -> Config:
     for key in ("sketch_rank", "train_sketch_rank"):
         check_int(f"eval.{key}", getattr(cfg.eval, key), minimum=1, allow_none=True)
     return cfg
+
+
+def _check_hooks(cfg: Config) -> None:
+    """Names and options of the method hooks (module family, head, retrieval rule)."""
+    import cft.baselines  # noqa: F401  (registers heads and rules)
+    import cft.modules  # noqa: F401  (registers the module families)
+    from cft.registry import HEADS, MODULE_FAMILIES, RULES
+
+    fam = MODULE_FAMILIES.get(cfg.module.family)
+    _check_options("module", fam, cfg.module.options)
+    if cfg.head.kind not in HEADS:
+        HEADS.get(cfg.head.kind)
+    _check_options("head", HEADS.get(cfg.head.kind), cfg.head.options,
+                   reserved=("random_state", "shrinkage"))
+    merged = fam(**cfg.module.options).inference == "merged"
+    if merged:
+        HEADS.get(cfg.head.kind)(**cfg.head.options)  # checks the option values
+    if not merged and cfg.head.kind != "lda":
+        raise ValueError(f"head.kind: {cfg.head.kind!r} needs a module family without task "
+                         f"retrieval; {cfg.module.family!r} retrieves per-task LDA heads")
+    if cfg.eval.rule is not None:
+        RULES.get(cfg.eval.rule)
+        if merged:
+            raise ValueError(f"eval.rule: module family {cfg.module.family!r} has no task "
+                             f"retrieval, so a retrieval rule does not apply")
 
 
 def validate_backbone(cfg: Config) -> None:

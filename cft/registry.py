@@ -1,4 +1,5 @@
-"""Name -> factory registries for backbones, datasets, methods and signatures.
+"""Name -> factory registries: backbones, datasets, methods, signatures and the method hooks
+(module families, continual classifier heads, learned retrieval rules).
 
 One decorator, one name (Mammoth style): ``@DATASETS.register("wordnet")``.
 """
@@ -46,3 +47,11 @@ BACKBONES = Registry("backbone")
 DATASETS = Registry("dataset")
 METHODS = Registry("method")
 SIGNATURES = Registry("signature")
+#: how a task's module is built / trained / combined at inference (:mod:`cft.modules`)
+MODULE_FAMILIES = Registry("module family")
+#: classifier heads over every class seen, for methods with no task retrieval
+#: (:mod:`cft.baselines.heads`)
+HEADS = Registry("head")
+#: learned task-retrieval rules, evaluated next to the parameter-free ones
+#: (:mod:`cft.baselines.keys`)
+RULES = Registry("retrieval rule")

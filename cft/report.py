@@ -44,7 +44,18 @@ METRICS: dict[str, tuple[tuple[str, str], str]] = {
     "shared.retrieval_last": (("shared", "retrieval_last"), "shared task last"),
     "shared.ci_last": (("shared", "ci_last"), "shared CIL last"),
     "shared.ci_aia": (("shared", "ci_aia"), "shared CIL AIA"),
+    "shared.ci_forgetting": (("shared", "ci_forgetting"), "shared CIL forget"),
+    # a learned retrieval rule (method keys, eval.rule)
+    "keys.retrieval_last": (("keys", "retrieval_last"), "keys task last"),
+    "keys.ci_last": (("keys", "ci_last"), "keys CIL last"),
+    "keys.ci_aia": (("keys", "ci_aia"), "keys CIL AIA"),
+    "keys.ci_forgetting": (("keys", "ci_forgetting"), "keys CIL forget"),
+    # methods with no task retrieval (one merged module; summary "retrieval": "n/a")
+    "merged.ci_last": (("merged", "ci_last"), "merged CIL last"),
+    "merged.ci_aia": (("merged", "ci_aia"), "merged CIL AIA"),
+    "merged.ci_forgetting": (("merged", "ci_forgetting"), "merged CIL forget"),
     "task_aware.last": (("task_aware", "last"), "task-aware last"),
+    "task_aware.aia": (("task_aware", "aia"), "task-aware AIA"),
 }
 DEFAULT_TABLE = ("adapted.retrieval_last", "adapted.ci_last", "adapted.ci_aia",
                  "shared.retrieval_last", "shared.ci_last", "task_aware.last")

@@ -224,9 +224,10 @@ def env_info() -> dict[str, Any]:
 class TaskArtifacts:
     """Everything ``tasks/NNN/`` holds for one completed task."""
 
-    module: dict[str, Any]  # str -> torch.Tensor (ProteusAdapter.to_state_dict())
-    signature_adapted: dict[str, np.ndarray]
-    signature_shared: dict[str, np.ndarray]
+    module: dict[str, Any]  # str -> torch.Tensor (the module family's state)
+    #: None for a method with no task retrieval (no signature files)
+    signature_adapted: dict[str, np.ndarray] | None
+    signature_shared: dict[str, np.ndarray] | None
     head: dict[str, np.ndarray]
     reps_calibration: np.ndarray
     reps_test: np.ndarray
@@ -235,6 +236,8 @@ class TaskArtifacts:
     #: ``"{mode}-{kind}" -> (n_train, t+1)`` scores of task t's train split against the
     #: modules / signatures 0..t, computed at training time (tasks/NNN/train-scores.npz)
     train_scores: dict[str, np.ndarray] | None = None
+    #: more ``{name}.npz`` files of the task (e.g. ``rule-keys``: a learned retrieval rule)
+    extra: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass
@@ -365,8 +368,12 @@ class RunDir:
         """Write ``tasks/NNN/`` as a whole (temporary folder + rename)."""
         with atomic_dir(self.task_dir(t)) as d:
             save_safetensors(d / L.MODULE, art.module)
-            save_npz(d / L.signature_file("adapted"), art.signature_adapted)
-            save_npz(d / L.signature_file("shared"), art.signature_shared)
+            for space in L.SPACES:  # no signatures for a method without retrieval
+                sig = getattr(art, f"signature_{space}")
+                if sig is not None:
+                    save_npz(d / L.signature_file(space), sig)
+            for name, arrays in art.extra.items():
+                save_npz(d / f"{name}.npz", arrays)
             save_npz(d / L.HEAD, art.head)
             if art.train_clusters is not None:
                 _save_object(d / L.TRAIN_CLUSTERS, art.train_clusters)
@@ -388,10 +395,14 @@ class RunDir:
             import bounds
 
             tc = bounds.ClusterStats.load(d / L.TRAIN_CLUSTERS, complete=False)
+        sigs = {n: load_npz(d / L.signature_file(n))
+                if (d / L.signature_file(n)).is_file() else None for n in L.SPACES}
+        extra = {p.stem: load_npz(p) for p in sorted(d.glob("rule-*.npz"))}
         return TaskArtifacts(
             module=load_safetensors(d / L.MODULE),
-            signature_adapted=load_npz(d / L.signature_file("adapted")),
-            signature_shared=load_npz(d / L.signature_file("shared")),
+            signature_adapted=sigs["adapted"],
+            signature_shared=sigs["shared"],
+            extra=extra,
             head=load_npz(d / L.HEAD),
             reps_calibration=load_npy(d / L.reps_file("calibration")),
             reps_test=load_npy(d / L.reps_file("test")),

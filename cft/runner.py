@@ -51,6 +51,8 @@ from cft.rundir import (
     now,
 )
 from cft.seed import derive_seed, seed_everything
+from cft.step_metrics import NOT_APPLICABLE, build_metrics, summary_text
+from cft.step_metrics import row_from_metrics as _row_from_metrics
 
 __all__ = ["CRASH_ENV", "RESULTS_FILE", "RunResult", "Runner", "SimulatedCrash", "build_metrics"]
 
@@ -73,61 +75,6 @@ class RunResult:
     session_seconds: float  # this invocation
     resumed_from: int  # tasks already complete when this invocation started
     already_complete: bool
-
-
-# ----------------------------------------------------------------------------- metrics
-def build_metrics(rows: list[dict[str, Any]], sizes: list[int], n_tasks: int, kind: str,
-                  kinds: list[str]) -> dict[str, Any]:
-    """Metrics after step ``len(rows) - 1`` from the per-step accuracy rows.
-
-    ``rows[i]`` = ``{"retrieval": {mode: {kind: [a_ij for j<=i]}}, "class_incremental":
-    {...}, "task_aware": [...]}``; ``sizes[j]`` = test samples of task ``j`` (weights of the
-    step accuracy, :func:`cft.metrics.step_accuracy`).
-    """
-    k = len(rows) - 1
-
-    def matrix(get: Callable[[dict[str, Any]], list[float]]) -> list[list[float | None]]:
-        return [list(get(r)) + [None] * (n_tasks - i - 1) for i, r in enumerate(rows)]
-
-    w = [float(s) for s in sizes] + [1.0] * (n_tasks - len(sizes))
-    out: dict[str, Any] = {
-        "schema_version": 1, "step": k, "n_tasks": n_tasks, "tasks_seen": k + 1,
-        "split": "test", "kind": kind, "kinds": list(kinds), "test_sizes": list(sizes),
-        "retrieval": {}, "class_incremental": {},
-    }
-    for what in ("retrieval", "class_incremental"):
-        for mode in MODES:
-            out[what][mode] = {
-                kd: M.summarize(matrix(lambda r, w_=what, m_=mode, k_=kd: r[w_][m_][k_]), w)
-                for kd in kinds
-            }
-    out["task_aware"] = M.summarize(matrix(lambda r: r["task_aware"]), w)
-    summary: dict[str, Any] = {}
-    for mode in MODES:
-        ret = out["retrieval"][mode][kind]
-        ci = out["class_incremental"][mode][kind]
-        summary[mode] = {
-            "retrieval_last": ret["last"], "retrieval_aia": ret["average_incremental"],
-            "retrieval_forgetting": ret["forgetting"],
-            "ci_last": ci["last"], "ci_aia": ci["average_incremental"],
-            "ci_forgetting": ci["forgetting"], "ci_bwt": ci["bwt"],
-        }
-    ta = out["task_aware"]
-    summary["task_aware"] = {"last": ta["last"], "aia": ta["average_incremental"],
-                             "forgetting": ta["forgetting"], "bwt": ta["bwt"]}
-    out["summary"] = summary
-    return out
-
-
-def _row_from_metrics(m: dict[str, Any]) -> dict[str, Any]:
-    """Row ``step`` of every matrix of a step's metrics (for resuming)."""
-    k = int(m["step"])
-    row: dict[str, Any] = {"retrieval": {}, "class_incremental": {}}
-    for what in ("retrieval", "class_incremental"):
-        for mode in MODES:
-            row[what][mode] = {kd: m[what][mode][kd]["matrix"][k][: k + 1] for kd in m["kinds"]}
-    row["task_aware"] = m["task_aware"]["matrix"][k][: k + 1]
-    return row
 
 
 # ----------------------------------------------------------------------------- runner
@@ -195,9 +142,19 @@ class Runner:
             raise ValueError(f"backbone.name: backbone {cfg.backbone.name!r} takes "
                              f"{self.backbone.modality!r} inputs but dataset {cfg.data.name!r} "
                              f"yields {self.stream.modality!r}")
+        import cft.baselines  # noqa: F401  (registers heads and retrieval rules)
+        import cft.modules  # noqa: F401  (registers the module families)
+        from cft.registry import HEADS, MODULE_FAMILIES, RULES
+
+        # the method's hooks; the runner branches on their declared capabilities only
+        self.family = MODULE_FAMILIES.build(cfg.module.family, **cfg.module.options)
+        self.merged = self.family.inference == "merged"
+        self.head_cls = HEADS.get(cfg.head.kind) if self.merged else None
+        self.rule_cls = RULES.get(cfg.eval.rule) if cfg.eval.rule else None
         self.sig_cls = SIGNATURES.get(cfg.signature.kind)
-        self.kind = primary_kind(cfg)
-        self.kinds = [k for k in ("centroid", "nll") if k in self.sig_cls.kinds]
+        self.kind = None if self.merged else primary_kind(cfg)
+        self.kinds = [] if self.merged else [
+            k for k in ("centroid", "nll") if k in self.sig_cls.kinds]
         self._ready = True
         return self
 
@@ -248,9 +205,9 @@ class Runner:
     # ---- one task ---------------------------------------------------------------------------
     def _train_task(self, t: int) -> dict[str, Any]:
         import bounds
-        from cft.composition import ProteusAdapter
         from cft.heads import LDAHead
-        from cft.train import TrainConfig, train_task
+        from cft.modules import BuildContext
+        from cft.train import TrainConfig, TrainResult, train_task
 
         cfg = self.cfg
         t0 = time.perf_counter()
@@ -259,18 +216,34 @@ class Runner:
         train_cache = self.backbone.encode(data.train.inputs,
                                            batch_size=cfg.backbone.batch_size,
                                            progress=self.progress)
-        module = ProteusAdapter.for_backbone(
-            self.backbone, rank=cfg.module.rank, lora_alpha=cfg.module.lora_alpha,
-            alpha=cfg.module.alpha, previous=list(self.modules), coef_init=cfg.module.coef_init,
-            seed=derive_seed(cfg.seed, "module", t), orth=cfg.module.orth).to(self.device)
-        tcfg = TrainConfig(**asdict(cfg.train), seed=derive_seed(cfg.seed, "train", t),
-                           progress=self.progress)
-        result = train_task(self.backbone, module, train_cache, data.train.labels, tcfg)
+        labels = data.train.labels
+        if self.family.cumulative and t:  # joint: the training data of tasks 0..t
+            from cft.backbones import HiddenCache
+
+            caches = [self.backbone.encode(self.stream.task(j).train.inputs,
+                                           batch_size=cfg.backbone.batch_size)
+                      for j in range(t)] + [train_cache]
+            train_cache = HiddenCache.concat(caches)
+            labels = np.concatenate([self.stream.task(j).train.labels for j in range(t + 1)])
+        ctx = BuildContext(self.backbone, cfg.module, list(self.modules), t,
+                           self.stream.n_tasks, derive_seed(cfg.seed, "module", t),
+                           train_cache, cfg.backbone.batch_size)
+        module = self.family.build(ctx)
+        result = TrainResult()
+        if module is not None:
+            module.to(self.device)
+            tcfg = TrainConfig(**asdict(cfg.train), seed=derive_seed(cfg.seed, "train", t),
+                               progress=self.progress)
+            result = train_task(self.backbone, module, train_cache, labels, tcfg)
         crash = os.environ.get(CRASH_ENV)
         if crash is not None and crash.strip() == str(t):
             raise SimulatedCrash(f"{CRASH_ENV}={crash}: simulated crash during task {t}")
-        module.eval()
+        if module is not None:
+            self.family.after_train(module, ctx)
+            module.eval()
         z_adapted = self._upper(train_cache, module)
+        if self.merged:
+            return self._finish_merged(t, t0, data, module, z_adapted, labels, result)
         z_shared = self._upper(train_cache, None)
         sig_a = self._signature("adapted", t).fit(z_adapted)
         sig_s = self._signature("shared", t).fit(z_shared)
@@ -283,6 +256,11 @@ class Runner:
         self.sig_adapted.append(sig_a)
         self.sig_shared.append(sig_s)
         self.heads.append(head)
+        extra = {}
+        if self.rule_cls is not None:  # a learned retrieval rule, trained on f(x)
+            rule = self.rule_cls(random_state=derive_seed(cfg.seed, "rule", t)).fit(z_shared)
+            self.rules.append(rule)
+            extra[f"rule-{cfg.eval.rule}"] = rule.to_arrays()
         train_scores = self._train_scores(train_cache, z_adapted, z_shared)
         del train_cache
         reps = {s: self._shared(s, t) for s in SPLITS}
@@ -297,10 +275,10 @@ class Runner:
             "n_test": len(data.test),
             "signature_components": {"adapted": int(len(sig_a.centroids_)),
                                      "shared": int(len(sig_s.centroids_))},
-            **module.reuse_stats(),
+            **self.family.stats(module),
         }
         self.rundir.write_task(t, TaskArtifacts(
-            module=module.to_state_dict(),
+            module=self.family.state(module),
             signature_adapted=sig_a.to_arrays(),
             signature_shared=sig_s.to_arrays(),
             head=head.to_arrays(),
@@ -309,8 +287,48 @@ class Runner:
             done=done,
             train_clusters=train_cs,
             train_scores=train_scores,
+            extra=extra,
         ))
         return done
+
+    def _finish_merged(self, t: int, t0: float, data: Any, module: Any, z: np.ndarray,
+                       labels: np.ndarray, result: Any) -> dict[str, Any]:
+        """Task ``t`` of a method with no retrieval: update the continual head (a fresh one
+        for a cumulative family) on ``z`` (train representations under the merged module;
+        the head may choose on task t's calibration split) and write ``tasks/NNN``."""
+        import copy
+
+        self.modules.append(module)
+        prev = self.heads[-1] if self.heads and not self.family.cumulative else None
+        head = copy.deepcopy(prev) if prev is not None else self.head_cls(**self._head_kwargs())
+        head.partial_fit(z, labels, self._adapted("calibration", t, t),
+                         self._split_labels("calibration", t))
+        self.heads.append(head)
+        reps = {s: self._shared(s, t) for s in SPLITS}
+        done = {
+            "task": t, "seconds": time.perf_counter() - t0,
+            "train_seconds": result.seconds,
+            "train_loss": [float(x) for x in result.losses],
+            "train_ce": [float(x) for x in result.ce_losses],
+            "n_train": len(data.train), "n_calibration": len(data.calibration),
+            "n_test": len(data.test), "n_fit": len(labels), "inference": "merged",
+            "retrieval": NOT_APPLICABLE,
+            **(self.family.stats(module) if module is not None else {}),
+        }
+        self.rundir.write_task(t, TaskArtifacts(
+            module=self.family.state(module), signature_adapted=None, signature_shared=None,
+            head=head.to_arrays(), reps_calibration=reps["calibration"],
+            reps_test=reps["test"], done=done))
+        return done
+
+    def _head_kwargs(self) -> dict[str, Any]:
+        """Arguments of the continual head: ``head.options``, ``head.shrinkage`` where the
+        head takes it, and a seed derived from the run seed (the same for every task)."""
+        kw = dict(self.cfg.head.options)
+        if "shrinkage" in inspect.signature(self.head_cls.__init__).parameters:
+            kw["shrinkage"] = self.cfg.head.shrinkage
+        kw["random_state"] = derive_seed(self.cfg.seed, "head")
+        return kw
 
     def _train_scores(self, cache: Any, z_adapted: np.ndarray,
                       z_shared: np.ndarray) -> dict[str, np.ndarray]:
@@ -329,19 +347,26 @@ class Runner:
         return out
 
     def _load_task(self, t: int) -> dict[str, Any]:
-        from cft.composition import ProteusAdapter
         from cft.heads import LDAHead
         from cft.signatures import Signature
 
         art = self.rundir.read_task(t)
-        module = ProteusAdapter.from_state_dict(art.module, previous=list(self.modules))
-        module.to(self.device).eval()
+        module = self.family.load(art.module, previous=list(self.modules))
+        if module is not None:
+            module.to(self.device).eval()
         self.modules.append(module)
+        self._shared_cache[("calibration", t)] = art.reps_calibration.astype(np.float32)
+        self._shared_cache[("test", t)] = art.reps_test.astype(np.float32)
+        if self.merged:
+            self.heads.append(self.head_cls.from_arrays(art.head, **self._head_kwargs()))
+            return art.done
+        if self.rule_cls is not None:
+            self.rules.append(self.rule_cls.from_arrays(
+                art.extra[f"rule-{self.cfg.eval.rule}"],
+                random_state=derive_seed(self.cfg.seed, "rule", t)))
         self.sig_adapted.append(Signature.from_arrays(art.signature_adapted))
         self.sig_shared.append(Signature.from_arrays(art.signature_shared))
         self.heads.append(LDAHead.from_arrays(art.head))
-        self._shared_cache[("calibration", t)] = art.reps_calibration.astype(np.float32)
-        self._shared_cache[("test", t)] = art.reps_test.astype(np.float32)
         return art.done
 
     # ---- evaluation -------------------------------------------------------------------------
@@ -363,12 +388,15 @@ class Runner:
         import bounds
         from cft.retrieval import evaluate
 
+        if self.merged:
+            return self._evaluate_merged(k)
         tasks = range(k + 1)
         scores: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
         extra: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         clusters: dict[str, Any] = {}
-        row: dict[str, Any] = {"retrieval": {m: {} for m in MODES},
-                               "class_incremental": {m: {} for m in MODES}}
+        modes = MODES + (("keys",) if self.rules else ())
+        row: dict[str, Any] = {"retrieval": {m: {} for m in modes},
+                               "class_incremental": {m: {} for m in modes}}
         cent = np.concatenate([s.centroids_ for s in self.sig_shared[: k + 1]])
         cent_task = np.concatenate([np.full(len(s.centroids_), t, dtype=np.int64)
                                     for t, s in enumerate(self.sig_shared[: k + 1])])
@@ -383,10 +411,18 @@ class Runner:
             reps_s = np.concatenate([self._shared(split, j) for j in tasks])
             ev = evaluate(reps_a, reps_s, self.sig_adapted[: k + 1], self.sig_shared[: k + 1],
                           self.heads[: k + 1], kinds=self.kinds, task=task)
+            if self.rules:  # the learned rule: its own mode, retrieval on f(x)
+                from cft.baselines.keys import evaluate_rule
+
+                evaluate_rule(ev, "keys", self.rules[: k + 1], reps_s, reps_a,
+                              self.heads[: k + 1])
             for (mode, kind), S in ev.scores.items():
                 got, pred = ev.retrieved[(mode, kind)], ev.pred[(mode, kind)]
-                scores[(split, mode, kind)] = {"task": task, "scores": S,
-                                               "label": labels, "pred": pred}
+                arrays = {"task": task, "scores": S, "label": labels, "pred": pred}
+                if mode in MODES:
+                    scores[(split, mode, kind)] = arrays
+                else:  # a learned rule's scores: same keys, outside the checked schema
+                    extra[(split, f"{mode}-{kind}")] = arrays
                 if split == "test":
                     row["retrieval"][mode][kind] = M.per_task_accuracy(got == task, task, k + 1)
                     row["class_incremental"][mode][kind] = M.per_task_accuracy(
@@ -402,6 +438,37 @@ class Runner:
         met = build_metrics(self.rows, sizes, self.stream.n_tasks, self.kind, self.kinds)
         self.rundir.write_step(k, StepArtifacts(scores=scores, metrics=met, clusters=clusters,
                                                 mixtures=self._mixtures(k), extra=extra))
+        return row, met
+
+    def _evaluate_merged(self, k: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Step ``k`` of a method with no retrieval: every sample of tasks ``0..k`` through
+        the latest (merged) module and the continual head ``k``: class-incremental = argmax
+        over every class seen, task-aware = argmax over the true task's classes. Writes
+        ``{split}/merged.npz`` and ``{split}/task-aware.npz``; no scores, no retrieval."""
+        head = self.heads[k]
+        classes = [np.asarray(t["classes"]) for t in self.tasks_meta["tasks"][: k + 1]]
+        own = np.stack([np.isin(head.classes_, c) for c in classes])  # (k+1, C)
+        extra: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        row: dict[str, Any] = {"retrieval": {}, "class_incremental": {}}
+        sizes: list[int] = []
+        for split in SPLITS:
+            per_task = [self._split_labels(split, j) for j in range(k + 1)]
+            labels = np.concatenate(per_task)
+            task = np.concatenate([np.full(len(y), j, dtype=np.int64)
+                                   for j, y in enumerate(per_task)])
+            reps = np.concatenate([self._adapted(split, j, k) for j in range(k + 1)])
+            pred = head.predict(reps)
+            pred_ta = head.predict(reps, allowed=own[task])
+            extra[(split, "merged")] = {"task": task, "label": labels, "pred": pred}
+            extra[(split, "task-aware")] = {"task": task, "label": labels, "pred": pred_ta}
+            if split == "test":
+                row["class_incremental"]["merged"] = M.per_task_accuracy(pred == labels, task,
+                                                                         k + 1)
+                row["task_aware"] = M.per_task_accuracy(pred_ta == labels, task, k + 1)
+                sizes = np.bincount(task, minlength=k + 1).tolist()
+        self.rows.append(row)
+        met = build_metrics(self.rows, sizes, self.stream.n_tasks, self.kind, self.kinds)
+        self.rundir.write_step(k, StepArtifacts(scores={}, metrics=met, extra=extra))
         return row, met
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -448,6 +515,7 @@ class Runner:
         self.sig_adapted: list[Any] = []
         self.sig_shared: list[Any] = []
         self.heads: list[Any] = []
+        self.rules: list[Any] = []
         self._lower_cache: dict[tuple[str, int], Any] = {}
         self._labels: dict[tuple[str, int], np.ndarray] = {}
         self._shared_cache: dict[tuple[str, int], np.ndarray] = {}
@@ -479,16 +547,11 @@ class Runner:
 
     def _summary_line(self, t: int, m: int, done: dict[str, Any], met: dict[str, Any],
                       seconds: float) -> str:
-        s = met["summary"]
         names = self.stream.task(t).class_names
         label = ", ".join(names[:2]) + (", ..." if len(names) > 2 else "")
         loss = done.get("train_loss") or []
         loss_s = f"loss {loss[-1]:.3f}" if loss else "no training"
-        return (f"task {t + 1}/{m} [{label}] {loss_s} | {self.kind} retrieval "
-                f"adapted {s['adapted']['retrieval_last']:.3f} shared "
-                f"{s['shared']['retrieval_last']:.3f} | class-inc adapted "
-                f"{s['adapted']['ci_last']:.3f} shared {s['shared']['ci_last']:.3f} | "
-                f"task-aware {s['task_aware']['last']:.3f} | {seconds:.1f}s")
+        return f"task {t + 1}/{m} [{label}] {loss_s} | {summary_text(met)} | {seconds:.1f}s"
 
     def _append_results(self, met: dict[str, Any], wall: float) -> None:
         """The run's results line: ``RUN_DIR/results.jsonl`` (written whole, atomically, so

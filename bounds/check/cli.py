@@ -79,6 +79,31 @@ def _nothing_selected(names: list[str]) -> str:
             f"{' or '.join(what) or 'inputs this run lacks'}; nothing was checked")
 
 
+def _no_retrieval(run_dir: str, step: int | None) -> str | None:
+    """The line to print when the checked step's ``metrics.json`` records that the method
+    has no task retrieval (``"retrieval": "n/a"``; docs/run-dir.md): ``run.json`` and the
+    step are validated as usual, and there is no retrieval error to bound. None otherwise."""
+    import json
+    from pathlib import Path
+
+    from .rundir import _choose_step, _present, _read_meta
+
+    root = Path(run_dir)
+    if not _present(root / "run.json"):
+        return None  # load_run reports it
+    k, _ = _choose_step(root, _read_meta(root), step)
+    path = root / "eval" / f"step-{k:03d}" / "metrics.json"
+    try:
+        met = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(met, dict) or met.get("retrieval") != "n/a":
+        return None
+    return (f"{run_dir}: step {k}: retrieval bounds not applicable: the method has no task "
+            f"retrieval (eval/step-{k:03d}/metrics.json: \"retrieval\": \"n/a\"); "
+            f"run.json checked, nothing to bound")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the checker."""
     from .. import REGISTRY
@@ -122,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         from .core import check_run
         from .report import render, write_json
 
+        na = _no_retrieval(args.run_dir, args.step)
+        if na is not None:
+            print(na)
+            return 0
         data = load_run(args.run_dir, step=args.step, splits=splits)
         for w in data.warnings:
             sys.stderr.write(f"{PROG}: warning: {w}\n")

@@ -1,0 +1,107 @@
+"""Learned retrieval rules (``cft.registry.RULES``, config ``eval.rule``), evaluated next to
+the parameter-free rules (adapted and shared signatures) and saved as score mode ``keys``.
+
+``keys`` -- L2P-style learned keys (Wang et al., "Learning to Prompt for Continual
+Learning", CVPR 2022, arXiv 2112.08654; official code google-research/l2p). The query is
+the frozen pre-trained feature ``q(x) = f(x)``; each task ``t`` gets one key ``k_t``
+(L2P's key-value pool with a key per task, i.e. its task-boundary-prior variant),
+initialised uniformly in ``[-1, 1]`` as in the official code and trained on task ``t``'s
+training queries only with the paper's query-key matching (surrogate) loss
+
+    min_{k_t}  sum_{x in task t} gamma(q(x), k_t),   gamma(q, k) = 1 - cos(q, k),
+
+by Adam. Retrieval picks ``argmin_s gamma(q(x), k_s)``: the score matrix is
+``S[i, s] = 1 - cos(q(x_i), k_s)`` (kind ``cosine``). The difference from the
+parameter-free shared signature is the single cosine key per task, trained by gradient
+descent, against a fitted mixture in the Euclidean space.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from cft.registry import RULES
+
+__all__ = ["KeysRule"]
+
+KIND = "cosine"
+
+
+@RULES.register("keys")
+class KeysRule:
+    """One learned key per task (module docstring); sklearn-style."""
+
+    kinds = (KIND,)
+    #: the space the queries live in: the frozen (shared) representations
+    space = "shared"
+
+    def __init__(self, epochs: int = 100, lr: float = 0.05, batch_size: int = 64,
+                 random_state: int = 0) -> None:
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.random_state = random_state
+
+    def fit(self, Q: Any) -> KeysRule:  # noqa: N803
+        """Train the key of one task on its training queries ``Q`` ``(n, d)``."""
+        Q = np.asarray(Q, dtype=np.float32)
+        if Q.ndim != 2 or not len(Q) or not np.isfinite(Q).all():
+            raise ValueError(f"Q: expected a finite, non-empty (n, d) array, got {Q.shape}")
+        gen = torch.Generator().manual_seed(int(self.random_state))
+        key = torch.empty(Q.shape[1]).uniform_(-1.0, 1.0, generator=gen).requires_grad_()
+        q = torch.nn.functional.normalize(torch.from_numpy(Q), dim=1)
+        opt = torch.optim.Adam([key], lr=self.lr)
+        self.losses_: list[float] = []
+        for _ in range(self.epochs):
+            order = torch.randperm(len(q), generator=gen)
+            tot = 0.0
+            for s in range(0, len(q), self.batch_size):
+                qb = q[order[s : s + self.batch_size]]
+                loss = (1.0 - qb @ torch.nn.functional.normalize(key, dim=0)).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                tot += float(loss.detach()) * len(qb)
+            self.losses_.append(tot / len(q))
+        self.key_ = key.detach().numpy().astype(np.float64)
+        return self
+
+    def score(self, Q: Any) -> np.ndarray:  # noqa: N803
+        """``gamma(q, k) = 1 - cos(q, k)`` ``(n,)`` (smaller = closer)."""
+        if not hasattr(self, "key_"):
+            raise ValueError("KeysRule: not fitted")
+        Q = np.asarray(Q, dtype=np.float64)
+        qn = Q / np.maximum(np.linalg.norm(Q, axis=1, keepdims=True), 1e-12)
+        return 1.0 - qn @ (self.key_ / max(np.linalg.norm(self.key_), 1e-12))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"key": self.key_.copy(), "losses": np.asarray(self.losses_)}
+
+    @classmethod
+    def from_arrays(cls, arrays: Any, **kwargs: Any) -> KeysRule:
+        obj = cls(**kwargs)
+        obj.key_ = np.asarray(arrays["key"], dtype=np.float64)
+        obj.losses_ = [float(v) for v in np.asarray(arrays["losses"])]
+        return obj
+
+
+def score_matrix(rules: list[KeysRule], Q: np.ndarray) -> np.ndarray:
+    """``S[i, s] = rules[s].score(Q[i])`` ``(n, m)``."""
+    return np.stack([r.score(Q) for r in rules], axis=1)
+
+
+def evaluate_rule(ev: Any, mode: str, rules: list[KeysRule], reps_shared: np.ndarray,
+                  reps_adapted: np.ndarray, heads: list[Any]) -> None:
+    """Add the learned rule's scores, retrieval and class prediction (the retrieved task's
+    head on ``h_t(x)``, as for the other rules) to ``ev`` (:class:`cft.retrieval.Evaluation`)
+    under ``(mode, "cosine")``."""
+    from cft.retrieval import classify, retrieve
+
+    S = score_matrix(rules, reps_shared)
+    got = retrieve(S)
+    ev.scores[(mode, KIND)] = S
+    ev.retrieved[(mode, KIND)] = got
+    ev.pred[(mode, KIND)] = classify(reps_adapted, got, heads)

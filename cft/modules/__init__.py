@@ -1,0 +1,149 @@
+"""Module families: the method hook that says how a task's module is built, trained and
+combined at inference (``cft.registry.MODULE_FAMILIES``, config ``module.family``).
+
+A family declares two capabilities the runner branches on (it never branches on a name):
+
+* ``inference``: ``"retrieval"`` -- one module per task, a sample is routed to a task's
+  module by task retrieval (PROTEUS, independent LoRA); ``"merged"`` -- the latest module
+  alone serves every task (its update already holds every earlier task's part: summed or
+  sequentially fine-tuned), so there is no retrieval and a continual head over every class
+  seen classifies (``head.kind``, :mod:`cft.baselines.heads`);
+* ``cumulative``: task ``t``'s module is trained on the training data of tasks ``0..t``
+  (the joint upper bound), and its head is refitted on them.
+
+and four operations: :meth:`ModuleFamily.build` (a new module; may look at the task's
+training cache, e.g. InfLoRA's input subspace), :meth:`ModuleFamily.after_train`,
+:meth:`ModuleFamily.state` / :meth:`ModuleFamily.load` (``tasks/NNN/module.safetensors``).
+
+Families here: ``proteus`` (:class:`cft.composition.ProteusAdapter`, also independent LoRA
+with ``alpha = 0``), ``sequential`` (one LoRA fine-tuned through all tasks), ``joint`` (one
+LoRA trained from scratch on tasks ``0..t``), ``frozen`` (no module); ``summed`` and
+``sd-lora`` in :mod:`cft.modules.summed`, ``inflora`` in :mod:`cft.modules.inflora`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from cft.composition import ProteusAdapter
+from cft.config import ModuleConfig
+from cft.registry import MODULE_FAMILIES
+
+__all__ = ["BuildContext", "ModuleFamily"]
+
+INFERENCE = ("retrieval", "merged")
+
+
+@dataclass
+class BuildContext:
+    """What a family may use to build task ``task``'s module."""
+
+    backbone: Any  # cft.backbones.Backbone
+    module: ModuleConfig
+    previous: Sequence[Any]  # the modules of tasks 0..task-1 (None for ``frozen``)
+    task: int
+    n_tasks: int
+    seed: int  # derive_seed(run seed, "module", task)
+    cache: Any = None  # HiddenCache of the task's training split (lower layers)
+    batch_size: int = 64
+
+
+class ModuleFamily:
+    """Base family: PROTEUS modules, one per task, routed by retrieval."""
+
+    inference: ClassVar[str] = "retrieval"
+    cumulative: ClassVar[bool] = False
+
+    def _adapter(self, ctx: BuildContext, cls: type[ProteusAdapter] = ProteusAdapter,
+                 previous: Sequence[Any] | None = None, **kw: Any) -> ProteusAdapter:
+        m = ctx.module
+        opts: dict[str, Any] = {"rank": m.rank, "lora_alpha": m.lora_alpha, "alpha": m.alpha,
+                                "coef_init": m.coef_init, "orth": m.orth}
+        opts.update(kw)
+        prev = list(ctx.previous if previous is None else previous)
+        return cls.for_backbone(ctx.backbone, previous=prev, seed=ctx.seed, **opts)
+
+    def build(self, ctx: BuildContext) -> Any:
+        return self._adapter(ctx)
+
+    def after_train(self, module: Any, ctx: BuildContext) -> None:
+        """Called once the module is trained (before it is used or saved)."""
+
+    def state(self, module: Any) -> dict[str, Tensor]:
+        return module.to_state_dict()
+
+    def load(self, state: Mapping[str, Tensor], previous: Sequence[Any]) -> Any:
+        return ProteusAdapter.from_state_dict(state, previous=list(previous))
+
+    def stats(self, module: Any) -> dict[str, Any]:
+        """JSON-able per-task statistics for ``done.json``."""
+        return module.reuse_stats()
+
+
+@MODULE_FAMILIES.register("proteus")
+class Proteus(ModuleFamily):
+    """PROTEUS composition (``module.alpha``, ``module.orth``); ``alpha = 0`` is LoRA."""
+
+
+@MODULE_FAMILIES.register("sequential")
+class Sequential(ModuleFamily):
+    """One LoRA module fine-tuned through all tasks (seq-LoRA, the forgetting lower bound):
+    task ``t``'s module starts from task ``t-1``'s factors ``(A, B)`` and is trained
+    further; only the latest module exists at inference (``merged``)."""
+
+    inference: ClassVar[str] = "merged"
+
+    def build(self, ctx: BuildContext) -> Any:
+        mod = self._adapter(ctx, previous=[], alpha=0.0, orth="penalty")
+        if ctx.previous:
+            last = ctx.previous[-1]
+            with torch.no_grad():
+                for n in mod.shapes:
+                    mod.A(n).copy_(last.A(n))
+                    mod.B(n).copy_(last.B(n))
+        return mod
+
+    def load(self, state: Mapping[str, Tensor], previous: Sequence[Any]) -> Any:
+        return ProteusAdapter.from_state_dict(state, previous=[])
+
+
+@MODULE_FAMILIES.register("joint")
+class Joint(Sequential):
+    """The joint upper bound: task ``t``'s module is a fresh LoRA module (seed of task t)
+    trained on the union of the training splits of tasks ``0..t`` (``cumulative``), so
+    step ``t`` of the accuracy matrix is the joint model of the first ``t + 1`` tasks."""
+
+    cumulative: ClassVar[bool] = True
+
+    def build(self, ctx: BuildContext) -> Any:
+        return self._adapter(ctx, previous=[], alpha=0.0, orth="penalty")
+
+
+@MODULE_FAMILIES.register("frozen")
+class Frozen(ModuleFamily):
+    """No module at all: the frozen pre-trained backbone serves every task (RanPAC)."""
+
+    inference: ClassVar[str] = "merged"
+
+    def build(self, ctx: BuildContext) -> Any:
+        return None
+
+    def state(self, module: Any) -> dict[str, Tensor]:
+        return {"meta.frozen": torch.ones(1, dtype=torch.int64)}
+
+    def load(self, state: Mapping[str, Tensor], previous: Sequence[Any]) -> Any:
+        if "meta.frozen" not in state:
+            raise ValueError("state: not a 'frozen' module file (no meta.frozen)")
+        return None
+
+    def stats(self, module: Any) -> dict[str, Any]:
+        return {}
+
+
+from cft.modules import inflora as _inflora  # noqa: E402,F401  (registers its family)
+from cft.modules import summed as _summed  # noqa: E402,F401
