@@ -1,0 +1,78 @@
+"""The README's "How PROTEUS compares" table from a sweep's ``report.csv``.
+
+    python -m cft report DIR            # writes DIR/report.csv (every metric)
+    python scripts/compare_table.py DIR [--from-keys]
+
+One row per (method, retrieval rule): task-retrieval last accuracy, class-incremental (CIL)
+last, AIA and forgetting, task-aware last; mean ± std over seeds, in %. Methods with no
+task retrieval show ``n/a`` in the retrieval column (their CIL is the merged module's).
+``--from-keys``: also give PROTEUS's rows from the ``keys`` cells when the sweep has no
+``proteus`` cells (method ``keys`` runs the PROTEUS modules and both parameter-free rules
+unchanged, with the same seeds: its adapted / shared metrics are PROTEUS's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+#: (row label suffix, retrieval metric or None, CIL prefix)
+RULES = {"adapted": ("adapted.retrieval_last", "adapted"),
+         "shared": ("shared.retrieval_last", "shared"),
+         "keys": ("keys.retrieval_last", "keys"),
+         "n/a": (None, "merged")}
+ORDER = ("proteus", "keys", "lora", "seq-lora", "o-lora", "inflora", "sd-lora", "ranpac",
+         "joint")
+
+
+def _cell(stats: dict[str, tuple[float, float, int]], metric: str | None) -> str:
+    if metric is None:
+        return "n/a"
+    if metric not in stats:
+        return "-"
+    mean, std, n = stats[metric]
+    return f"{100 * mean:.1f} ± {100 * std:.1f}" if n > 1 else f"{100 * mean:.1f}"
+
+
+def table(rows: list[dict[str, str]], from_keys: bool = False) -> str:
+    by: dict[str, dict[str, tuple[float, float, int]]] = {}
+    for r in rows:
+        std = float(r["std"]) if r["std"] not in ("", "nan") else 0.0
+        by.setdefault(r["method"], {})[r["metric"]] = (float(r["mean"]), std, int(r["n"]))
+    if from_keys and "proteus" not in by and "keys" in by:
+        by["proteus"] = {k: v for k, v in by["keys"].items() if not k.startswith("keys.")}
+    out = ["| method | retrieval rule | seeds | task retrieval last | CIL last | CIL AIA | "
+           "CIL forgetting | task-aware last |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for m in [x for x in ORDER if x in by] + sorted(set(by) - set(ORDER)):
+        st = by[m]
+        for rule, (ret, ci) in RULES.items():
+            if f"{ci}.ci_last" not in st or (m == "keys" and rule != "keys"):
+                continue
+            n = st[f"{ci}.ci_last"][2]
+            out.append(f"| {m} | {rule} | {n} | {_cell(st, ret)} | "
+                       f"{_cell(st, f'{ci}.ci_last')} | {_cell(st, f'{ci}.ci_aia')} | "
+                       f"{_cell(st, f'{ci}.ci_forgetting')} | {_cell(st, 'task_aware.last')} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("dir", help="sweep directory with report.csv (python -m cft report DIR)")
+    p.add_argument("--from-keys", action="store_true",
+                   help="PROTEUS rows from the keys cells when there are no proteus cells")
+    args = p.parse_args(argv)
+    path = Path(args.dir) / "report.csv"
+    if not path.is_file():
+        print(f"compare_table: error: {path}: missing (run python -m cft report "
+              f"{args.dir})", file=sys.stderr)
+        return 2
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    print(table(rows, from_keys=args.from_keys))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
