@@ -1,0 +1,35 @@
+"""scripts/compare_table.py: one row per (method, rule), n/a without retrieval."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_table.py"
+
+
+def _mod():
+    spec = importlib.util.spec_from_file_location("compare_table", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _row(method, metric, mean, std=0.01, n=3):
+    return {"method": method, "metric": metric, "mean": str(mean), "std": str(std), "n": str(n)}
+
+
+def test_rows_and_not_applicable(tmp_path, capsys):
+    mod = _mod()
+    rows = [_row("keys", "adapted.retrieval_last", 0.5), _row("keys", "adapted.ci_last", 0.4),
+            _row("keys", "shared.ci_last", 0.45), _row("keys", "keys.retrieval_last", 0.75),
+            _row("keys", "keys.ci_last", 0.55), _row("ranpac", "merged.ci_last", 0.6),
+            _row("ranpac", "merged.ci_forgetting", 0.02)]
+    text = mod.table(rows, from_keys=True).splitlines()
+    assert text[2].startswith("| proteus | adapted | 3 | 50.0 ± 1.0 | 40.0 ± 1.0 | - |")
+    assert text[3].startswith("| proteus | shared | 3 | - | 45.0 ± 1.0 |")
+    assert text[4].startswith("| keys | keys | 3 | 75.0 ± 1.0 | 55.0 ± 1.0 |")
+    assert text[5] == "| ranpac | n/a | 3 | n/a | 60.0 ± 1.0 | - | 2.0 ± 1.0 | - |"
+    assert len(text) == 6 and "proteus" not in mod.table(rows)
+    assert mod.main([str(tmp_path)]) == 2
+    assert "report.csv: missing" in capsys.readouterr().err
