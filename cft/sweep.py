@@ -633,9 +633,11 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, executor: str = "
             if oc.status == "complete":
                 s = oc.summary or {}
                 extra = ""
-                if s:
-                    extra = (f" | CIL last adapted {s['adapted']['ci_last']:.3f} shared "
-                             f"{s['shared']['ci_last']:.3f}")
+                modes = [m for m, v in s.items()
+                         if m != "task_aware" and isinstance(v, dict) and "ci_last" in v]
+                if modes:  # adapted / shared (/ keys), or merged for a method without retrieval
+                    extra = " | CIL last " + " ".join(f"{m} {s[m]['ci_last']:.3f}"
+                                                      for m in modes)
                 echo(f"{head} complete in {oc.seconds:.1f}s{extra}")
             else:
                 echo(f"{head} FAILED after {oc.attempts} attempt(s): {oc.message}")
