@@ -182,3 +182,23 @@ def test_presets_lists_every_method(capsys):
     out = capsys.readouterr().out
     for m in ("proteus", "lora", *NEW):
         assert f"\n{m} " in out
+
+
+def test_sweep_and_report_of_methods_without_retrieval(tmp_path):
+    """A sweep cell of a method with no retrieval completes, its completion line names the
+    merged CIL, and the report fills the merged columns (no retrieval number)."""
+    from cft.report import report
+    from cft.sweep import load_spec, run_sweep
+
+    spec_file = tmp_path / "spec.toml"
+    spec_file.write_text('presets = ["tiny"]\nmethods = ["ranpac", "keys"]\nseeds = 1\n'
+                         'overrides = ["data.n_tasks=2", "train.epochs=2"]\n')
+    lines: list[str] = []
+    res = run_sweep(load_spec(spec_file), tmp_path / "sw", workers=1, echo=lines.append)
+    assert [o.status for o in res.outcomes] == ["complete", "complete"]
+    done = [x for x in lines if "complete in" in x]
+    assert "CIL last merged" in done[0] and "keys" in done[1] and "adapted" in done[1]
+    groups = {g.method: g for g in report(tmp_path / "sw").groups}
+    assert groups["ranpac"].stat("merged.ci_last").n == 1
+    assert groups["ranpac"].stat("adapted.retrieval_last") is None
+    assert groups["keys"].stat("keys.retrieval_last").n == 1

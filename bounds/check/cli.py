@@ -86,12 +86,12 @@ def _no_retrieval(run_dir: str, step: int | None) -> str | None:
     import json
     from pathlib import Path
 
-    from .rundir import _choose_step, _present, _read_meta
+    from .rundir import _choose_step, _present, read_meta
 
     root = Path(run_dir)
     if not _present(root / "run.json"):
         return None  # load_run reports it
-    k, _ = _choose_step(root, _read_meta(root), step)
+    k, _ = _choose_step(root, read_meta(root), step)
     path = root / "eval" / f"step-{k:03d}" / "metrics.json"
     try:
         met = json.loads(path.read_text(encoding="utf-8"))
