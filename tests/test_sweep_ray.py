@@ -5,9 +5,9 @@ task 0 saved), as when a node is lost.  With retries Ray reschedules the cell, w
 resumes from its run directory inside the same sweep; without retries the cell fails and a
 rerun of the sweep resumes it.  Either way the metrics equal an uninterrupted run.
 
-Opt-in (``CFT_TEST_RAY=1``): on this project's 2-core development machine, under load,
-Ray's raylet gave up starting in most attempts, so the test has not yet passed under
-pytest anywhere; ``pip install 'cft-bounds[ray]'`` first.
+Runs wherever ``ray`` is installed (``pip install 'cft-bounds[ray]'``) and is skipped
+otherwise. CI (``.ci/run``) installs the extra and sets ``CFT_REQUIRE_RAY=1``: then a
+missing ``ray`` or a local runtime that will not start (after 3 attempts) FAILS the test.
 """
 
 from __future__ import annotations
@@ -17,10 +17,18 @@ from pathlib import Path
 
 import pytest
 
-if not os.environ.get("CFT_TEST_RAY"):  # opt-in until it has passed on a CI machine
-    pytest.skip("Ray sweep tests are opt-in: set CFT_TEST_RAY=1 (and pip install "
-                "'cft-bounds[ray]')", allow_module_level=True)
-pytest.importorskip("ray")
+REQUIRE_ENV = "CFT_REQUIRE_RAY"
+REQUIRED = os.environ.get(REQUIRE_ENV, "").strip() not in ("", "0")
+START_ATTEMPTS = 3
+
+try:
+    import ray  # noqa: F401
+except ImportError:
+    if REQUIRED:
+        pytest.fail(f"{REQUIRE_ENV} is set but ray is not installed "
+                    f"(pip install 'cft-bounds[ray]')", pytrace=False)
+    pytest.skip("ray is not installed (pip install 'cft-bounds[ray]'); CI installs it and "
+                f"sets {REQUIRE_ENV}=1", allow_module_level=True)
 
 from cft.rundir import RunDir  # noqa: E402
 from cft.runner import Runner  # noqa: E402
@@ -32,21 +40,22 @@ BASE = {"presets": ["tiny"], "methods": ["proteus"],
         "overrides": ["data.n_tasks=2", "train.epochs=1"], "resources": {"cpus": 1}}
 
 
-_START_FAILED: list[str] = []
-
-
 def _sweep(spec, out: Path, lines: list[str], **kw) -> SweepResult:
-    """run_sweep on a local Ray runtime; skips when Ray's own start-up fails (on an
-    overloaded machine its raylet gives up waiting for its agents), once for the module."""
-    if _START_FAILED:
-        pytest.skip(_START_FAILED[0])
-    try:
-        return run_sweep(spec, out, executor="ray", workers=2, echo=lines.append, **kw)
-    except ValueError as e:
-        if "cannot start a local Ray runtime" in str(e):
-            _START_FAILED.append(f"Ray could not start on this machine: {e}")
-            pytest.skip(_START_FAILED[0])
-        raise
+    """run_sweep on a local Ray runtime. Ray's own start-up can fail on an overloaded
+    machine (its raylet gives up waiting for its agents): up to 3 attempts, then a failure
+    when Ray is required (CI), else a skip."""
+    err = ""
+    for _ in range(START_ATTEMPTS):
+        try:
+            return run_sweep(spec, out, executor="ray", workers=2, echo=lines.append, **kw)
+        except ValueError as e:
+            if "cannot start a local Ray runtime" not in str(e):
+                raise
+            err = str(e)
+    msg = f"Ray could not start on this machine in {START_ATTEMPTS} attempts: {err}"
+    if REQUIRED:
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
 
 
 def _reference(tmp_path: Path, spec) -> dict[str, bytes]:
