@@ -7,7 +7,8 @@ rerun of the sweep resumes it.  Either way the metrics equal an uninterrupted ru
 
 Runs wherever ``ray`` is installed (``pip install 'cft-bounds[ray]'``) and is skipped
 otherwise. CI (``.ci/run``) installs the extra and sets ``CFT_REQUIRE_RAY=1``: then a
-missing ``ray`` or a local runtime that will not start (after 3 attempts) FAILS the test.
+missing ``ray`` or a local runtime that will not start (3 attempts of up to 5 minutes
+each) FAILS the test.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ import pytest
 REQUIRE_ENV = "CFT_REQUIRE_RAY"
 REQUIRED = os.environ.get(REQUIRE_ENV, "").strip() not in ("", "0")
 START_ATTEMPTS = 3
+# Under a load of ~10 on 2 cores the raylet took longer than cft.sweep's 60 s to register
+# with the GCS (3 attempts failed in a row); give a local start 5 minutes here.
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
+os.environ.setdefault("RAY_agent_register_timeout_ms", "300000")
 
 try:
     import ray  # noqa: F401
