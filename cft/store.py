@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SCRATCH", "RepStore", "SplitReps"]
+from bounds.rundir_schema import SCRATCH
 
-#: the scratch folder inside a run directory
-SCRATCH = "scratch"
+__all__ = ["SCRATCH", "RepStore", "SplitReps"]
 
 
 class RepStore:
