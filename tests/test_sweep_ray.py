@@ -12,7 +12,9 @@ missing ``ray`` or a local runtime that will not start in 6 attempts FAILS the t
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,26 @@ BASE = {"presets": ["tiny"], "methods": ["proteus"],
         "overrides": ["data.n_tasks=2", "train.epochs=1"], "resources": {"cpus": 1}}
 
 
+def _end_leftover_ray_children() -> None:
+    """A failed local start leaves its GCS, dashboard and monitor processes running (children
+    of this process); end them, by pid, before the next attempt (they only add load)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    me = os.getpid()
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (d / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me and b"ray" in cmd:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(d.name), signal.SIGKILL)
+
+
 def _sweep(spec, out: Path, lines: list[str], **kw) -> SweepResult:
     """run_sweep on a local Ray runtime. Ray's own start-up can fail on an overloaded
     machine (see START_ATTEMPTS): retried, then a failure when Ray is required (CI), else
@@ -56,6 +78,7 @@ def _sweep(spec, out: Path, lines: list[str], **kw) -> SweepResult:
             if "cannot start a local Ray runtime" not in str(e):
                 raise
             err = str(e)
+            _end_leftover_ray_children()
     msg = f"Ray could not start on this machine in {START_ATTEMPTS} attempts: {err}"
     if REQUIRED:
         pytest.fail(msg, pytrace=False)
