@@ -71,7 +71,12 @@ def _sweep(spec, out: Path, lines: list[str], **kw) -> SweepResult:
     machine (see START_ATTEMPTS): retried, then a failure when Ray is required (CI), else
     a skip."""
     err = ""
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
     for _ in range(START_ATTEMPTS):
+        # Ray's daemons inherit this process's priority: a raised one lets the dashboard
+        # agent start within the raylet's 15 s on a loaded machine (root only; restored)
+        with contextlib.suppress(PermissionError, OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, -10)
         try:
             return run_sweep(spec, out, executor="ray", workers=2, echo=lines.append, **kw)
         except ValueError as e:
@@ -79,6 +84,9 @@ def _sweep(spec, out: Path, lines: list[str], **kw) -> SweepResult:
                 raise
             err = str(e)
             _end_leftover_ray_children()
+        finally:
+            with contextlib.suppress(PermissionError, OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
     msg = f"Ray could not start on this machine in {START_ATTEMPTS} attempts: {err}"
     if REQUIRED:
         pytest.fail(msg, pytrace=False)
