@@ -14,6 +14,7 @@ Layout (schema version :data:`SCHEMA_VERSION`)::
     RUN/eval/step-NNN/      metrics.json, mixtures-shared.npz,
                             {split}/{mode}-{kind}.npz, {split}/clusters-shared.npz,
                             {split}/{name}.npz (e.g. task-aware.npz)
+    RUN/scratch/            working space while running (not part of the results)
 
 ``NNN`` is the 0-based task / step index, zero-padded to at least three digits.
 """
@@ -26,8 +27,9 @@ from pathlib import Path
 __all__ = [
     "CLUSTERS", "CONFIG", "DONE", "ENV", "EVAL", "HEAD", "KINDS", "METRICS", "MIXTURES",
     "MODES", "MODULE", "RESULTS", "RUN", "SCHEMA_VERSION", "SCORE_RE", "SPACES", "SPLITS",
-    "STATUSES", "STEP_RE", "TASKS", "TASKS_META", "TASK_RE", "TMP_PREFIX", "TRAIN_CLUSTERS",
-    "TRAIN_SCORES", "reps_file", "score_key", "scores_file", "signature_file", "step_dir",
+    "SCRATCH", "STATUSES", "STEP_RE", "TASKS", "TASKS_META", "TASK_RE", "TMP_PREFIX",
+    "TRAIN_CLUSTERS", "TRAIN_SCORES", "reps_file", "score_key", "scores_file", "signature_file",
+    "step_dir",
     "task_dir",
 ]
 
@@ -56,6 +58,9 @@ METRICS = "metrics.json"
 RESULTS = "results.jsonl"
 TASKS = "tasks"
 EVAL = "eval"
+#: working space of a running run (spilled representations, cft.store); emptied when a
+#: run starts or resumes, removed when it completes; never read, no part of the results
+SCRATCH = "scratch"
 
 # ---- tasks/NNN/
 MODULE = "module.safetensors"

@@ -49,6 +49,7 @@ __all__ = [
     "ModuleConfig",
     "OutputConfig",
     "PRESETS",
+    "RetrievalConfig",
     "SignatureConfig",
     "TrainSection",
     "apply_overrides",
@@ -175,15 +176,31 @@ class EvalConfig:
 
 
 @dataclass
+class RetrievalConfig:
+    """Task retrieval at evaluation (:func:`cft.retrieval.evaluate`).
+
+    ``shortlist``: ``k`` = rank the tasks of each sample by the shared signatures' scores
+    (same kind) and compute adapted representations and scores only for the top ``k``
+    (docs/run-dir.md, "Shortlisted retrieval"); ``None`` = every task (the default).
+    """
+
+    shortlist: int | None = None
+
+
+@dataclass
 class OutputConfig:
-    """Where results go; not part of the run's identity (ignored when resuming).
+    """Where results go and how the run holds its working data; not part of the run's
+    identity (ignored when resuming): no output depends on these.
 
     ``results``: extra JSONL file the run's summary line is also appended to (None = only
     ``RUN_DIR/results.jsonl``, which is always written).
+    ``cache_mb``: memory for the cached adapted representations (:class:`cft.store.RepStore`);
+    beyond it they spill to ``RUN_DIR/scratch/`` (None = never spill).
     """
 
     results: str | None = None
     progress: bool = True
+    cache_mb: float | None = 512.0
 
 
 @dataclass
@@ -206,10 +223,12 @@ class Config:
     signature: SignatureConfig = field(default_factory=SignatureConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-SECTIONS = ("data", "backbone", "module", "train", "signature", "head", "eval", "output")
+SECTIONS = ("data", "backbone", "module", "train", "signature", "head", "eval", "retrieval",
+            "output")
 #: top-level keys that do not define the run (may differ when resuming)
 NON_IDENTITY = ("output",)
 
@@ -367,6 +386,9 @@ def validate(cfg: Config) -> Config:
         raise ValueError("eval.kind: 'nll' needs a mixture signature (gmm or dpgmm)")
     for key in ("sketch_rank", "train_sketch_rank"):
         check_int(f"eval.{key}", getattr(cfg.eval, key), minimum=1, allow_none=True)
+    check_int("retrieval.shortlist", cfg.retrieval.shortlist, minimum=1, allow_none=True)
+    if cfg.output.cache_mb is not None and cfg.output.cache_mb < 0:
+        raise ValueError(f"output.cache_mb: must be >= 0 or none, got {cfg.output.cache_mb}")
     return cfg
 
 

@@ -346,9 +346,13 @@ class RunDir:
     def check_config(self, config: Mapping[str, Any]) -> None:
         """Refuse (one-line ``ValueError``) when the stored config differs from ``config``
         in anything but the ``output`` section."""
-        from cft.config import config_diff
+        from cft.config import config_diff, from_dict, to_dict
 
         stored = self.config()
+        try:  # a run stored before a section or key existed holds its default
+            stored = to_dict(from_dict(stored))
+        except ValueError:
+            pass
         diff = config_diff(stored, config)
         if diff:
             shown = ", ".join(diff[:4]) + (" ..." if len(diff) > 4 else "")

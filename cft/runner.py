@@ -16,7 +16,10 @@ is a function of ``(seed, t)`` and a resumed run equals an uninterrupted one):
 
 Representations of a (split, task ``j``, module ``s``) never change once module ``s`` is
 trained, so they are computed once and reused by later steps (lower layers are likewise
-encoded once per split and task).
+encoded once per split and task); they are kept in a bounded :class:`cft.store.RepStore`
+(``output.cache_mb``, spilling to ``RUN_DIR/scratch/``). With ``retrieval.shortlist=k``
+only the (sample, module) pairs the shortlists need are computed, in chunks of
+:data:`SHORTLIST_CHUNK` samples of a task.
 
 A method is only a configuration bundle (:mod:`cft.methods`); nothing here depends on its
 name.  For tests, setting the environment variable ``CFT_CRASH_AT_TASK=t`` raises
@@ -29,6 +32,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -59,6 +63,8 @@ __all__ = ["CRASH_ENV", "RESULTS_FILE", "RunResult", "Runner", "SimulatedCrash",
 CRASH_ENV = "CFT_CRASH_AT_TASK"
 #: the run's results line, inside the run directory
 RESULTS_FILE = L.RESULTS
+#: samples of a task per cached block under a shortlist (cft.store.SplitReps)
+SHORTLIST_CHUNK = 8
 
 
 class SimulatedCrash(RuntimeError):
@@ -196,11 +202,11 @@ class Runner:
             self._shared_cache[key] = self._upper(self._lower(split, j), None)
         return self._shared_cache[key]
 
-    def _adapted(self, split: str, j: int, s: int) -> np.ndarray:
-        key = (split, j, s)
-        if key not in self._adapted_cache:
-            self._adapted_cache[key] = self._upper(self._lower(split, j), self.modules[s])
-        return self._adapted_cache[key]
+    def _adapted(self, split: str, j: int, s: int, rows: np.ndarray | None) -> np.ndarray:
+        """``h_s`` of task ``j``'s split samples ``rows`` (``None`` = all); cached by the
+        caller (:class:`cft.store.SplitReps`)."""
+        cache = self._lower(split, j)
+        return self._upper(cache if rows is None else cache.subset(rows), self.modules[s])
 
     # ---- one task ---------------------------------------------------------------------------
     def _train_task(self, t: int) -> dict[str, Any]:
@@ -337,14 +343,18 @@ class Runner:
 
         ``h_s(x)`` for the earlier modules s < t costs t passes of the adapted layers over
         the train split; the new module's and the shared representations are reused."""
-        from cft.retrieval import score_matrix
+        from cft.retrieval import LazyReps, score_matrices
 
-        reps_a = [self._upper(cache, mod) for mod in self.modules[:-1]] + [z_adapted]
-        out = {}
-        for kind in self.kinds:
-            out[f"adapted-{kind}"] = score_matrix(reps_a, self.sig_adapted, kind)
-            out[f"shared-{kind}"] = score_matrix(z_shared, self.sig_shared, kind)
-        return out
+        t = len(self.modules) - 1
+
+        def get(s: int, rows: np.ndarray | None) -> np.ndarray:
+            if s == t:
+                return z_adapted if rows is None else z_adapted[rows]
+            return self._upper(cache if rows is None else cache.subset(rows), self.modules[s])
+
+        S = score_matrices(LazyReps(len(z_shared), t + 1, get), z_shared, self.sig_adapted,
+                           self.sig_shared, self.kinds, self.cfg.retrieval.shortlist)
+        return {f"{mode}-{kind}": S[(mode, kind)] for kind in self.kinds for mode in MODES}
 
     def _load_task(self, t: int) -> dict[str, Any]:
         from cft.heads import LDAHead
@@ -387,10 +397,12 @@ class Runner:
         evaluation path); ``reps_a[s]`` holds every sample under module ``s``."""
         import bounds
         from cft.retrieval import evaluate
+        from cft.store import SplitReps
 
         if self.merged:
             return self._evaluate_merged(k)
         tasks = range(k + 1)
+        short = self.cfg.retrieval.shortlist
         scores: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
         extra: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         clusters: dict[str, Any] = {}
@@ -406,11 +418,12 @@ class Runner:
             labels = np.concatenate(per_task)
             task = np.concatenate([np.full(len(y), j, dtype=np.int64)
                                    for j, y in enumerate(per_task)])
-            reps_a = np.stack([np.concatenate([self._adapted(split, j, s) for j in tasks])
-                               for s in tasks])
+            reps_a = SplitReps(self._store, split, [len(y) for y in per_task], k + 1,
+                               lambda j, s, rows, sp=split: self._adapted(sp, j, s, rows),
+                               chunk=SHORTLIST_CHUNK if short else None)
             reps_s = np.concatenate([self._shared(split, j) for j in tasks])
             ev = evaluate(reps_a, reps_s, self.sig_adapted[: k + 1], self.sig_shared[: k + 1],
-                          self.heads[: k + 1], kinds=self.kinds, task=task)
+                          self.heads[: k + 1], kinds=self.kinds, task=task, shortlist_k=short)
             if self.rules:  # the learned rule: its own mode, retrieval on f(x)
                 from cft.baselines.keys import evaluate_rule
 
@@ -488,8 +501,6 @@ class Runner:
             k0 = rd.completed_tasks()
             for k in rd.evaluated_steps():  # cannot happen unless edited by hand
                 if k >= k0:
-                    import shutil
-
                     shutil.rmtree(rd.step_dir(k))
             info = rd.update_run(resumed=int(rd.info().get("resumed", 0)) + 1)
             prior_wall = float(info.get("wall_seconds", 0.0))
@@ -519,7 +530,11 @@ class Runner:
         self._lower_cache: dict[tuple[str, int], Any] = {}
         self._labels: dict[tuple[str, int], np.ndarray] = {}
         self._shared_cache: dict[tuple[str, int], np.ndarray] = {}
-        self._adapted_cache: dict[tuple[str, int, int], np.ndarray] = {}
+        from cft.store import SCRATCH, RepStore
+
+        shutil.rmtree(rd.path / SCRATCH, ignore_errors=True)  # a crashed run's leftovers
+        mb = cfg.output.cache_mb
+        self._store = RepStore(rd.path / SCRATCH, None if mb is None else int(mb * 2**20))
         self.rows: list[dict[str, Any]] = []
         met: dict[str, Any] = {}
         for t in range(m):
@@ -539,6 +554,7 @@ class Runner:
                           wall_seconds=prior_wall + time.perf_counter() - t_start)
             if trained or t not in evaluated:
                 self.echo(self._summary_line(t, m, done, met, time.perf_counter() - t0))
+        self._store.close()
         rd.write_metrics(met)
         wall = prior_wall + time.perf_counter() - t_start
         self._append_results(met, wall)  # before "complete": a crash in between redoes it

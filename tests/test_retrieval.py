@@ -119,3 +119,126 @@ def test_bad_arguments() -> None:
         representations(bb, bb.encode(x), batch_size=0)
     with pytest.raises(ValueError, match="S"):
         retrieve(np.zeros(3))
+
+
+# ----------------------------------------------------------------------------- shortlist
+def _rule(S_shared: np.ndarray, S_adapted: np.ndarray, k: int) -> np.ndarray:
+    """The shortlist rule written out per sample: the k tasks of smallest shared score
+    (ties -> lower index), then the smallest adapted score among them (ties -> lower)."""
+    out = np.empty(len(S_shared), dtype=np.int64)
+    for i in range(len(S_shared)):
+        top = sorted(range(S_shared.shape[1]), key=lambda s: (S_shared[i, s], s))[:k]
+        out[i] = min(top, key=lambda s: (S_adapted[i, s], s))
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_filled_matrix_has_the_rules_argmin_and_errors(k: int) -> None:
+    import bounds
+    from cft.retrieval import fill_unscored, shortlist
+
+    rng = np.random.default_rng(k)
+    n, m = 400, 6
+    S_sh = rng.normal(size=(n, m)).round(1)  # rounded: ties occur
+    S_ad = rng.normal(size=(n, m)) * 50
+    task = rng.integers(0, m, size=n)
+    top = shortlist(S_sh, k)
+    assert top.shape == (n, k)
+    scored = np.zeros((n, m), dtype=bool)
+    np.put_along_axis(scored, top, True, axis=1)
+    S = np.where(scored, S_ad, np.nan)
+    fill_unscored(S, scored)
+    assert np.isfinite(S).all()
+    got = _rule(S_sh, S_ad, k)
+    np.testing.assert_array_equal(retrieve(S), got)
+    # the checker's error event (ties count as errors) is the rule's: own task outside
+    # the shortlist, or a shortlisted foreign task scoring at most the own task
+    own_in = scored[np.arange(n), task]
+    foreign = np.where(scored & (np.arange(m) != task[:, None]), S_ad, np.inf).min(1)
+    want_err = ~own_in | (foreign <= S_ad[np.arange(n), task])
+    np.testing.assert_array_equal(bounds.retrieval_errors(S, task), want_err)
+    if k >= 2:  # margins of a sample whose task is shortlisted are the rule's margins
+        mg = margins(S, task)
+        np.testing.assert_array_equal(mg[own_in], (foreign - S_ad[np.arange(n), task])[own_in])
+    # the filled value lies above every scored value of the row, by one ulp
+    hi = np.where(scored, S, -np.inf).max(1)
+    assert np.all(S[~scored] == np.broadcast_to(np.nextafter(hi, np.inf)[:, None],
+                                                S.shape)[~scored])
+
+
+class _Counting:
+    """ModuleReps over a (m, n, d) array that records which (module, row) pairs were read."""
+
+    def __init__(self, reps: np.ndarray) -> None:
+        self.reps, self.m, self.n, self.read = reps, reps.shape[0], reps.shape[1], set()
+
+    def get(self, s: int, rows: np.ndarray | None = None) -> np.ndarray:
+        rows = np.arange(self.n) if rows is None else np.asarray(rows)
+        self.read |= {(s, int(r)) for r in rows}
+        return self.reps[s][rows]
+
+
+def _fitted(m: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    Xtr, ttr, ytr = _stream(m=m, d=2 * m, seed=seed)
+    Xte, tte, yte = _stream(m=m, d=2 * m, seed=seed + 1)
+    # adapted spaces: a different random rotation per module (fitted on its own space)
+    rot = [np.linalg.qr(rng.normal(size=(Xtr.shape[1],) * 2))[0].astype(np.float32)
+           for _ in range(m)]
+    sig_a = [SIGNATURES.build("gmm", n_components=2, random_state=t).fit(Xtr[ttr == t] @ rot[t])
+             for t in range(m)]
+    sig_s = [SIGNATURES.build("gmm", n_components=2, random_state=t).fit(Xtr[ttr == t])
+             for t in range(m)]
+    heads = [LDAHead().fit(Xtr[ttr == t] @ rot[t], ytr[ttr == t]) for t in range(m)]
+    reps_a = np.stack([Xte @ r for r in rot])
+    # noise on the shared space so that shared retrieval makes errors
+    reps_s = Xte + rng.normal(scale=3.0, size=Xte.shape).astype(np.float32)
+    return reps_a, reps_s, sig_a, sig_s, heads, tte
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 5, 9])
+def test_evaluate_with_a_shortlist(k: int) -> None:
+    reps_a, reps_s, sig_a, sig_s, heads, tte = _fitted()
+    m, n = reps_a.shape[:2]
+    full = evaluate(reps_a, reps_s, sig_a, sig_s, heads, task=tte)
+    reader = _Counting(reps_a)
+    ev = evaluate(reader, reps_s, sig_a, sig_s, heads, task=tte, shortlist_k=k)
+    for kind in ("centroid", "nll"):
+        S_sh = ev.scores[("shared", kind)]
+        np.testing.assert_array_equal(S_sh, full.scores[("shared", kind)])
+        got = ev.retrieved[("adapted", kind)]
+        np.testing.assert_array_equal(got, _rule(S_sh, full.scores[("adapted", kind)], k))
+        S = ev.scores[("adapted", kind)]
+        top = np.argsort(S_sh, axis=1, kind="stable")[:, :k]
+        for i in range(0, n, 7):  # shortlisted cells hold the adapted scores
+            np.testing.assert_allclose(S[i, top[i]], full.scores[("adapted", kind)][i, top[i]],
+                                       rtol=1e-12)
+        if k == 1:
+            np.testing.assert_array_equal(got, ev.retrieved[("shared", kind)])
+        if k >= m:
+            np.testing.assert_array_equal(S, full.scores[("adapted", kind)])
+        # pred = retrieved task's head on that task's representation
+        np.testing.assert_array_equal(ev.pred[("adapted", kind)],
+                                      classify(reps_a, got, heads))
+    # only shortlisted pairs (either kind) and the true-task pairs were read
+    need = {(int(s), i) for kind in ("centroid", "nll")
+            for i, row in enumerate(np.argsort(ev.scores[("shared", kind)], axis=1,
+                                               kind="stable")[:, :k]) for s in row}
+    need |= {(int(t), i) for i, t in enumerate(tte)}
+    assert reader.read == need
+    if k < m:
+        assert len(reader.read) < m * n
+    a_full = (full.retrieved[("adapted", "nll")] == tte).mean()
+    a_short = (ev.retrieved[("adapted", "nll")] == tte).mean()
+    a_shared = (full.retrieved[("shared", "nll")] == tte).mean()
+    assert a_shared < a_full  # the fixture makes the shortlist matter
+    if k == 1:
+        assert a_short == a_shared
+
+
+def test_shortlist_bad_arguments() -> None:
+    reps_a, reps_s, sig_a, sig_s, heads, tte = _fitted(m=3)
+    with pytest.raises(ValueError, match="shortlist_k"):
+        evaluate(reps_a, reps_s, sig_a, sig_s, heads, shortlist_k=0)
+    with pytest.raises(ValueError, match="shortlist: needs the shared"):
+        evaluate(reps_a, None, sig_a, None, heads, shortlist_k=2)

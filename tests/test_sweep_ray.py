@@ -5,22 +5,36 @@ task 0 saved), as when a node is lost.  With retries Ray reschedules the cell, w
 resumes from its run directory inside the same sweep; without retries the cell fails and a
 rerun of the sweep resumes it.  Either way the metrics equal an uninterrupted run.
 
-Opt-in (``CFT_TEST_RAY=1``): on this project's 2-core development machine, under load,
-Ray's raylet gave up starting in most attempts, so the test has not yet passed under
-pytest anywhere; ``pip install 'cft-bounds[ray]'`` first.
+Runs wherever ``ray`` is installed (``pip install 'cft-bounds[ray]'``) and is skipped
+otherwise. CI (``.ci/run``) installs the extra and sets ``CFT_REQUIRE_RAY=1``: then a
+missing ``ray`` or a local runtime that will not start in 6 attempts FAILS the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
-if not os.environ.get("CFT_TEST_RAY"):  # opt-in until it has passed on a CI machine
-    pytest.skip("Ray sweep tests are opt-in: set CFT_TEST_RAY=1 (and pip install "
-                "'cft-bounds[ray]')", allow_module_level=True)
-pytest.importorskip("ray")
+REQUIRE_ENV = "CFT_REQUIRE_RAY"
+REQUIRED = os.environ.get(REQUIRE_ENV, "").strip() not in ("", "0")
+# A local Ray start can fail on a loaded machine: the raylet exits when the dashboard
+# agent has not written its port file within a hard-coded 15 s (ray-project/ray#65983;
+# seen here at a load average of ~10 on 2 cores, never at ~2). A waiting time cannot help,
+# so each attempt is kept short and the start is retried.
+START_ATTEMPTS = 6
+
+try:
+    import ray  # noqa: F401
+except ImportError:
+    if REQUIRED:
+        pytest.fail(f"{REQUIRE_ENV} is set but ray is not installed "
+                    f"(pip install 'cft-bounds[ray]')", pytrace=False)
+    pytest.skip("ray is not installed (pip install 'cft-bounds[ray]'); CI installs it and "
+                f"sets {REQUIRE_ENV}=1", allow_module_level=True)
 
 from cft.rundir import RunDir  # noqa: E402
 from cft.runner import Runner  # noqa: E402
@@ -32,21 +46,51 @@ BASE = {"presets": ["tiny"], "methods": ["proteus"],
         "overrides": ["data.n_tasks=2", "train.epochs=1"], "resources": {"cpus": 1}}
 
 
-_START_FAILED: list[str] = []
+def _end_leftover_ray_children() -> None:
+    """A failed local start leaves its GCS, dashboard and monitor processes running (children
+    of this process); end them, by pid, before the next attempt (they only add load)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    me = os.getpid()
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (d / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me and b"ray" in cmd:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(d.name), signal.SIGKILL)
 
 
 def _sweep(spec, out: Path, lines: list[str], **kw) -> SweepResult:
-    """run_sweep on a local Ray runtime; skips when Ray's own start-up fails (on an
-    overloaded machine its raylet gives up waiting for its agents), once for the module."""
-    if _START_FAILED:
-        pytest.skip(_START_FAILED[0])
-    try:
-        return run_sweep(spec, out, executor="ray", workers=2, echo=lines.append, **kw)
-    except ValueError as e:
-        if "cannot start a local Ray runtime" in str(e):
-            _START_FAILED.append(f"Ray could not start on this machine: {e}")
-            pytest.skip(_START_FAILED[0])
-        raise
+    """run_sweep on a local Ray runtime. Ray's own start-up can fail on an overloaded
+    machine (see START_ATTEMPTS): retried, then a failure when Ray is required (CI), else
+    a skip."""
+    err = ""
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    for _ in range(START_ATTEMPTS):
+        # Ray's daemons inherit this process's priority: a raised one lets the dashboard
+        # agent start within the raylet's 15 s on a loaded machine (root only; restored)
+        with contextlib.suppress(PermissionError, OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, -10)
+        try:
+            return run_sweep(spec, out, executor="ray", workers=2, echo=lines.append, **kw)
+        except ValueError as e:
+            if "cannot start a local Ray runtime" not in str(e):
+                raise
+            err = str(e)
+            _end_leftover_ray_children()
+        finally:
+            with contextlib.suppress(PermissionError, OSError):
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+    msg = f"Ray could not start on this machine in {START_ATTEMPTS} attempts: {err}"
+    if REQUIRED:
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
 
 
 def _reference(tmp_path: Path, spec) -> dict[str, bytes]:
