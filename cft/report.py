@@ -2,7 +2,7 @@
 
 ``python -m cft report DIR [--metrics a,b,...] [--plot a,b,...]``
 
-Cells come from ``DIR/sweep.json`` (:mod:`cft.sweep`); without a manifest every run
+Cells come from ``DIR/sweep.json`` (:mod:`cft.sweep_spec`); without a manifest every run
 directory below DIR (a folder with ``run.json``) is a cell, grouped by its preset and method.
 Only complete cells (``run.json`` status ``complete``) count; the others are listed.
 
@@ -133,7 +133,7 @@ TASK_COUNT_KEYS = ("data.n_tasks", "data.options.n_tasks")
 def _cells(out: Path) -> list[tuple[str, Path, str, str, str, int, tuple[str, ...]]]:
     """``(id, run dir, preset, method, variant, seed, grid point)`` of every cell of DIR."""
     if (out / "sweep.json").is_file():
-        from cft.sweep import manifest_cells
+        from cft.sweep_spec import manifest_cells
 
         return [(c.id, out / c.dir, c.preset, c.method, c.variant, c.seed, c.point)
                 for c in manifest_cells(out)]

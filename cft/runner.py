@@ -19,7 +19,8 @@ trained, so they are computed once and reused by later steps (lower layers are l
 encoded once per split and task); they are kept in a bounded :class:`cft.store.RepStore`
 (``output.cache_mb``, spilling to ``RUN_DIR/scratch/``). With ``retrieval.shortlist=k``
 only the (sample, module) pairs the shortlists need are computed, in chunks of
-:data:`SHORTLIST_CHUNK` samples of a task.
+:data:`cft.evaluation.SHORTLIST_CHUNK` samples of a task. The evaluation of a step is
+:class:`cft.evaluation.StepEvaluator`; the results line :func:`cft.ledger.write_results_line`.
 
 A method is only a configuration bundle (:mod:`cft.methods`); nothing here depends on its
 name.  For tests, setting the environment variable ``CFT_CRASH_AT_TASK=t`` raises
@@ -43,16 +44,14 @@ import numpy as np
 
 from bounds import rundir_schema as L
 from bounds.rundir_schema import MODES, SPLITS
-from cft import metrics as M
 from cft.config import Config, primary_kind, to_dict, validate, validate_backbone
+from cft.evaluation import StepEvaluator
+from cft.ledger import RESULTS_FILE, write_results_line
 from cft.rundir import (
     RunDir,
-    StepArtifacts,
     TaskArtifacts,
-    atomic_file,
     dumps,
     env_info,
-    now,
 )
 from cft.seed import derive_seed, seed_everything
 from cft.step_metrics import NOT_APPLICABLE, build_metrics, summary_text
@@ -61,10 +60,6 @@ from cft.step_metrics import row_from_metrics as _row_from_metrics
 __all__ = ["CRASH_ENV", "RESULTS_FILE", "RunResult", "Runner", "SimulatedCrash", "build_metrics"]
 
 CRASH_ENV = "CFT_CRASH_AT_TASK"
-#: the run's results line, inside the run directory
-RESULTS_FILE = L.RESULTS
-#: samples of a task per cached block under a shortlist (cft.store.SplitReps)
-SHORTLIST_CHUNK = 8
 
 
 class SimulatedCrash(RuntimeError):
@@ -84,7 +79,7 @@ class RunResult:
 
 
 # ----------------------------------------------------------------------------- runner
-class Runner:
+class Runner(StepEvaluator):
     """Runs (or resumes) one configuration into one run directory.
 
     ``setup()`` does every check that depends on user input (configuration, data, backbone,
@@ -379,111 +374,6 @@ class Runner:
         self.heads.append(LDAHead.from_arrays(art.head))
         return art.done
 
-    # ---- evaluation -------------------------------------------------------------------------
-    def _mixtures(self, k: int) -> Any:
-        """The shared signatures of tasks 0..k as one padded mixture (``None`` unless every
-        signature is a mixture)."""
-        import bounds
-
-        sigs = self.sig_shared[: k + 1]
-        if not all(hasattr(s, "weights_") for s in sigs):
-            return None
-        return bounds.stack_mixtures([(s.weights_, s.means_, s.covariances_) for s in sigs])
-
-    def _evaluate(self, k: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Write ``eval/step-k``; returns (row of accuracies on test, metrics).
-
-        Scores, retrieval and predictions come from :func:`cft.retrieval.evaluate` (the one
-        evaluation path); ``reps_a[s]`` holds every sample under module ``s``."""
-        import bounds
-        from cft.retrieval import evaluate
-        from cft.store import SplitReps
-
-        if self.merged:
-            return self._evaluate_merged(k)
-        tasks = range(k + 1)
-        short = self.cfg.retrieval.shortlist
-        scores: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
-        extra: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-        clusters: dict[str, Any] = {}
-        modes = MODES + (("keys",) if self.rules else ())
-        row: dict[str, Any] = {"retrieval": {m: {} for m in modes},
-                               "class_incremental": {m: {} for m in modes}}
-        cent = np.concatenate([s.centroids_ for s in self.sig_shared[: k + 1]])
-        cent_task = np.concatenate([np.full(len(s.centroids_), t, dtype=np.int64)
-                                    for t, s in enumerate(self.sig_shared[: k + 1])])
-        sizes: list[int] = []
-        for split in SPLITS:
-            per_task = [self._split_labels(split, j) for j in tasks]
-            labels = np.concatenate(per_task)
-            task = np.concatenate([np.full(len(y), j, dtype=np.int64)
-                                   for j, y in enumerate(per_task)])
-            reps_a = SplitReps(self._store, split, [len(y) for y in per_task], k + 1,
-                               lambda j, s, rows, sp=split: self._adapted(sp, j, s, rows),
-                               chunk=SHORTLIST_CHUNK if short else None)
-            reps_s = np.concatenate([self._shared(split, j) for j in tasks])
-            ev = evaluate(reps_a, reps_s, self.sig_adapted[: k + 1], self.sig_shared[: k + 1],
-                          self.heads[: k + 1], kinds=self.kinds, task=task, shortlist_k=short)
-            if self.rules:  # the learned rule: its own mode, retrieval on f(x)
-                from cft.baselines.keys import evaluate_rule
-
-                evaluate_rule(ev, "keys", self.rules[: k + 1], reps_s, reps_a,
-                              self.heads[: k + 1])
-            for (mode, kind), S in ev.scores.items():
-                got, pred = ev.retrieved[(mode, kind)], ev.pred[(mode, kind)]
-                arrays = {"task": task, "scores": S, "label": labels, "pred": pred}
-                if mode in MODES:
-                    scores[(split, mode, kind)] = arrays
-                else:  # a learned rule's scores: same keys, outside the checked schema
-                    extra[(split, f"{mode}-{kind}")] = arrays
-                if split == "test":
-                    row["retrieval"][mode][kind] = M.per_task_accuracy(got == task, task, k + 1)
-                    row["class_incremental"][mode][kind] = M.per_task_accuracy(
-                        pred == labels, task, k + 1)
-            pred_ta = ev.pred_task_aware
-            extra[(split, "task-aware")] = {"task": task, "label": labels, "pred": pred_ta}
-            if split == "test":
-                row["task_aware"] = M.per_task_accuracy(pred_ta == labels, task, k + 1)
-                sizes = np.bincount(task, minlength=k + 1).tolist()
-            clusters[split] = bounds.cluster_stats(reps_s, task, cent, cent_task,
-                                                   sketch_rank=self.cfg.eval.sketch_rank)
-        self.rows.append(row)
-        met = build_metrics(self.rows, sizes, self.stream.n_tasks, self.kind, self.kinds)
-        self.rundir.write_step(k, StepArtifacts(scores=scores, metrics=met, clusters=clusters,
-                                                mixtures=self._mixtures(k), extra=extra))
-        return row, met
-
-    def _evaluate_merged(self, k: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Step ``k`` of a method with no retrieval: every sample of tasks ``0..k`` through
-        the latest (merged) module and the continual head ``k``: class-incremental = argmax
-        over every class seen, task-aware = argmax over the true task's classes. Writes
-        ``{split}/merged.npz`` and ``{split}/task-aware.npz``; no scores, no retrieval."""
-        head = self.heads[k]
-        classes = [np.asarray(t["classes"]) for t in self.tasks_meta["tasks"][: k + 1]]
-        own = np.stack([np.isin(head.classes_, c) for c in classes])  # (k+1, C)
-        extra: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-        row: dict[str, Any] = {"retrieval": {}, "class_incremental": {}}
-        sizes: list[int] = []
-        for split in SPLITS:
-            per_task = [self._split_labels(split, j) for j in range(k + 1)]
-            labels = np.concatenate(per_task)
-            task = np.concatenate([np.full(len(y), j, dtype=np.int64)
-                                   for j, y in enumerate(per_task)])
-            reps = np.concatenate([self._adapted(split, j, k) for j in range(k + 1)])
-            pred = head.predict(reps)
-            pred_ta = head.predict(reps, allowed=own[task])
-            extra[(split, "merged")] = {"task": task, "label": labels, "pred": pred}
-            extra[(split, "task-aware")] = {"task": task, "label": labels, "pred": pred_ta}
-            if split == "test":
-                row["class_incremental"]["merged"] = M.per_task_accuracy(pred == labels, task,
-                                                                         k + 1)
-                row["task_aware"] = M.per_task_accuracy(pred_ta == labels, task, k + 1)
-                sizes = np.bincount(task, minlength=k + 1).tolist()
-        self.rows.append(row)
-        met = build_metrics(self.rows, sizes, self.stream.n_tasks, self.kind, self.kinds)
-        self.rundir.write_step(k, StepArtifacts(scores={}, metrics=met, extra=extra))
-        return row, met
-
     # ---- the loop ---------------------------------------------------------------------------
     def run(self) -> RunResult:
         if not self._ready:
@@ -557,7 +447,8 @@ class Runner:
         self._store.close()
         rd.write_metrics(met)
         wall = prior_wall + time.perf_counter() - t_start
-        self._append_results(met, wall)  # before "complete": a crash in between redoes it
+        write_results_line(self.rundir, self.cfg, self.config_dict, met, wall)  # before
+        # "complete": a crash in between redoes it
         rd.update_run(status="complete", tasks_complete=m, wall_seconds=wall)
         return RunResult(rd.path, met, wall, time.perf_counter() - t_start, k0, False)
 
@@ -568,30 +459,3 @@ class Runner:
         loss = done.get("train_loss") or []
         loss_s = f"loss {loss[-1]:.3f}" if loss else "no training"
         return f"task {t + 1}/{m} [{label}] {loss_s} | {summary_text(met)} | {seconds:.1f}s"
-
-    def _append_results(self, met: dict[str, Any], wall: float) -> None:
-        """The run's results line: ``RUN_DIR/results.jsonl`` (written whole, atomically, so
-        a repeated completion leaves one line) and, if ``output.results`` is set, appended
-        to that file too."""
-        cfg = self.cfg
-        line = {
-            "run_dir": str(self.rundir.path.resolve()),
-            "completed": now(),
-            "preset": cfg.preset, "method": cfg.method, "seed": cfg.seed,
-            "dataset": cfg.data.name, "backbone": cfg.backbone.name,
-            "signature": cfg.signature.kind, "n_tasks": met["n_tasks"], "kind": met["kind"],
-            "wall_seconds": wall,
-            "summary": met["summary"],
-            "config": self.config_dict,
-        }
-        text = json.dumps(line, allow_nan=False) + "\n"
-        with atomic_file(self.rundir.path / RESULTS_FILE) as fh:
-            fh.write(text.encode())
-        if not cfg.output.results:
-            return
-        path = Path(cfg.output.results)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
