@@ -49,7 +49,7 @@ __all__ = [
     "OutputConfig",
     "RetrievalConfig",
     "SignatureConfig",
-    "TrainSection",
+    "TrainConfig",
     "apply_overrides",
     "config_diff",
     "from_dict",
@@ -101,8 +101,9 @@ class ModuleConfig:
 
 
 @dataclass
-class TrainSection:
-    """Per-task training (:class:`cft.train.TrainConfig`; the seed is derived per task)."""
+class TrainConfig:
+    """Per-task training hyper-parameters (:func:`cft.train.train_task`; the task's seed is
+    derived from the run seed and passed to it). The one training-config type."""
 
     epochs: int = 3
     batch_size: int = 32
@@ -111,6 +112,9 @@ class TrainSection:
     grad_clip: float | None = 1.0
     lambda_orth: float = 0.1
     lambda_l1: float = 1e-3
+
+    def __post_init__(self) -> None:
+        self.check()
 
     def check(self, prefix: str = "") -> None:
         """The one validation of the training hyper-parameters (one-line ``ValueError``
@@ -214,7 +218,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     module: ModuleConfig = field(default_factory=ModuleConfig)
-    train: TrainSection = field(default_factory=TrainSection)
+    train: TrainConfig = field(default_factory=TrainConfig)
     signature: SignatureConfig = field(default_factory=SignatureConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

@@ -17,7 +17,7 @@ from cft.config import (
     ModuleConfig,
     OutputConfig,
     SignatureConfig,
-    TrainSection,
+    TrainConfig,
 )
 
 __all__ = ["FINE_TASKS", "PRESETS", "preset", "preset_names"]
@@ -36,7 +36,7 @@ def _tiny() -> Config:
         module=ModuleConfig(rank=4, alpha=1.0),
         # 60 optimizer steps per task: enough that the modules move the representations
         # (adapted and shared retrieval then differ), still about a second per task
-        train=TrainSection(epochs=10, batch_size=16, lr=1e-2),
+        train=TrainConfig(epochs=10, batch_size=16, lr=1e-2),
         signature=SignatureConfig(kind="gmm", n_components=2, covariance_type="diag",
                                   max_iter=100),
         eval=EvalConfig(kind="auto", sketch_rank=None),
@@ -52,7 +52,7 @@ def _synthetic() -> Config:
                                       "n_per_class": 300}),
         backbone=BackboneConfig("identity", {}, batch_size=1024),
         module=ModuleConfig(rank=1),
-        train=TrainSection(epochs=0),
+        train=TrainConfig(epochs=0),
         signature=SignatureConfig(kind="dpgmm", n_components=4, covariance_type="full",
                                   max_iter=300),
         eval=EvalConfig(kind="auto", sketch_rank=None),
@@ -70,7 +70,7 @@ def _wordnet_minilm() -> Config:
                                            "targets": ["query", "value"]}, batch_size=64),
         module=ModuleConfig(rank=8, alpha=1.0),
         # lambda_l1 chosen on the calibration split (README, "Choosing the demo's defaults")
-        train=TrainSection(epochs=3, batch_size=32, lr=2e-3, lambda_l1=0.03),
+        train=TrainConfig(epochs=3, batch_size=32, lr=2e-3, lambda_l1=0.03),
         signature=SignatureConfig(kind="dpgmm", n_components=5, covariance_type="diag",
                                   max_iter=200),
         eval=EvalConfig(kind="auto", sketch_rank=16),

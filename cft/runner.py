@@ -197,7 +197,8 @@ class Runner(StepEvaluator):
             self._shared_cache[key] = self._upper(self._lower(split, j), None)
         return self._shared_cache[key]
 
-    def _adapted(self, split: str, j: int, s: int, rows: np.ndarray | None) -> np.ndarray:
+    def _adapted(self, split: str, j: int, s: int, rows: np.ndarray | None = None
+                 ) -> np.ndarray:
         """``h_s`` of task ``j``'s split samples ``rows`` (``None`` = all); cached by the
         caller (:class:`cft.store.SplitReps`)."""
         cache = self._lower(split, j)
@@ -208,7 +209,7 @@ class Runner(StepEvaluator):
         import bounds
         from cft.heads import LDAHead
         from cft.modules import BuildContext
-        from cft.train import TrainConfig, TrainResult, train_task
+        from cft.train import TrainResult, train_task
 
         cfg = self.cfg
         t0 = time.perf_counter()
@@ -233,9 +234,8 @@ class Runner(StepEvaluator):
         result = TrainResult()
         if module is not None:
             module.to(self.device)
-            tcfg = TrainConfig(**asdict(cfg.train), seed=derive_seed(cfg.seed, "train", t),
-                               progress=self.progress)
-            result = train_task(self.backbone, module, train_cache, labels, tcfg)
+            result = train_task(self.backbone, module, train_cache, labels, cfg.train,
+                                seed=derive_seed(cfg.seed, "train", t), progress=self.progress)
         crash = os.environ.get(CRASH_ENV)
         if crash is not None and crash.strip() == str(t):
             raise SimulatedCrash(f"{CRASH_ENV}={crash}: simulated crash during task {t}")

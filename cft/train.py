@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -30,27 +30,8 @@ from torch import nn
 
 from cft.backbones import Backbone, HiddenCache
 from cft.composition import ProteusAdapter
-from cft.config import TrainSection
+from cft.config import TrainConfig
 from cft.validation import check_seed
-
-
-@dataclass
-class TrainConfig(TrainSection):
-    """Hyper-parameters of one task's training (:class:`cft.config.TrainSection`) plus the
-    task's seed (one seed drives shuffling and the head) and the progress-bar switch."""
-
-    seed: int = 0
-    progress: bool = False
-
-    def __post_init__(self) -> None:
-        self.check()
-        check_seed(self.seed)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """Build from a config mapping, ignoring keys that are not fields."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @torch.no_grad()
@@ -106,6 +87,9 @@ def train_task(
     cache: HiddenCache,
     labels: np.ndarray,
     config: TrainConfig | None = None,
+    *,
+    seed: int = 0,
+    progress: bool = False,
 ) -> TrainResult:
     """Train ``adapter`` (in place) and a linear head on one task's cached training data.
 
@@ -114,6 +98,8 @@ def train_task(
     a no-op returning empty losses.
     """
     cfg = config or TrainConfig()
+    cfg.check()
+    seed = check_seed(seed)
     t0 = time.perf_counter()
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) != len(cache):
@@ -126,7 +112,7 @@ def train_task(
         return TrainResult(classes=classes.astype(np.int64),
                            seconds=time.perf_counter() - t0)
 
-    gen = torch.Generator().manual_seed(int(cfg.seed))
+    gen = torch.Generator().manual_seed(seed)
     head = nn.Linear(backbone.dim, len(classes))
     with torch.no_grad():
         nn.init.kaiming_uniform_(head.weight, a=math.sqrt(5), generator=gen)
@@ -146,7 +132,7 @@ def train_task(
     result = TrainResult(head=head, classes=classes.astype(np.int64))
 
     epochs = range(cfg.epochs)
-    if cfg.progress:
+    if progress:
         from tqdm.auto import tqdm
 
         epochs = tqdm(epochs, desc=f"train task {adapter.task}", leave=False)
@@ -175,7 +161,7 @@ def train_task(
             ce_tot += float(ce.detach()) * len(idx)
         result.losses.append(tot / n)
         result.ce_losses.append(ce_tot / n)
-        if cfg.progress:
+        if progress:
             epochs.set_postfix(loss=f"{tot / n:.4f}")  # type: ignore[union-attr]
     adapter.eval()
     result.seconds = time.perf_counter() - t0

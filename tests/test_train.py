@@ -30,9 +30,8 @@ def setup():
 
 def _run(bb, cache, y, seed: int, **kw):
     ad = ProteusAdapter.for_backbone(bb, rank=4, seed=seed)
-    cfg = TrainConfig(epochs=kw.pop("epochs", 4), batch_size=16, lr=kw.pop("lr", 1e-2), seed=seed,
-                      **kw)
-    return ad, train_task(bb, ad, cache, y, cfg)
+    cfg = TrainConfig(epochs=kw.pop("epochs", 4), batch_size=16, lr=kw.pop("lr", 1e-2), **kw)
+    return ad, train_task(bb, ad, cache, y, cfg, seed=seed)
 
 
 def test_loss_decreases(setup) -> None:
@@ -63,8 +62,8 @@ def test_orth_term_reduces_overlap(setup) -> None:
 
     def overlap(lam: float) -> float:
         ad = ProteusAdapter.for_backbone(bb, rank=4, seed=1, previous=[ad0])
-        cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-2, lambda_orth=lam, seed=1)
-        train_task(bb, ad, cache, y, cfg)
+        cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-2, lambda_orth=lam)
+        train_task(bb, ad, cache, y, cfg, seed=1)
         return float(ad.orth_penalty().detach())
 
     assert overlap(10.0) < 0.5 * overlap(0.0)
@@ -88,7 +87,10 @@ def test_bad_arguments(setup) -> None:
         TrainConfig(lr=-1.0)
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(batch_size=0)
-    assert TrainConfig.from_dict({"epochs": 2, "other": 1}).epochs == 2
+    with pytest.raises(ValueError, match="^seed: must be a non-negative int"):
+        train_task(bb, ad, cache, y, seed=-1)
+    from cft.config import Config
+    assert type(Config().train) is TrainConfig  # one training-config type
 
 
 def test_prox_step_is_adam_metric_soft_threshold() -> None:
@@ -120,8 +122,8 @@ def test_l1_prox_gives_exact_zeros(setup) -> None:
 
     def coefs(lam: float) -> torch.Tensor:
         ad = ProteusAdapter.for_backbone(bb, rank=4, seed=1, previous=[ad0])
-        cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-2, lambda_l1=lam, seed=1)
-        res = train_task(bb, ad, cache, y, cfg)
+        cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-2, lambda_l1=lam)
+        res = train_task(bb, ad, cache, y, cfg, seed=1)
         assert res.losses[-1] >= res.ce_losses[-1]
         return torch.cat([ad.c(n).detach() for n in ad.shapes])
 
