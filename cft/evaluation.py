@@ -122,7 +122,7 @@ class StepEvaluator:
             labels = np.concatenate(per_task)
             task = np.concatenate([np.full(len(y), j, dtype=np.int64)
                                    for j, y in enumerate(per_task)])
-            reps = np.concatenate([self._adapted(split, j, k) for j in range(k + 1)])
+            reps = np.concatenate([self._adapted(split, j, k, None) for j in range(k + 1)])
             pred = head.predict(reps)
             pred_ta = head.predict(reps, allowed=own[task])
             extra[(split, "merged")] = {"task": task, "label": labels, "pred": pred}

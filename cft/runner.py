@@ -302,7 +302,7 @@ class Runner(StepEvaluator):
         self.modules.append(module)
         prev = self.heads[-1] if self.heads and not self.family.cumulative else None
         head = copy.deepcopy(prev) if prev is not None else self.head_cls(**self._head_kwargs())
-        head.partial_fit(z, labels, self._adapted("calibration", t, t),
+        head.partial_fit(z, labels, self._adapted("calibration", t, t, None),
                          self._split_labels("calibration", t))
         self.heads.append(head)
         reps = {s: self._shared(s, t) for s in SPLITS}
