@@ -6,7 +6,7 @@ three layers, later ones winning:
 1. a **preset** (:data:`PRESETS`: ``wordnet-minilm``, ``wordnet-fine-{5,10,20,50}``,
    ``synthetic``, ``tiny``);
 2. the **method** bundle (:data:`cft.registry.METHODS`, see :mod:`cft.methods`): a method is
-   nothing but a set of dotted overrides (e.g. ``lora`` sets ``module.alpha=0``);
+   nothing but a set of dotted overrides (e.g. ``lora`` sets ``module.reuse_weight=0``);
 3. the user's ``key=value`` **overrides**.
 
 Override syntax (:func:`apply_overrides`): ``section.field=value`` with the value parsed
@@ -82,14 +82,15 @@ class BackboneConfig:
 class ModuleConfig:
     """PROTEUS module of each task (:class:`cft.composition.ProteusAdapter`).
 
-    ``alpha`` weights the reused (composed) part; ``alpha = 0`` is independent LoRA.
+    ``reuse_weight`` is the paper's alpha: the weight in [0, 1] of the reused (composed) part
+    of the update (``0`` = independent LoRA); not ``lora_alpha``, the LoRA scaling numerator.
     ``orth``: ``penalty`` (``train.lambda_orth * sum_j ||A_k A_j^T||_F^2``) or ``project``
     (``A_k`` re-projected onto the orthogonal complement of the earlier rows after each step).
     """
 
     rank: int = 8
     lora_alpha: float | None = None
-    alpha: float = 1.0
+    reuse_weight: float = 1.0
     coef_init: float | None = None
     orth: str = "penalty"
     #: module family (``cft.registry.MODULE_FAMILIES``, :mod:`cft.modules`): how a task's
@@ -238,8 +239,13 @@ def to_dict(cfg: Config) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
+#: keys renamed since run directories were first written: old name -> new name
+RENAMED = {"module.alpha": "module.reuse_weight"}
+
+
 def from_dict(d: Mapping[str, Any]) -> Config:
-    """Inverse of :func:`to_dict`; unknown keys raise ``ValueError``."""
+    """Inverse of :func:`to_dict`; unknown keys raise ``ValueError``; a key of
+    :data:`RENAMED` is read under its new name (older ``config.json`` files)."""
     if not isinstance(d, Mapping):
         raise ValueError("config: must be a mapping")
     cfg = Config()
@@ -249,6 +255,7 @@ def from_dict(d: Mapping[str, Any]) -> Config:
                 raise ValueError(f"config: section {key!r} must be a mapping")
             sec = getattr(cfg, key)
             for k, v in value.items():
+                k = RENAMED.get(f"{key}.{k}", f"{key}.{k}").split(".", 1)[1]
                 check_field(sec, k, f"{key}.{k}")
                 setattr(sec, k, coerce(v, field_hints(type(sec))[k], f"{key}.{k}"))
         else:

@@ -6,9 +6,9 @@ never look at the method's name: everything a method changes is visible in the r
 ``config.json``.
 
 * ``proteus``: composed PROTEUS modules, ``Delta W_k = alpha sum_j c_kj B_j A_j + B_k A_k``
-  with ``alpha`` taken from the configuration (``module.alpha``), the orthogonality penalty
+  with ``alpha`` taken from the configuration (``module.reuse_weight``), the orthogonality penalty
   on the new factors and the L1 penalty on the coefficients as configured.
-* ``lora``: an independent LoRA module per task: no reuse (``module.alpha = 0``), no
+* ``lora``: an independent LoRA module per task: no reuse (``module.reuse_weight = 0``), no
   orthogonality constraint and no coefficient penalty (``train.lambda_orth = 0``,
   ``train.lambda_l1 = 0``).
 
@@ -64,7 +64,7 @@ def proteus() -> Method:
 def lora() -> Method:
     """Independent LoRA per task (``alpha = 0``, no orthogonality / L1 penalties)."""
     return Method("lora", "independent LoRA per task (alpha = 0)",
-                  {"module.alpha": 0.0, "train.lambda_orth": 0.0, "train.lambda_l1": 0.0})
+                  {"module.reuse_weight": 0.0, "train.lambda_orth": 0.0, "train.lambda_l1": 0.0})
 
 
 _NO_PENALTIES = {"train.lambda_orth": 0.0, "train.lambda_l1": 0.0}

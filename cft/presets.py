@@ -33,7 +33,7 @@ def _tiny() -> Config:
                                               "num_layers": 2, "num_heads": 2,
                                               "intermediate_size": 64, "max_length": 24,
                                               "adapt_layers": 1}, batch_size=64),
-        module=ModuleConfig(rank=4, alpha=1.0),
+        module=ModuleConfig(rank=4, reuse_weight=1.0),
         # 60 optimizer steps per task: enough that the modules move the representations
         # (adapted and shared retrieval then differ), still about a second per task
         train=TrainConfig(epochs=10, batch_size=16, lr=1e-2),
@@ -68,7 +68,7 @@ def _wordnet_minilm() -> Config:
                                     "calibration_size": 0.15, "test_size": 0.2}),
         backbone=BackboneConfig("minilm", {"max_length": 32, "adapt_layers": 2,
                                            "targets": ["query", "value"]}, batch_size=64),
-        module=ModuleConfig(rank=8, alpha=1.0),
+        module=ModuleConfig(rank=8, reuse_weight=1.0),
         # lambda_l1 chosen on the calibration split (README, "Choosing the demo's defaults")
         train=TrainConfig(epochs=3, batch_size=32, lr=2e-3, lambda_l1=0.03),
         signature=SignatureConfig(kind="dpgmm", n_components=5, covariance_type="diag",

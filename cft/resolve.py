@@ -65,7 +65,7 @@ def validate(cfg: Config) -> Config:
     _check_hooks(cfg)
     if cfg.module.orth not in ("penalty", "project"):
         raise ValueError(f"module.orth: must be 'penalty' or 'project', got {cfg.module.orth!r}")
-    check_float("module.alpha", cfg.module.alpha, low=0.0, high=1.0)
+    check_float("module.reuse_weight", cfg.module.reuse_weight, low=0.0, high=1.0)
     check_float("signature.reg_covar", cfg.signature.reg_covar, low=0.0)
     s = cfg.head.shrinkage
     if not (s == "auto" or (isinstance(s, float) and 0.0 <= s <= 1.0)):
@@ -136,7 +136,7 @@ def resolve(preset_name: str, overrides: Iterable[str] = (), *, seed: int | None
 
     The method is taken from a ``method=...`` override if present, wherever it stands.
     An override of a key that the method's bundle sets is accepted only when it repeats
-    the method's value: ``method=lora module.alpha=0.5`` is refused with one line (the
+    the method's value: ``method=lora module.reuse_weight=0.5`` is refused with one line (the
     method would silently not be the method any more).
     """
     import cft.methods  # noqa: F401

@@ -4,7 +4,7 @@ For each task ``t`` (RNG re-seeded with ``derive_seed(seed, "task", t)``, so tha
 is a function of ``(seed, t)`` and a resumed run equals an uninterrupted one):
 
 1. build the task's PROTEUS module on top of the frozen modules ``0..t-1``
-   (``ProteusAdapter``: composition weight ``module.alpha``, new orthogonal factors);
+   (``ProteusAdapter``: composition weight ``module.reuse_weight``, new orthogonal factors);
 2. train it (``cft.train.train_task``) on the cached lower-layer states of the train split;
 3. compute the task-adapted ``h_t(x)`` and frozen (shared) ``f(x)`` train representations;
    fit the adapted and the shared signatures and the LDA head (on ``h_t``);

@@ -66,7 +66,7 @@ def test_bad_input(tmp_path, capsys, monkeypatch):
                     "train.epochs: expected an int")
     _one_line_error(capsys, ["run", "--preset", "tiny"], "--out")
     _one_line_error(capsys, ["run", "--preset", "tiny", "--out", out, "method=lora",
-                             "module.alpha=0.5"], "contradicts method=lora")
+                             "module.reuse_weight=0.5"], "contradicts method=lora")
     _one_line_error(capsys, ["frobnicate"], "invalid choice")
     _one_line_error(capsys, ["presets", "--show", "nope"], "unknown preset")
     (tmp_path / "full").mkdir()

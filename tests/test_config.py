@@ -86,7 +86,7 @@ def test_dataset_and_backbone_options():
     ("data.bogus=1", "unknown option 'data.bogus'"),
     ("signature.kind=spectral", "unknown name 'spectral'"),
     ("method=nope", "unknown name 'nope'"),
-    ("module.alpha=2", "module.alpha"),
+    ("module.reuse_weight=2", "module.reuse_weight"),
     ("module.orth=hard", "module.orth: must be .penalty. or .project."),
     ("epochs", "expected key=value"),
 ])
@@ -104,18 +104,19 @@ def test_unknown_preset():
 def test_method_bundles_and_precedence():
     lora = resolve("tiny", ["method=lora"])
     assert lora.method == "lora"
-    assert lora.module.alpha == 0.0
+    assert lora.module.reuse_weight == 0.0
     assert lora.train.lambda_orth == 0.0 and lora.train.lambda_l1 == 0.0
     # an override that contradicts the method is refused, whatever the order on the
     # command line; one that repeats the method's value is accepted
-    for items in (["train.lambda_orth=0.5", "method=lora"], ["method=lora", "module.alpha=1"]):
+    for items in (["train.lambda_orth=0.5", "method=lora"],
+                  ["method=lora", "module.reuse_weight=1"]):
         with pytest.raises(ValueError, match=r"^override: '.*' contradicts method=lora, "
                                              r"which sets .*=0\.0; drop the override"):
             resolve("tiny", items)
-    same = resolve("tiny", ["module.alpha=0", "method=lora", "train.epochs=1"])
-    assert same.module.alpha == 0.0 and same.train.epochs == 1
-    prot = resolve("tiny", ["module.alpha=0.5"])
-    assert prot.method == "proteus" and prot.module.alpha == 0.5
+    same = resolve("tiny", ["module.reuse_weight=0", "method=lora", "train.epochs=1"])
+    assert same.module.reuse_weight == 0.0 and same.train.epochs == 1
+    prot = resolve("tiny", ["module.reuse_weight=0.5"])
+    assert prot.method == "proteus" and prot.module.reuse_weight == 0.5
 
 
 def test_seed_argument():
@@ -144,8 +145,8 @@ def test_config_diff_ignores_output():
 
 
 def test_typed_pairs():
-    cfg = apply_overrides(Config(), [("train.epochs", 4), ("module.alpha", 0)])
-    assert cfg.train.epochs == 4 and cfg.module.alpha == 0.0
+    cfg = apply_overrides(Config(), [("train.epochs", 4), ("module.reuse_weight", 0)])
+    assert cfg.train.epochs == 4 and cfg.module.reuse_weight == 0.0
     with pytest.raises(ValueError, match="train.epochs"):
         apply_overrides(Config(), [("train.epochs", 1.5)])
 
@@ -171,8 +172,17 @@ def test_readme_ablation_commands_resolve():
         changed += [(k, getattr(getattr(cfg, k.split(".")[0]), k.split(".")[1]))
                     for k in (o.split("=")[0] for o in overrides)]
         assert cfg != base
-    assert changed == [("module.alpha", 0.0), ("train.lambda_orth", 0.0),
+    assert changed == [("module.reuse_weight", 0.0), ("train.lambda_orth", 0.0),
                        ("module.orth", "project"), ("signature.kind", "kmeans"),
-                       ("signature.kind", "gmm"), ("module.alpha", 0.1),
-                       ("module.alpha", 0.5)]
-    assert (base.module.alpha, base.module.orth, base.signature.kind) == (1.0, "penalty", "dpgmm")
+                       ("signature.kind", "gmm"), ("module.reuse_weight", 0.1),
+                       ("module.reuse_weight", 0.5)]
+    assert (base.module.reuse_weight, base.module.orth, base.signature.kind) == (
+        1.0, "penalty", "dpgmm")
+
+
+def test_renamed_key_of_an_older_config_json_is_read():
+    """module.alpha (before it was named module.reuse_weight) still loads and compares."""
+    d = to_dict(resolve("tiny", ["module.reuse_weight=0.3"]))
+    old = dict(d, module={("alpha" if k == "reuse_weight" else k): v
+                          for k, v in d["module"].items()})
+    assert "alpha" in old["module"] and to_dict(from_dict(old)) == d

@@ -62,7 +62,7 @@ class ModuleFamily:
     def _adapter(self, ctx: BuildContext, cls: type[ProteusAdapter] = ProteusAdapter,
                  previous: Sequence[Any] | None = None, **kw: Any) -> ProteusAdapter:
         m = ctx.module
-        opts: dict[str, Any] = {"rank": m.rank, "lora_alpha": m.lora_alpha, "alpha": m.alpha,
+        opts: dict[str, Any] = {"rank": m.rank, "lora_alpha": m.lora_alpha, "alpha": m.reuse_weight,
                                 "coef_init": m.coef_init, "orth": m.orth}
         opts.update(kw)
         prev = list(ctx.previous if previous is None else previous)
@@ -87,7 +87,7 @@ class ModuleFamily:
 
 @MODULE_FAMILIES.register("proteus")
 class Proteus(ModuleFamily):
-    """PROTEUS composition (``module.alpha``, ``module.orth``); ``alpha = 0`` is LoRA."""
+    """PROTEUS composition (``module.reuse_weight``, ``module.orth``); ``alpha = 0`` is LoRA."""
 
 
 @MODULE_FAMILIES.register("sequential")
