@@ -4,11 +4,11 @@ Score matrix ``S`` (n x m): ``S[i, s]`` = score of sample ``i`` under task ``s``
 (smaller = closer); retrieval picks ``argmin_s S[i, s]`` (the paper's parameter-free,
 clustering-based retrieval).
 
-* mode ``"adapted"`` (PROTEUS): ``S[i, s] = sig_s^adapted.score(h_s(x_i))`` with ``h_s`` the
+* mode ``"adapted"`` (PROTEUS): ``S[i, s] = sig_s^adapted.cost(h_s(x_i))`` with ``h_s`` the
   backbone carrying task ``s``'s composed module. The frozen lower layers are evaluated
   once per sample (a :class:`cft.backbones.HiddenCache`), only the top ``L`` layers are
   branched per module.
-* mode ``"shared"`` (S-Prompts baseline): ``S[i, s] = sig_s^shared.score(f(x_i))`` with the
+* mode ``"shared"`` (S-Prompts baseline): ``S[i, s] = sig_s^shared.cost(f(x_i))`` with the
   frozen pre-trained features ``f``; one forward pass.
 
 This is the one evaluation path: the runner (:meth:`cft.runner.Runner._evaluate`) and the
@@ -95,7 +95,7 @@ def classify(
 def score_matrix(
     reps: np.ndarray | Sequence[np.ndarray], signatures: Sequence[Signature], kind: str
 ) -> np.ndarray:
-    """``S[i, s] = signatures[s].score(reps_s[i], kind)``.
+    """``S[i, s] = signatures[s].cost(reps_s[i], kind)``.
 
     ``reps`` is ``(n, d)`` (the same representation for every task: shared mode) or
     ``(m, n, d)`` (per-task representations: adapted mode).
@@ -112,7 +112,7 @@ def score_matrix(
     n = reps.shape[1] if per_task else reps.shape[0]
     S = np.empty((n, len(signatures)), dtype=np.float64)
     for s, sig in enumerate(signatures):
-        S[:, s] = sig.score(reps[s] if per_task else reps, kind)
+        S[:, s] = sig.cost(reps[s] if per_task else reps, kind)
     return S
 
 
@@ -223,7 +223,7 @@ def score_matrices(
         for s, sig in enumerate(signatures_adapted):  # one fetch of h_s per module
             r = A.get(s)
             for kind in kinds:
-                S[kind][:, s] = sig.score(r, kind)
+                S[kind][:, s] = sig.cost(r, kind)
     else:
         if reps_shared is None:
             raise ValueError("shortlist: needs the shared representations and signatures")
@@ -244,7 +244,7 @@ def score_matrices(
             for kind in kinds:
                 sel = scored[kind][rows, s]
                 if sel.any():
-                    S[kind][rows[sel], s] = sig.score(r[sel], kind)
+                    S[kind][rows[sel], s] = sig.cost(r[sel], kind)
         for kind in kinds:
             fill_unscored(S[kind], scored[kind])
     for kind in kinds:

@@ -85,8 +85,11 @@ class Signature:
     def fit(self, Z: Any) -> Signature:  # noqa: N803
         raise NotImplementedError
 
-    def score(self, Z: Any, kind: str = "centroid") -> np.ndarray:  # noqa: N803
-        """Per-sample score ``(n,)``; smaller = closer to this task."""
+    def cost(self, Z: Any, kind: str = "centroid") -> np.ndarray:  # noqa: N803
+        """Per-sample retrieval cost ``(n,)`` of ``Z`` for this task: smaller = closer
+        (``centroid``: squared distance to the nearest centroid; ``nll``: ``-log p(z)``).
+        Named ``cost``, not ``score``: unlike scikit-learn's ``score``/``score_samples``
+        (higher = better) it is minimised by retrieval (docs/theory.md §1)."""
         self._check_fitted()
         if kind not in KINDS:
             raise ValueError(f"kind: must be one of {KINDS}, got {kind!r}")

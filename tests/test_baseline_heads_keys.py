@@ -108,4 +108,4 @@ def test_keys_are_trained_to_the_tasks_query_direction():
     untrained = KeysRule(epochs=0, random_state=1).fit(Q[1])
     assert np.mean(score_matrix([rules[0], untrained, rules[2]], Q[1]).argmin(1) == 1) < 0.9
     back = KeysRule.from_arrays(rules[0].to_arrays())
-    np.testing.assert_array_equal(back.score(Q[0]), rules[0].score(Q[0]))
+    np.testing.assert_array_equal(back.cost(Q[0]), rules[0].cost(Q[0]))

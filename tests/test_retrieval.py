@@ -96,7 +96,7 @@ def test_adapted_with_zero_modules_equals_shared() -> None:
     np.testing.assert_allclose(S[:, [0, 2]], S0[:, [0, 2]], rtol=1e-5, atol=1e-5)
     assert not np.allclose(S[:, 1], S0[:, 1])
     h1 = bb.features(ids, adapters[1]).numpy()
-    np.testing.assert_allclose(sigs[1].score(h1, "centroid"), S[:, 1], rtol=1e-5)
+    np.testing.assert_allclose(sigs[1].cost(h1, "centroid"), S[:, 1], rtol=1e-5)
 
 
 def test_bad_arguments() -> None:

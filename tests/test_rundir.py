@@ -159,7 +159,7 @@ def test_task_round_trip(tmp_path):
     sig = Signature.from_arrays(back.signature_shared)
     z = rng.normal(size=(9, 6))
     orig = Signature.from_arrays(art.signature_shared)
-    np.testing.assert_array_equal(sig.score(z, "nll"), orig.score(z, "nll"))
+    np.testing.assert_array_equal(sig.cost(z, "nll"), orig.cost(z, "nll"))
     assert str(back.signature_adapted["kind"]) == "kmeans"
     head = LDAHead.from_arrays(back.head)
     np.testing.assert_array_equal(head.predict(z), LDAHead.from_arrays(art.head).predict(z))

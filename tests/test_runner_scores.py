@@ -27,7 +27,8 @@ from cft.train import TrainResult
 M = 3
 
 
-def _random_training(backbone, adapter, cache, labels, config=None) -> TrainResult:
+def _random_training(backbone, adapter, cache, labels, config=None, *, seed=0,
+                     progress=False) -> TrainResult:
     """Stands in for ``cft.train.train_task``: random A, B and c, seeded by the task."""
     g = torch.Generator().manual_seed(1000 + adapter.task)
     with torch.no_grad():
@@ -74,7 +75,7 @@ def test_adapted_column_s_is_signature_s_on_h_s(run, split: str, k: int) -> None
     for s in range(k + 1):
         want = _centroid(h[s], sigs[s].centroids_)
         np.testing.assert_allclose(saved[:, s], want, rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(saved_nll[:, s], sigs[s].score(h[s], "nll"),
+        np.testing.assert_allclose(saved_nll[:, s], sigs[s].cost(h[s], "nll"),
                                    rtol=1e-3, atol=1e-3)
         # the same comparison with the module index shifted by one fails: it can see a
         # wrong module (the runner was also checked by shifting its index by hand)

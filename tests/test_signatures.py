@@ -33,11 +33,11 @@ def test_planted_clusters_recovered(sig) -> None:
     d = np.linalg.norm(c[:, None] - CENTRES[None], axis=2)
     assert d.min(0).max() < 0.5  # every true centre has a centroid nearby
     Z = np.array([[0.1, 0, 0, 0], [5.0, 5.0, 0, 0]])
-    s = sig.score(Z, "centroid")
+    s = sig.cost(Z, "centroid")
     np.testing.assert_allclose(s, np.linalg.norm(Z[:, None] - c[None], axis=2).min(1))
     assert s[0] < s[1]
     if sig.supports("nll"):
-        nll = sig.score(Z, "nll")
+        nll = sig.cost(Z, "nll")
         assert nll[0] < nll[1]
 
 
@@ -48,7 +48,7 @@ def test_nll_matches_sklearn(cov: str) -> None:
     X = _planted(seed=1)
     sig = SIGNATURES.build("gmm", n_components=3, covariance_type=cov, random_state=0).fit(X)
     gm = GaussianMixture(3, covariance_type=cov, reg_covar=sig.reg_covar, random_state=0).fit(X)
-    np.testing.assert_allclose(sig.score(X, "nll"), -gm.score_samples(X), rtol=1e-8)
+    np.testing.assert_allclose(sig.cost(X, "nll"), -gm.score_samples(X), rtol=1e-8)
     assert set(sig.to_arrays()) == {"kind", "centroids", "weights", "means", "covariances",
                                     "covariance_type"}
 
@@ -56,9 +56,9 @@ def test_nll_matches_sklearn(cov: str) -> None:
 def test_kmeans_has_no_nll() -> None:
     sig = KMeansSignature(n_components=2).fit(_planted())
     with pytest.raises(ValueError, match="kind"):
-        sig.score(_planted(), "nll")
+        sig.cost(_planted(), "nll")
     with pytest.raises(ValueError, match="kind"):
-        sig.score(_planted(), "bogus")
+        sig.cost(_planted(), "bogus")
 
 
 @pytest.mark.parametrize("sig", _all(), ids=lambda s: f"{s.name}")
@@ -70,7 +70,7 @@ def test_round_trip(sig, tmp_path) -> None:
     back = load_signature(str(path))
     assert type(back) is type(sig)
     for kind in sig.kinds:
-        np.testing.assert_allclose(back.score(X, kind), sig.score(X, kind))
+        np.testing.assert_allclose(back.cost(X, kind), sig.cost(X, kind))
     back2 = Signature.from_arrays(sig.to_arrays())
     np.testing.assert_array_equal(back2.centroids_, sig.centroids_)
     with pytest.raises(ValueError, match="arrays"):
@@ -92,7 +92,7 @@ def test_bad_input() -> None:
         SIGNATURES.build("gmm", covariance_type="tied").fit(_planted())
     sig = KMeansSignature(n_components=2).fit(_planted())
     with pytest.raises(ValueError, match="Z"):
-        sig.score(np.zeros((2, 3)))
+        sig.cost(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="not fitted"):
-        KMeansSignature().score(np.zeros((2, 3)))
+        KMeansSignature().cost(np.zeros((2, 3)))
     assert KMeansSignature(n_components=50).fit(_planted(n=5)).n_components_ == 15

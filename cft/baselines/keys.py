@@ -69,7 +69,7 @@ class KeysRule:
         self.key_ = key.detach().numpy().astype(np.float64)
         return self
 
-    def score(self, Q: Any) -> np.ndarray:  # noqa: N803
+    def cost(self, Q: Any) -> np.ndarray:  # noqa: N803
         """``gamma(q, k) = 1 - cos(q, k)`` ``(n,)`` (smaller = closer)."""
         if not hasattr(self, "key_"):
             raise ValueError("KeysRule: not fitted")
@@ -89,8 +89,8 @@ class KeysRule:
 
 
 def score_matrix(rules: list[KeysRule], Q: np.ndarray) -> np.ndarray:
-    """``S[i, s] = rules[s].score(Q[i])`` ``(n, m)``."""
-    return np.stack([r.score(Q) for r in rules], axis=1)
+    """``S[i, s] = rules[s].cost(Q[i])`` ``(n, m)``."""
+    return np.stack([r.cost(Q) for r in rules], axis=1)
 
 
 def evaluate_rule(ev: Any, mode: str, rules: list[KeysRule], reps_shared: np.ndarray,
