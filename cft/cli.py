@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "written to RUN_DIR/results.jsonl)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="configuration overrides, e.g. train.epochs=2 signature.kind=kmeans; "
+                   help="configuration overrides, e.g. train.epochs=2 signature.family=kmeans; "
                    "method=NAME selects a method (proteus, lora, seq-lora, o-lora, inflora, "
                    "sd-lora, ranpac, keys, joint; `presets` lists them)")
     pr = sub.add_parser("presets", help="list the presets and the methods")

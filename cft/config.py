@@ -130,9 +130,11 @@ class TrainConfig:
 
 @dataclass
 class SignatureConfig:
-    """Task signature (``SIGNATURES``: ``kmeans``, ``gmm``, ``dpgmm``), both spaces."""
+    """Task signature, both spaces: ``family`` is the ``SIGNATURES`` name (``kmeans``,
+    ``gmm``, ``dpgmm``); the score *kinds* a family supports (``centroid``, ``nll``) are
+    ``eval.kind``'s choices."""
 
-    kind: str = "dpgmm"
+    family: str = "dpgmm"
     n_components: int = 5
     covariance_type: str = "diag"
     reg_covar: float = 1e-4
@@ -240,7 +242,7 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 
 
 #: keys renamed since run directories were first written: old name -> new name
-RENAMED = {"module.alpha": "module.reuse_weight"}
+RENAMED = {"module.alpha": "module.reuse_weight", "signature.kind": "signature.family"}
 
 
 def from_dict(d: Mapping[str, Any]) -> Config:
@@ -337,7 +339,7 @@ def primary_kind(cfg: Config) -> str:
     """The score kind of the summary metrics (``eval.kind`` with ``auto`` resolved)."""
     if cfg.eval.kind != "auto":
         return cfg.eval.kind
-    return "centroid" if cfg.signature.kind == "kmeans" else "nll"
+    return "centroid" if cfg.signature.family == "kmeans" else "nll"
 
 
 def describe(cfg: Config) -> str:

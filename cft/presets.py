@@ -37,7 +37,7 @@ def _tiny() -> Config:
         # 60 optimizer steps per task: enough that the modules move the representations
         # (adapted and shared retrieval then differ), still about a second per task
         train=TrainConfig(epochs=10, batch_size=16, lr=1e-2),
-        signature=SignatureConfig(kind="gmm", n_components=2, covariance_type="diag",
+        signature=SignatureConfig(family="gmm", n_components=2, covariance_type="diag",
                                   max_iter=100),
         eval=EvalConfig(kind="auto", sketch_rank=None),
         output=OutputConfig(progress=False),
@@ -53,7 +53,7 @@ def _synthetic() -> Config:
         backbone=BackboneConfig("identity", {}, batch_size=1024),
         module=ModuleConfig(rank=1),
         train=TrainConfig(epochs=0),
-        signature=SignatureConfig(kind="dpgmm", n_components=4, covariance_type="full",
+        signature=SignatureConfig(family="dpgmm", n_components=4, covariance_type="full",
                                   max_iter=300),
         eval=EvalConfig(kind="auto", sketch_rank=None),
     )
@@ -71,7 +71,7 @@ def _wordnet_minilm() -> Config:
         module=ModuleConfig(rank=8, reuse_weight=1.0),
         # lambda_l1 chosen on the calibration split (README, "Choosing the demo's defaults")
         train=TrainConfig(epochs=3, batch_size=32, lr=2e-3, lambda_l1=0.03),
-        signature=SignatureConfig(kind="dpgmm", n_components=5, covariance_type="diag",
+        signature=SignatureConfig(family="dpgmm", n_components=5, covariance_type="diag",
                                   max_iter=200),
         eval=EvalConfig(kind="auto", sketch_rank=16),
     )

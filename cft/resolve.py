@@ -50,8 +50,8 @@ def validate(cfg: Config) -> Config:
     check_device(cfg.device, cfg.precision)
     METHODS.get(cfg.method)
     _check_options("data", DATASETS.get(cfg.data.name), cfg.data.options, reserved=("seed",))
-    if cfg.signature.kind not in SIGNATURES:
-        SIGNATURES.get(cfg.signature.kind)
+    if cfg.signature.family not in SIGNATURES:
+        SIGNATURES.get(cfg.signature.family)
     if cfg.signature.covariance_type not in ("diag", "full"):
         raise ValueError(f"signature.covariance_type: must be 'diag' or 'full', got "
                          f"{cfg.signature.covariance_type!r}")
@@ -72,7 +72,7 @@ def validate(cfg: Config) -> Config:
         raise ValueError(f"head.shrinkage: must be 'auto' or a number in [0, 1], got {s!r}")
     if cfg.eval.kind not in ("auto", "centroid", "nll"):
         raise ValueError(f"eval.kind: must be auto, centroid or nll, got {cfg.eval.kind!r}")
-    if cfg.eval.kind == "nll" and cfg.signature.kind == "kmeans":
+    if cfg.eval.kind == "nll" and cfg.signature.family == "kmeans":
         raise ValueError("eval.kind: 'nll' needs a mixture signature (gmm or dpgmm)")
     for key in ("sketch_rank", "train_sketch_rank"):
         check_int(f"eval.{key}", getattr(cfg.eval, key), minimum=1, allow_none=True)

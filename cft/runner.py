@@ -152,7 +152,7 @@ class Runner(StepEvaluator):
         self.merged = self.family.inference == "merged"
         self.head_cls = HEADS.get(cfg.head.kind) if self.merged else None
         self.rule_cls = RULES.get(cfg.eval.rule) if cfg.eval.rule else None
-        self.sig_cls = SIGNATURES.get(cfg.signature.kind)
+        self.sig_cls = SIGNATURES.get(cfg.signature.family)
         self.kind = None if self.merged else primary_kind(cfg)
         self.kinds = [] if self.merged else [
             k for k in ("centroid", "nll") if k in self.sig_cls.kinds]
@@ -167,7 +167,7 @@ class Runner(StepEvaluator):
     def _signature(self, tag: str, t: int) -> Any:
         params = inspect.signature(self.sig_cls.__init__).parameters
         opts = {k: v for k, v in asdict(self.cfg.signature).items()
-                if k != "kind" and k in params}
+                if k != "family" and k in params}
         opts["random_state"] = derive_seed(self.cfg.seed, f"signature-{tag}", t)
         return self.sig_cls(**opts)
 

@@ -9,7 +9,7 @@ SPEC is a small TOML file::
     seeds = [0, 1, 2]                                  # or a count: seeds = 3 (0, 1, 2)
     overrides = ["train.epochs=2"]                     # applied to every cell
     [grid]                                             # optional: every combination
-    "signature.kind" = ["dpgmm", "kmeans"]
+    "signature.family" = ["dpgmm", "kmeans"]
     [resources]                                        # per cell (ray executor)
     cpus = 1
     gpus = 0

@@ -40,12 +40,12 @@ def test_expected_presets():
 
 
 def test_typed_overrides():
-    cfg = resolve("tiny", ["train.epochs=5", "train.lr=1e-2", "signature.kind=kmeans",
+    cfg = resolve("tiny", ["train.epochs=5", "train.lr=1e-2", "signature.family=kmeans",
                            "eval.sketch_rank=none", "output.progress=yes", "seed=7",
                            "head.shrinkage=0.25", "module.lora_alpha=16"])
     assert cfg.train.epochs == 5 and isinstance(cfg.train.epochs, int)
     assert cfg.train.lr == 0.01 and isinstance(cfg.train.lr, float)
-    assert cfg.signature.kind == "kmeans"
+    assert cfg.signature.family == "kmeans"
     assert cfg.eval.sketch_rank is None
     assert cfg.output.progress is True
     assert cfg.seed == 7
@@ -84,7 +84,7 @@ def test_dataset_and_backbone_options():
     ("output.progress=maybe", "output.progress: expected a bool"),
     ("seed=-1", "seed"),
     ("data.bogus=1", "unknown option 'data.bogus'"),
-    ("signature.kind=spectral", "unknown name 'spectral'"),
+    ("signature.family=spectral", "unknown name 'spectral'"),
     ("method=nope", "unknown name 'nope'"),
     ("module.reuse_weight=2", "module.reuse_weight"),
     ("module.orth=hard", "module.orth: must be .penalty. or .project."),
@@ -173,10 +173,10 @@ def test_readme_ablation_commands_resolve():
                     for k in (o.split("=")[0] for o in overrides)]
         assert cfg != base
     assert changed == [("module.reuse_weight", 0.0), ("train.lambda_orth", 0.0),
-                       ("module.orth", "project"), ("signature.kind", "kmeans"),
-                       ("signature.kind", "gmm"), ("module.reuse_weight", 0.1),
+                       ("module.orth", "project"), ("signature.family", "kmeans"),
+                       ("signature.family", "gmm"), ("module.reuse_weight", 0.1),
                        ("module.reuse_weight", 0.5)]
-    assert (base.module.reuse_weight, base.module.orth, base.signature.kind) == (
+    assert (base.module.reuse_weight, base.module.orth, base.signature.family) == (
         1.0, "penalty", "dpgmm")
 
 
@@ -186,3 +186,5 @@ def test_renamed_key_of_an_older_config_json_is_read():
     old = dict(d, module={("alpha" if k == "reuse_weight" else k): v
                           for k, v in d["module"].items()})
     assert "alpha" in old["module"] and to_dict(from_dict(old)) == d
+    old["signature"] = {("kind" if k == "family" else k): v for k, v in d["signature"].items()}
+    assert "kind" in old["signature"] and to_dict(from_dict(old)) == d

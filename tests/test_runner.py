@@ -145,7 +145,7 @@ def test_refuses_a_different_config(reference):
 def test_lora_method_and_kmeans(tmp_path):
     from safetensors.torch import load_file
 
-    res = _run(tmp_path / "lora", ["method=lora", "signature.kind=kmeans", "data.n_tasks=2"],
+    res = _run(tmp_path / "lora", ["method=lora", "signature.family=kmeans", "data.n_tasks=2"],
                seed=3)
     assert res.metrics["kind"] == "centroid" and res.metrics["kinds"] == ["centroid"]
     st = load_file(str(tmp_path / "lora" / "tasks" / "001" / "module.safetensors"))

@@ -38,16 +38,17 @@ def _one_line_error(capsys, argv, needle):
 def test_spec_cells_and_defaults() -> None:
     spec = parse_spec({"presets": ["tiny"], "methods": ["proteus", "lora"], "seeds": 2,
                        "overrides": ["train.epochs=1"],
-                       "grid": {"signature.kind": ["gmm", "kmeans"], "module.reuse_weight": [0.5]},
+                       "grid": {"signature.family": ["gmm", "kmeans"],
+                                "module.reuse_weight": [0.5]},
                        "resources": {"cpus": 2, "gpus": 0.5}}, check=False)
     cells = spec.cells()
     assert len(cells) == 2 * 2 * 2
     c = cells[0]
-    assert c.id == "tiny/proteus/signature.kind=gmm,module.reuse_weight=0.5/seed-0"
+    assert c.id == "tiny/proteus/signature.family=gmm,module.reuse_weight=0.5/seed-0"
     assert c.dir == "cells/" + c.id and c.seed == 0 and c.variant.startswith("signature")
-    assert c.overrides == ("method=proteus", "train.epochs=1", "signature.kind=gmm",
+    assert c.overrides == ("method=proteus", "train.epochs=1", "signature.family=gmm",
                            "module.reuse_weight=0.5")
-    assert c.point == ("signature.kind=gmm", "module.reuse_weight=0.5")
+    assert c.point == ("signature.family=gmm", "module.reuse_weight=0.5")
     assert [x.seed for x in cells[:2]] == [0, 1] and cells[4].method == "lora"
     assert spec.resources.cpus == 2.0 and spec.resources.gpus == 0.5
     assert Cell.from_dict(json.loads(json.dumps(c.to_dict()))) == c
