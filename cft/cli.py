@@ -41,11 +41,27 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _methods_epilog() -> str:
+    """The registered methods, one line each (from ``METHODS``: nothing hard-coded)."""
+    import cft.methods  # noqa: F401  (registers the methods)
+    from cft.registry import METHODS
+
+    lines = ["methods (method=NAME; a method is a configuration bundle, and an override",
+             "that contradicts it is refused):"]
+    width = max(len(n) for n in METHODS.names())
+    for name in METHODS.names():
+        lines.append(f"  {name:<{width}}  {METHODS.build(name).description}")
+    lines.append("every key of a preset with its value: python -m cft presets --show PRESET")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m cft", description="Continual fine-tuning with PROTEUS "
                 "modules and parameter-free task retrieval.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    r = sub.add_parser("run", help="run (or resume) a preset into a run directory")
+    r = sub.add_parser("run", help="run (or resume) a preset into a run directory",
+                       epilog=_methods_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--preset", required=True, help="preset name (see `presets`)")
     r.add_argument("--out", required=True, help="run directory (created or resumed)")
     r.add_argument("--seed", type=int, default=None, help="seed (default: the preset's, 0)")
@@ -55,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.add_argument("overrides", nargs="*", metavar="key=value",
                    help="configuration overrides, e.g. train.epochs=2 signature.family=kmeans; "
-                   "method=NAME selects a method (proteus, lora, seq-lora, o-lora, inflora, "
-                   "sd-lora, ranpac, keys, joint; `presets` lists them)")
+                   "method=NAME selects a method (below); `python -m cft presets --show "
+                   "PRESET` prints every key with its value")
     pr = sub.add_parser("presets", help="list the presets and the methods")
     pr.add_argument("--show", default=None, metavar="NAME",
                     help="print the resolved configuration of a preset as JSON")

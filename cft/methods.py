@@ -57,13 +57,14 @@ class Method:
 @METHODS.register("proteus")
 def proteus() -> Method:
     """PROTEUS: composed modules; ``alpha`` and penalties from the configuration."""
-    return Method("proteus", "composed modules (alpha, lambda_orth, lambda_l1 from config)", {})
+    return Method("proteus",
+                  "composed modules (reuse_weight, lambda_orth, lambda_l1 from config)", {})
 
 
 @METHODS.register("lora")
 def lora() -> Method:
     """Independent LoRA per task (``alpha = 0``, no orthogonality / L1 penalties)."""
-    return Method("lora", "independent LoRA per task (alpha = 0)",
+    return Method("lora", "independent LoRA per task (module.reuse_weight = 0)",
                   {"module.reuse_weight": 0.0, "train.lambda_orth": 0.0, "train.lambda_l1": 0.0})
 
 

@@ -89,3 +89,18 @@ def test_module_entry_point(tmp_path):
                          text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "unknown preset 'nope'" in bad.stderr
+
+
+def test_run_help_lists_every_method_and_points_to_presets_show(capsys):
+    import cft.methods  # noqa: F401
+    from cft.registry import METHODS
+
+    try:
+        rc = main(["run", "--help"])
+    except SystemExit as exc:
+        rc = exc.code
+    assert rc == 0
+    out = capsys.readouterr().out
+    for name in METHODS.names():
+        assert f"\n  {name} " in out, name
+    assert "python -m cft presets --show PRESET" in out
