@@ -1,9 +1,11 @@
-"""PROTEUS module composition: per-task LoRA updates built from earlier ones.
+"""PROTEUS module composition: per-task LoRA updates built from earlier ones (Le, Bui,
+Hoang & Hoang, "Continual Fine-Tuning with Provably Accurate and Parameter-Free Task
+Retrieval", arXiv 2603.13235, its adaptive module composition; docs/theory.md §12 (M1)-(M5)).
 
 For task ``k`` (0-based) and each adapted weight ``W`` (attention projections of the top
 ``L`` layers, see :mod:`cft.backbones`), the update is
 
-    Delta W_k = alpha * sum_{j<k} c_{k,j} s_j B_j A_j  +  s_k B_k A_k,
+    Delta W_k = alpha * sum_{j<k} c_{k,j} s_j B_j A_j  +  s_k B_k A_k,      (M1)
 
 where ``(A_j, B_j)`` are the *new* low-rank factors learned for task ``j`` (frozen once task
 ``j`` is done), ``c_k`` are learnable composition coefficients (selective reuse, pushed to
@@ -13,20 +15,20 @@ reused part. ``alpha = 0`` (or task 0) is plain LoRA.
 
 Orthogonality of the new component (``orth``). By default (``orth="penalty"``) the new
 factors carry the penalty ``lambda_orth * sum_j ||A_k A_j^T||_F^2``
-(:meth:`ProteusAdapter.orth_penalty`), the objective stated by the paper; ``lambda_orth =
+(:meth:`ProteusAdapter.orth_penalty`; the objective (M2) stated by the paper); ``lambda_orth =
 0`` recovers unconstrained LoRA, which makes the effect of the constraint measurable. The
 hard variant (``orth="project"``) keeps the rows of ``A_k`` in the orthogonal complement of
 the earlier rows ``[A_0; ...; A_{k-1}]``: ``A_k <- A_k (I - Q Q^T)`` with ``Q`` an orthonormal
 basis of the earlier rows, at initialisation and after every optimizer step
-(:meth:`ProteusAdapter.project_`). Re-projecting the *parameters* (not the gradient) is
+(:meth:`ProteusAdapter.project_`, (M4)). Re-projecting the *parameters* (not the gradient) is
 what keeps them in the complement under AdamW, whose per-coordinate scaling and weight
 decay move a projected gradient out of it. Projection needs ``sum_j r_j + r_k <= in``.
 
 Selective reuse. The coefficients ``c_k`` carry ``lambda_l1 * ||c_k||_1``; it is applied
 as a proximal (soft-threshold) step after each optimizer step
-(:func:`cft.train.prox_l1_`), not as a subgradient, so coefficients reach exact zeros.
+(:func:`cft.train.prox_l1_`, (M3)), not as a subgradient, so coefficients reach exact zeros.
 :meth:`ProteusAdapter.reuse_stats` reports ``c``, its sparsity and the normalised overlaps
-``||A_k A_j^T||_F / (||A_k||_F ||A_j||_F)`` (in [0, 1]; 0 = orthogonal rows).
+``||A_k A_j^T||_F / (||A_k||_F ||A_j||_F)`` (in [0, 1]; 0 = orthogonal rows) (M5).
 
 Use of peft. We follow peft's LoRA conventions (A initialised like ``nn.Linear``, i.e.
 Kaiming-uniform with ``a = sqrt(5)``; B initialised to zero, so a fresh module leaves the
@@ -271,6 +273,7 @@ class ProteusAdapter(nn.Module):
             "coef_sparsity_per_layer": per_layer,
             "overlap": self.overlaps() if self.task else {},
             "orth": self.orth,
+            "reuse_weight": self.alpha,  # 0: the reused part (and so c) is not used
         }
 
     # ---- (de)serialisation -------------------------------------------------------------
@@ -280,6 +283,7 @@ class ProteusAdapter(nn.Module):
             "meta.alpha": torch.tensor([self.alpha], dtype=torch.float64),
             "meta.scaling": torch.tensor([self.scaling], dtype=torch.float64),
             "meta.task": torch.tensor([self.task], dtype=torch.int64),
+            "meta.orth": torch.tensor([ORTH_MODES.index(self.orth)], dtype=torch.int64),
         }
         for n in self.shapes:
             out[f"{n}.A"] = self.A(n).detach().clone().contiguous()
@@ -305,8 +309,11 @@ class ProteusAdapter(nn.Module):
                   for n in names}
         rank = int(state[f"{names[0]}.A"].shape[0]) if names else 1
         scaling = float(state["meta.scaling"].reshape(-1)[0])
+        orth = ORTH_MODES[int(state["meta.orth"].reshape(-1)[0])] if "meta.orth" in state \
+            else "penalty"  # saved before the mode was stored
         mod = cls(shapes, rank=rank, lora_alpha=scaling * rank,  # type: ignore[arg-type]
-                  alpha=float(state["meta.alpha"].reshape(-1)[0]), previous=previous)
+                  alpha=float(state["meta.alpha"].reshape(-1)[0]), previous=previous,
+                  orth=orth)
         with torch.no_grad():
             for n in names:
                 mod.A(n).copy_(state[f"{n}.A"])

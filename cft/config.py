@@ -173,8 +173,10 @@ class EvalConfig:
     sketch_rank: int | None = 16
     train_sketch_rank: int | None = 64
     #: a learned retrieval rule evaluated next to the parameter-free ones (``keys``;
-    #: ``cft.registry.RULES``), or None
+    #: ``cft.registry.RULES``), or None; saved and reported as score mode ``<rule>``
     rule: str | None = None
+    #: options of the rule's factory (``eval.epochs=50`` for ``keys``; needs ``eval.rule``)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -49,7 +49,7 @@ class StepEvaluator:
         Scores, retrieval and predictions come from :func:`cft.retrieval.evaluate` (the one
         evaluation path); ``reps_a[s]`` holds every sample under module ``s``."""
         import bounds
-        from cft.retrieval import evaluate
+        from cft.retrieval import add_rule, evaluate
         from cft.store import SplitReps
 
         if self.merged:
@@ -59,7 +59,8 @@ class StepEvaluator:
         scores: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
         extra: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         clusters: dict[str, Any] = {}
-        modes = MODES + (("keys",) if self.rules else ())
+        rule = self.cfg.eval.rule if self.rules else None  # a learned rule: its own mode
+        modes = MODES + ((rule,) if rule else ())
         row: dict[str, Any] = {"retrieval": {m: {} for m in modes},
                                "class_incremental": {m: {} for m in modes}}
         cent = np.concatenate([s.centroids_ for s in self.sig_shared[: k + 1]])
@@ -77,11 +78,8 @@ class StepEvaluator:
             reps_s = np.concatenate([self._shared(split, j) for j in tasks])
             ev = evaluate(reps_a, reps_s, self.sig_adapted[: k + 1], self.sig_shared[: k + 1],
                           self.heads[: k + 1], kinds=self.kinds, task=task, shortlist_k=short)
-            if self.rules:  # the learned rule: its own mode, retrieval on f(x)
-                from cft.baselines.keys import evaluate_rule
-
-                evaluate_rule(ev, "keys", self.rules[: k + 1], reps_s, reps_a,
-                              self.heads[: k + 1])
+            if rule:
+                add_rule(ev, rule, self.rules[: k + 1], reps_a, reps_s, self.heads[: k + 1])
             for (mode, kind), S in ev.scores.items():
                 got, pred = ev.retrieved[(mode, kind)], ev.pred[(mode, kind)]
                 arrays = {"task": task, "scores": S, "label": labels, "pred": pred}

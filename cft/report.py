@@ -37,26 +37,17 @@ __all__ = ["METRICS", "Group", "Stat", "ReportResult", "build_report", "ci95", "
 
 #: metric name -> (summary path, Markdown column title)
 METRICS: dict[str, tuple[tuple[str, str], str]] = {
-    "adapted.retrieval_last": (("adapted", "retrieval_last"), "adapted task last"),
-    "adapted.ci_last": (("adapted", "ci_last"), "adapted CIL last"),
-    "adapted.ci_aia": (("adapted", "ci_aia"), "adapted CIL AIA"),
-    "adapted.ci_forgetting": (("adapted", "ci_forgetting"), "adapted CIL forget"),
-    "shared.retrieval_last": (("shared", "retrieval_last"), "shared task last"),
-    "shared.ci_last": (("shared", "ci_last"), "shared CIL last"),
-    "shared.ci_aia": (("shared", "ci_aia"), "shared CIL AIA"),
-    "shared.ci_forgetting": (("shared", "ci_forgetting"), "shared CIL forget"),
-    # a learned retrieval rule (method keys, eval.rule)
-    "keys.retrieval_last": (("keys", "retrieval_last"), "keys task last"),
-    "keys.ci_last": (("keys", "ci_last"), "keys CIL last"),
-    "keys.ci_aia": (("keys", "ci_aia"), "keys CIL AIA"),
-    "keys.ci_forgetting": (("keys", "ci_forgetting"), "keys CIL forget"),
-    # methods with no task retrieval (one merged module; summary "retrieval": "n/a")
-    "merged.ci_last": (("merged", "ci_last"), "merged CIL last"),
-    "merged.ci_aia": (("merged", "ci_aia"), "merged CIL AIA"),
-    "merged.ci_forgetting": (("merged", "ci_forgetting"), "merged CIL forget"),
-    "task_aware.last": (("task_aware", "last"), "task-aware last"),
-    "task_aware.aia": (("task_aware", "aia"), "task-aware AIA"),
+    f"{mode}.{key}": ((mode, key), f"{mode} {title}")
+    # adapted / shared: the parameter-free rules; keys: the learned rule of method keys
+    # (eval.rule); merged: methods with no task retrieval (summary "retrieval": "n/a")
+    for mode in ("adapted", "shared", "keys", "merged")
+    for key, title in (("retrieval_last", "task last"), ("retrieval_aia", "task AIA"),
+                       ("retrieval_forgetting", "task forget"), ("ci_last", "CIL last"),
+                       ("ci_aia", "CIL AIA"), ("ci_forgetting", "CIL forget"))
+    if mode != "merged" or key.startswith("ci_")
 }
+METRICS["task_aware.last"] = (("task_aware", "last"), "task-aware last")
+METRICS["task_aware.aia"] = (("task_aware", "aia"), "task-aware AIA")
 DEFAULT_TABLE = ("adapted.retrieval_last", "adapted.ci_last", "adapted.ci_aia",
                  "shared.retrieval_last", "shared.ci_last", "task_aware.last")
 DEFAULT_PLOT = ("adapted.retrieval_last", "adapted.ci_last", "shared.ci_last")

@@ -100,8 +100,17 @@ def _check_hooks(cfg: Config) -> None:
     if not merged and cfg.head.kind != "lda":
         raise ValueError(f"head.kind: {cfg.head.kind!r} needs a module family without task "
                          f"retrieval; {cfg.module.family!r} retrieves per-task LDA heads")
+    if cfg.eval.rule is None and cfg.eval.options:
+        raise ValueError(f"override: unknown key 'eval.{next(iter(cfg.eval.options))}' "
+                         f"(eval.<option> passes an option to the learned rule eval.rule, "
+                         f"which is not set)")
     if cfg.eval.rule is not None:
-        RULES.get(cfg.eval.rule)
+        rule = RULES.get(cfg.eval.rule)
+        _check_options("eval", rule, cfg.eval.options, reserved=("random_state",))
+        if getattr(rule, "space", None) != "shared":
+            raise ValueError(f"eval.rule: {cfg.eval.rule!r} declares space "
+                             f"{getattr(rule, 'space', None)!r}; only rules on the shared "
+                             f"(frozen) representations are supported")
         if merged:
             raise ValueError(f"eval.rule: module family {cfg.module.family!r} has no task "
                              f"retrieval, so a retrieval rule does not apply")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -325,3 +325,32 @@ def evaluate(
     if task is not None:
         ev.pred_task_aware = classify(A, np.asarray(task, dtype=np.int64), heads)
     return ev
+
+
+def rule_scores(rules: Sequence[Any], Q: np.ndarray) -> np.ndarray:  # noqa: N803
+    """``S[i, s] = rules[s].cost(Q[i])`` ``(n, m)``: the score matrix of a learned rule."""
+    return np.stack([np.asarray(r.cost(Q), dtype=np.float64) for r in rules], axis=1)
+
+
+def add_rule(ev: Evaluation, mode: str, rules: Sequence[Any],
+             reps_adapted: np.ndarray | Sequence[np.ndarray] | ModuleReps,
+             reps_shared: np.ndarray, heads: Sequence[LDAHead]) -> None:
+    """Add a learned retrieval rule (``cft.registry.RULES``, config ``eval.rule``) to ``ev``
+    under ``(mode, kind)``, next to the parameter-free modes: ``S[i, s] =
+    rules[s].cost(f(x_i))`` (the rule of task ``s``; a rule declares its one score ``kind``
+    in ``kinds`` and the space of its queries in ``space``, only ``"shared"`` = the frozen
+    ``f(x)`` is supported), retrieval ``argmin_s``, and the class prediction of the
+    retrieved task's head on ``h_t(x)``, as for the other rules."""
+    if not rules:
+        raise ValueError("rules: expected one fitted rule per task, got none")
+    spaces = {getattr(r, "space", None) for r in rules}
+    if spaces != {"shared"}:
+        raise ValueError(f"rules: only rules on the shared space are supported, got "
+                         f"space {sorted(map(str, spaces))}")
+    (kind,) = rules[0].kinds
+    A = _as_module_reps(reps_adapted)
+    S = rule_scores(rules, reps_shared)
+    got = retrieve(S)
+    ev.scores[(mode, kind)] = S
+    ev.retrieved[(mode, kind)] = got
+    ev.pred[(mode, kind)] = classify(A, got, heads)

@@ -259,7 +259,8 @@ class Runner(StepEvaluator):
         self.heads.append(head)
         extra = {}
         if self.rule_cls is not None:  # a learned retrieval rule, trained on f(x)
-            rule = self.rule_cls(random_state=derive_seed(cfg.seed, "rule", t)).fit(z_shared)
+            rule = self.rule_cls(random_state=derive_seed(cfg.seed, "rule", t),
+                                 **cfg.eval.options).fit(z_shared)
             self.rules.append(rule)
             extra[f"rule-{cfg.eval.rule}"] = rule.to_arrays()
         train_scores = self._train_scores(train_cache, z_adapted, z_shared)
@@ -368,7 +369,7 @@ class Runner(StepEvaluator):
         if self.rule_cls is not None:
             self.rules.append(self.rule_cls.from_arrays(
                 art.extra[f"rule-{self.cfg.eval.rule}"],
-                random_state=derive_seed(self.cfg.seed, "rule", t)))
+                random_state=derive_seed(self.cfg.seed, "rule", t), **self.cfg.eval.options))
         self.sig_adapted.append(Signature.from_arrays(art.signature_adapted))
         self.sig_shared.append(Signature.from_arrays(art.signature_shared))
         self.heads.append(LDAHead.from_arrays(art.head))

@@ -3,8 +3,9 @@
     python -m cft report DIR            # writes DIR/report.csv (every metric)
     python scripts/compare_table.py DIR [--from-keys]
 
-One row per (method, retrieval rule): task-retrieval last accuracy, class-incremental (CIL)
-last, AIA and forgetting, task-aware last; mean ± std over seeds, in %. Methods with no
+One row per (method, retrieval rule): task retrieval (last, AIA, forgetting),
+class-incremental (CIL) accuracy (last, AIA, forgetting), task-aware last; mean ± std over
+seeds, in %. Methods with no
 task retrieval show ``n/a`` in the retrieval column (their CIL is the merged module's).
 ``--from-keys``: also give PROTEUS's rows from the ``keys`` cells when the sweep has no
 ``proteus`` cells (method ``keys`` runs the PROTEUS modules and both parameter-free rules
@@ -18,10 +19,10 @@ import csv
 import sys
 from pathlib import Path
 
-#: (row label suffix, retrieval metric or None, CIL prefix)
-RULES = {"adapted": ("adapted.retrieval_last", "adapted"),
-         "shared": ("shared.retrieval_last", "shared"),
-         "keys": ("keys.retrieval_last", "keys"),
+#: row label -> (summary mode of its task-retrieval metrics or None, of its CIL metrics)
+RULES = {"adapted": ("adapted", "adapted"),
+         "shared": ("shared", "shared"),
+         "keys": ("keys", "keys"),
          "n/a": (None, "merged")}
 ORDER = ("proteus", "keys", "lora", "seq-lora", "o-lora", "inflora", "sd-lora", "ranpac",
          "joint")
@@ -43,15 +44,18 @@ def table(rows: list[dict[str, str]], from_keys: bool = False) -> str:
         by.setdefault(r["method"], {})[r["metric"]] = (float(r["mean"]), std, int(r["n"]))
     if from_keys and "proteus" not in by and "keys" in by:
         by["proteus"] = {k: v for k, v in by["keys"].items() if not k.startswith("keys.")}
-    out = ["| method | retrieval rule | seeds | task retrieval last | CIL last | CIL AIA | "
-           "CIL forgetting | task-aware last |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    out = ["| method | retrieval rule | seeds | task retrieval last | task retrieval AIA | "
+           "task retrieval forgetting | CIL last | CIL AIA | CIL forgetting | task-aware last |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in [x for x in ORDER if x in by] + sorted(set(by) - set(ORDER)):
         st = by[m]
         for rule, (ret, ci) in RULES.items():
             if f"{ci}.ci_last" not in st or (m == "keys" and rule != "keys"):
                 continue
             n = st[f"{ci}.ci_last"][2]
-            out.append(f"| {m} | {rule} | {n} | {_cell(st, ret)} | "
+            rets = " | ".join(_cell(st, ret and f"{ret}.retrieval_{x}")
+                              for x in ("last", "aia", "forgetting"))
+            out.append(f"| {m} | {rule} | {n} | {rets} | "
                        f"{_cell(st, f'{ci}.ci_last')} | {_cell(st, f'{ci}.ci_aia')} | "
                        f"{_cell(st, f'{ci}.ci_forgetting')} | {_cell(st, 'task_aware.last')} |")
     return "\n".join(out)

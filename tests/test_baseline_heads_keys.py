@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from cft.baselines.heads import LAMBDAS, MergedLDA, RanPAC
-from cft.baselines.keys import KeysRule, score_matrix
+from cft.baselines.keys import KeysRule
+from cft.retrieval import rule_scores
 
 
 def _xor(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,12 +101,12 @@ def test_keys_are_trained_to_the_tasks_query_direction():
         cos = r.key_ @ mean_dir / (np.linalg.norm(r.key_) * np.linalg.norm(mean_dir))
         assert cos > 0.99  # the minimiser of the matching loss
         assert r.losses_[-1] < r.losses_[0]
-    S = score_matrix(rules, Q[1])
+    S = rule_scores(rules, Q[1])
     k = rules[2].key_
     np.testing.assert_allclose(S[:, 2], 1 - Q[1] @ k / (np.linalg.norm(Q[1], axis=1)
                                                         * np.linalg.norm(k)))
     assert np.mean(S.argmin(1) == 1) > 0.9
     untrained = KeysRule(epochs=0, random_state=1).fit(Q[1])
-    assert np.mean(score_matrix([rules[0], untrained, rules[2]], Q[1]).argmin(1) == 1) < 0.9
+    assert np.mean(rule_scores([rules[0], untrained, rules[2]], Q[1]).argmin(1) == 1) < 0.9
     back = KeysRule.from_arrays(rules[0].to_arrays())
     np.testing.assert_array_equal(back.cost(Q[0]), rules[0].cost(Q[0]))

@@ -22,14 +22,18 @@ def _row(method, metric, mean, std=0.01, n=3):
 def test_rows_and_not_applicable(tmp_path, capsys):
     mod = _mod()
     rows = [_row("keys", "adapted.retrieval_last", 0.5), _row("keys", "adapted.ci_last", 0.4),
+            _row("keys", "adapted.retrieval_aia", 0.6, n=3),
+            _row("keys", "adapted.retrieval_forgetting", 0.125, std=0.0),
             _row("keys", "shared.ci_last", 0.45), _row("keys", "keys.retrieval_last", 0.75),
             _row("keys", "keys.ci_last", 0.55), _row("ranpac", "merged.ci_last", 0.6),
             _row("ranpac", "merged.ci_forgetting", 0.02)]
     text = mod.table(rows, from_keys=True).splitlines()
-    assert text[2].startswith("| proteus | adapted | 3 | 50.0 ± 1.0 | 40.0 ± 1.0 | - |")
-    assert text[3].startswith("| proteus | shared | 3 | - | 45.0 ± 1.0 |")
-    assert text[4].startswith("| keys | keys | 3 | 75.0 ± 1.0 | 55.0 ± 1.0 |")
-    assert text[5] == "| ranpac | n/a | 3 | n/a | 60.0 ± 1.0 | - | 2.0 ± 1.0 | - |"
+    assert text[0].count("|") == text[1].count("|") == 11
+    assert text[2].startswith("| proteus | adapted | 3 | 50.0 ± 1.0 | 60.0 ± 1.0 | 12.5 ± 0.0 "
+                              "| 40.0 ± 1.0 | - |")
+    assert text[3].startswith("| proteus | shared | 3 | - | - | - | 45.0 ± 1.0 |")
+    assert text[4].startswith("| keys | keys | 3 | 75.0 ± 1.0 | - | - | 55.0 ± 1.0 |")
+    assert text[5] == "| ranpac | n/a | 3 | n/a | n/a | n/a | 60.0 ± 1.0 | - | 2.0 ± 1.0 | - |"
     assert len(text) == 6 and "proteus" not in mod.table(rows)
     assert mod.main([str(tmp_path)]) == 2
     assert "report.csv: missing" in capsys.readouterr().err

@@ -128,6 +128,12 @@ def test_state_dict_round_trip(bb, tmp_path) -> None:
     torch.testing.assert_close(bb.features(ids, r0), bb.features(ids, ad0))
     with pytest.raises(ValueError, match="previous"):
         ProteusAdapter.from_state_dict(ad1.to_state_dict(), [])
+    assert r1.orth == "penalty"
+    proj = ProteusAdapter.for_backbone(bb, rank=3, seed=3, previous=[ad0], orth="project")
+    back = ProteusAdapter.from_state_dict(proj.to_state_dict(), [r0])
+    assert back.orth == "project" and back.reuse_stats()["orth"] == "project"
+    old = {k: v for k, v in proj.to_state_dict().items() if k != "meta.orth"}
+    assert ProteusAdapter.from_state_dict(old, [r0]).orth == "penalty"  # saved before orth
 
 
 def test_bad_arguments(bb) -> None:

@@ -77,6 +77,28 @@ def test_layout(reference):
                                rtol=1e-9, atol=1e-9)
 
 
+
+def test_l1_prox_gives_exact_zero_coefficients_recorded_in_done_json(tmp_path):
+    """The proximal L1 step (cft.train.prox_l1_) zeroes reuse coefficients exactly, and
+    done.json's ``coef`` / ``coef_sparsity`` are the saved module's ``c``. Without the prox
+    (a subgradient of |c|) no coefficient would be exactly 0."""
+    from safetensors.torch import load_file
+
+    path = tmp_path / "run"
+    _run(path, ["train.lambda_l1=1.0"])
+    rd = RunDir(path)
+    zeros = 0
+    for t in (1, 2):
+        done = read_json(rd.task_dir(t) / "done.json")
+        state = load_file(str(rd.task_dir(t) / "module.safetensors"))
+        flat = []
+        for layer, vals in done["coef"].items():
+            np.testing.assert_array_equal(state[f"{layer}.c"].numpy(), np.asarray(vals))
+            flat += vals
+        assert done["coef_sparsity"] == np.mean(np.asarray(flat) == 0.0)
+        zeros += sum(v == 0.0 for v in flat)
+    assert zeros > 0
+
 def test_metrics_match_score_files(reference):
     path, res = reference
     rd = RunDir(path)

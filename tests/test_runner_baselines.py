@@ -40,6 +40,38 @@ def test_every_method_resolves_on_the_real_preset(method, key, value):
     assert getattr(getattr(cfg, sec), field) == value and cfg.method == method
 
 
+def test_rule_options_reach_the_rule_and_are_checked():
+    cfg = resolve("wordnet-minilm", ["method=keys", "eval.epochs=7"])
+    assert cfg.eval.options == {"epochs": 7}
+    with pytest.raises(ValueError, match=r"unknown option 'eval\.epoch' \(known: epochs"):
+        resolve("wordnet-minilm", ["method=keys", "eval.epoch=7"])
+    with pytest.raises(ValueError, match="eval.rule, which is not set"):
+        resolve("wordnet-minilm", ["eval.epochs=7"])
+    with pytest.raises(ValueError, match="random_state"):
+        resolve("wordnet-minilm", ["method=keys", "eval.random_state=1"])
+
+
+def test_a_rule_is_evaluated_under_its_registered_name(tmp_path):
+    """The evaluator names no rule: a second registered rule gets its own score mode."""
+    from cft.baselines.keys import KeysRule
+    from cft.registry import RULES
+
+    @RULES.register("keys-copy")
+    class KeysCopy(KeysRule):
+        pass
+
+    try:
+        cfg = resolve("tiny", [*OVR, "eval.rule=keys-copy", "eval.epochs=3"])
+        Runner(cfg, tmp_path / "run", echo=lambda s: None).run()
+        met = json.loads((tmp_path / "run" / "metrics.json").read_text())
+        assert set(met["summary"]) == {"adapted", "shared", "keys-copy", "task_aware"}
+        z = load_npz(tmp_path / "run" / "eval" / "step-002" / "test" / "keys-copy-cosine.npz")
+        arrays = load_npz(tmp_path / "run" / "tasks" / "000" / "rule-keys-copy.npz")
+        assert len(arrays["losses"]) == 3 and z["scores"].shape[1] == 3  # eval.epochs used
+    finally:
+        RULES._items.pop("keys-copy")
+
+
 def test_methods_without_retrieval_record_not_applicable(runs):
     for m in MERGED:
         path, res = runs[m]

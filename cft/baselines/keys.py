@@ -1,5 +1,6 @@
 """Learned retrieval rules (``cft.registry.RULES``, config ``eval.rule``), evaluated next to
-the parameter-free rules (adapted and shared signatures) and saved as score mode ``keys``.
+the parameter-free rules (adapted and shared signatures) by
+:func:`cft.retrieval.add_rule` and saved as score mode ``<rule name>`` (here ``keys``).
 
 ``keys`` -- L2P-style learned keys (Wang et al., "Learning to Prompt for Continual
 Learning", CVPR 2022, arXiv 2112.08654; official code google-research/l2p). The query is
@@ -86,22 +87,3 @@ class KeysRule:
         obj.key_ = np.asarray(arrays["key"], dtype=np.float64)
         obj.losses_ = [float(v) for v in np.asarray(arrays["losses"])]
         return obj
-
-
-def score_matrix(rules: list[KeysRule], Q: np.ndarray) -> np.ndarray:
-    """``S[i, s] = rules[s].cost(Q[i])`` ``(n, m)``."""
-    return np.stack([r.cost(Q) for r in rules], axis=1)
-
-
-def evaluate_rule(ev: Any, mode: str, rules: list[KeysRule], reps_shared: np.ndarray,
-                  reps_adapted: np.ndarray, heads: list[Any]) -> None:
-    """Add the learned rule's scores, retrieval and class prediction (the retrieved task's
-    head on ``h_t(x)``, as for the other rules) to ``ev`` (:class:`cft.retrieval.Evaluation`)
-    under ``(mode, "cosine")``."""
-    from cft.retrieval import classify, retrieve
-
-    S = score_matrix(rules, reps_shared)
-    got = retrieve(S)
-    ev.scores[(mode, KIND)] = S
-    ev.retrieved[(mode, KIND)] = got
-    ev.pred[(mode, KIND)] = classify(reps_adapted, got, heads)
