@@ -106,6 +106,9 @@ def _check_hooks(cfg: Config) -> None:
                          f"which is not set)")
     if cfg.eval.rule is not None:
         rule = RULES.get(cfg.eval.rule)
+        if cfg.eval.rule in ("adapted", "shared", "merged", "task-aware", "task_aware"):
+            raise ValueError(f"eval.rule: {cfg.eval.rule!r} is a built-in score mode's name; "
+                             f"register the rule under another name")
         _check_options("eval", rule, cfg.eval.options, reserved=("random_state",))
         if getattr(rule, "space", None) != "shared":
             raise ValueError(f"eval.rule: {cfg.eval.rule!r} declares space "
