@@ -13,6 +13,11 @@ additional L2 term on the new LoRA is AdamW's weight decay here),
 pass is ``W_0 + sum_{i<=t} s B_i A_i`` in training and at inference (the earlier updates
 merged into the weights): a :class:`ProteusAdapter` with ``alpha = 1`` and every
 coefficient fixed at 1 (not trained). No task identity, no retrieval: ``merged``.
+Departures from the official code (github.com/cmnfriend/O-LoRA, ``src/uie_trainer_lora.py``):
+it penalises ``sum_{j,k} |O_{i,t}[j, k]|`` (the absolute entries, same zero set as the
+paper's squares; we follow the paper) and adds ``lambda_2 ||(A_t, B_t)||_2`` explicitly
+(here AdamW's weight decay); it fine-tunes T5 as a generator with instructions, here an
+encoder with a classification head (the LDA head of :mod:`cft.baselines.heads`).
 
 ``sd-lora`` -- SD-LoRA (Wu et al., "Scalable Decoupled Low-Rank Adaptation for Class
 Incremental Learning", ICLR 2025, arXiv 2501.13198; official code
