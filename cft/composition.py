@@ -309,8 +309,12 @@ class ProteusAdapter(nn.Module):
                   for n in names}
         rank = int(state[f"{names[0]}.A"].shape[0]) if names else 1
         scaling = float(state["meta.scaling"].reshape(-1)[0])
-        orth = ORTH_MODES[int(state["meta.orth"].reshape(-1)[0])] if "meta.orth" in state \
-            else "penalty"  # saved before the mode was stored
+        orth = "penalty"  # a module saved before the mode was stored
+        if "meta.orth" in state:
+            i = int(state["meta.orth"].reshape(-1)[0])
+            if not 0 <= i < len(ORTH_MODES):
+                raise ValueError(f"state: meta.orth must index {ORTH_MODES}, got {i}")
+            orth = ORTH_MODES[i]
         mod = cls(shapes, rank=rank, lora_alpha=scaling * rank,  # type: ignore[arg-type]
                   alpha=float(state["meta.alpha"].reshape(-1)[0]), previous=previous,
                   orth=orth)

@@ -36,18 +36,45 @@ from cft.rundir import RunDir, atomic_file, read_json
 __all__ = ["METRICS", "Group", "Stat", "ReportResult", "build_report", "ci95", "report"]
 
 #: metric name -> (summary path, Markdown column title)
+#: the metrics of a retrieval mode's (or the merged) summary, with their column titles
+MODE_KEYS = (("retrieval_last", "task last"), ("retrieval_aia", "task AIA"),
+             ("retrieval_forgetting", "task forget"), ("ci_last", "CIL last"),
+             ("ci_aia", "CIL AIA"), ("ci_forgetting", "CIL forget"))
 METRICS: dict[str, tuple[tuple[str, str], str]] = {
     f"{mode}.{key}": ((mode, key), f"{mode} {title}")
     # adapted / shared: the parameter-free rules; keys: the learned rule of method keys
-    # (eval.rule); merged: methods with no task retrieval (summary "retrieval": "n/a")
+    # (any other learned rule eval.rule = R is found in the summaries as mode R, see
+    # metric_info); merged: methods with no task retrieval (summary "retrieval": "n/a")
     for mode in ("adapted", "shared", "keys", "merged")
-    for key, title in (("retrieval_last", "task last"), ("retrieval_aia", "task AIA"),
-                       ("retrieval_forgetting", "task forget"), ("ci_last", "CIL last"),
-                       ("ci_aia", "CIL AIA"), ("ci_forgetting", "CIL forget"))
+    for key, title in MODE_KEYS
     if mode != "merged" or key.startswith("ci_")
 }
 METRICS["task_aware.last"] = (("task_aware", "last"), "task-aware last")
 METRICS["task_aware.aia"] = (("task_aware", "aia"), "task-aware AIA")
+
+
+def metric_info(name: str) -> tuple[tuple[str, str], str]:
+    """``((mode, key), column title)`` of a metric: one of :data:`METRICS`, or
+    ``<mode>.<key>`` for a learned rule's mode ``<mode>`` and a key of :data:`MODE_KEYS`."""
+    if name in METRICS:
+        return METRICS[name]
+    mode, _, key = name.rpartition(".")
+    titles = dict(MODE_KEYS)
+    if not mode or key not in titles:
+        raise ValueError(f"unknown metric {name!r} (known: {', '.join(METRICS)}, or "
+                         f"<rule>.<{'|'.join(titles)}> for a learned rule)")
+    return (mode, key), f"{mode} {titles[key]}"
+
+
+def csv_metrics(groups: Sequence[Group]) -> list[str]:
+    """:data:`METRICS` and every metric of a mode the summaries hold beyond them (a learned
+    retrieval rule registered under another name)."""
+    known = {mode for (mode, _), _ in METRICS.values()}
+    extra = sorted({mode for g in groups for summ in g.summaries for mode, v in summ.items()
+                    if mode not in known and isinstance(v, dict) and "ci_last" in v})
+    return [*METRICS, *(f"{mode}.{key}" for mode in extra for key, _ in MODE_KEYS)]
+
+
 DEFAULT_TABLE = ("adapted.retrieval_last", "adapted.ci_last", "adapted.ci_aia",
                  "shared.retrieval_last", "shared.ci_last", "task_aware.last")
 DEFAULT_PLOT = ("adapted.retrieval_last", "adapted.ci_last", "shared.ci_last")
@@ -99,7 +126,7 @@ class Group:
     summaries: list[dict[str, Any]] = field(default_factory=list)
 
     def stat(self, metric: str) -> Stat | None:
-        (mode, key), _ = METRICS[metric]
+        (mode, key), _ = metric_info(metric)
         pairs = [(s, summ[mode][key]) for s, summ in zip(self.seeds, self.summaries)
                  if summ.get(mode, {}).get(key) is not None]
         if not pairs:
@@ -147,8 +174,10 @@ def build_report(out: str | os.PathLike[str], metrics: Sequence[str] = DEFAULT_T
     if not outp.is_dir():
         raise ValueError(f"DIR: {str(outp)!r} is not a directory")
     for m in metrics:
-        if m not in METRICS:
-            raise ValueError(f"--metrics: unknown metric {m!r} (known: {', '.join(METRICS)})")
+        try:
+            metric_info(m)
+        except ValueError as e:
+            raise ValueError(f"--metrics: {e}") from None
     cells = _cells(outp)
     if not cells:
         raise ValueError(f"DIR: no sweep.json and no run directory below {str(outp)!r}")
@@ -215,7 +244,7 @@ def render_markdown(title: str, groups: list[Group], incomplete: list[tuple[str,
     for p in presets:
         gs = [g for g in groups if g.preset == p]
         out += [f"## {p} ({gs[0].dataset})", ""]
-        heads = ["method", "variant", "tasks", "seeds", *[METRICS[m][1] for m in metrics]]
+        heads = ["method", "variant", "tasks", "seeds", *[metric_info(m)[1] for m in metrics]]
         out.append("| " + " | ".join(heads) + " |")
         out.append("|" + "|".join(["---"] * 2 + ["---:"] * (2 + len(metrics))) + "|")
         for g in gs:
@@ -234,7 +263,10 @@ def _num(x: float | None) -> str:
     return "" if x is None else f"{x:.6f}"
 
 
-def render_csv(groups: list[Group], metrics: Sequence[str] = tuple(METRICS)) -> str:
+def render_csv(groups: list[Group], metrics: Sequence[str] | None = None) -> str:
+    """Every metric of every group, one row each (``metrics``: default
+    :func:`csv_metrics`)."""
+    metrics = csv_metrics(groups) if metrics is None else metrics
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_FIELDS)
@@ -285,7 +317,7 @@ def plot(groups: list[Group], path: str | os.PathLike[str],
             ax.errorbar([dodge(x, i) for x, _ in pts], [100 * s.mean for _, s in pts],
                         yerr=[100 * (s.half or 0.0) for _, s in pts], marker="o",
                         capsize=3, label=label)
-        ax.set_title(METRICS[m][1])
+        ax.set_title(metric_info(m)[1])
         ax.set_xlabel("number of tasks")
         ax.set_ylabel("% (test)")
         if log_x:
@@ -309,8 +341,10 @@ def report(out: str | os.PathLike[str], *, metrics: Sequence[str] = DEFAULT_TABL
            plot_metrics: Sequence[str] = DEFAULT_PLOT, write: bool = True) -> ReportResult:
     """Aggregate DIR and write ``report.md``, ``report.csv``, ``report.png``, ``results.jsonl``."""
     for m in plot_metrics:
-        if m not in METRICS:
-            raise ValueError(f"--plot: unknown metric {m!r} (known: {', '.join(METRICS)})")
+        try:
+            metric_info(m)
+        except ValueError as e:
+            raise ValueError(f"--plot: {e}") from None
     outp = Path(out)
     groups, incomplete, lines = build_report(outp, metrics)
     if not groups:

@@ -106,10 +106,19 @@ def _check_hooks(cfg: Config) -> None:
                          f"which is not set)")
     if cfg.eval.rule is not None:
         rule = RULES.get(cfg.eval.rule)
-        if cfg.eval.rule in ("adapted", "shared", "merged", "task-aware", "task_aware"):
-            raise ValueError(f"eval.rule: {cfg.eval.rule!r} is a built-in score mode's name; "
+        from bounds.rundir_schema import MODES
+
+        # the rule's name is its score mode (files {mode}-{kind}.npz, summary[mode])
+        if cfg.eval.rule in (*MODES, "merged", "task-aware", "task_aware", "retrieval") or \
+                not cfg.eval.rule.replace("_", "").isalnum():
+            raise ValueError(f"eval.rule: {cfg.eval.rule!r} cannot name a score mode (a "
+                             f"built-in mode's name, or not letters, digits and '_'); "
                              f"register the rule under another name")
+        if len(getattr(rule, "kinds", ())) != 1:
+            raise ValueError(f"eval.rule: {cfg.eval.rule!r} must declare exactly one score "
+                             f"kind in 'kinds', got {getattr(rule, 'kinds', None)!r}")
         _check_options("eval", rule, cfg.eval.options, reserved=("random_state",))
+        rule(**cfg.eval.options)  # checks the option values
         if getattr(rule, "space", None) != "shared":
             raise ValueError(f"eval.rule: {cfg.eval.rule!r} declares space "
                              f"{getattr(rule, 'space', None)!r}; only rules on the shared "

@@ -4,8 +4,8 @@ summary line; shared by every method (docs/run-dir.md).
 A row (one per step ``i``) holds the per-task accuracies ``[a_ij for j <= i]``:
 
 * ``"retrieval"``: ``{mode: {kind: [...]}}`` for every retrieval mode the method has
-  (``adapted``, ``shared``, and ``keys`` with a learned rule); empty when the method has no
-  task retrieval;
+  (``adapted``, ``shared``, and the learned rule ``eval.rule``, e.g. ``keys``); empty when
+  the method has no task retrieval;
 * ``"class_incremental"``: the same modes, or ``{"merged": [...]}`` (no kind) for a method
   whose one merged module and continual head classify every class;
 * ``"task_aware"``: ``[...]``.

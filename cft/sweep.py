@@ -371,7 +371,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, executor: str = "
                 extra = ""
                 modes = [m for m, v in s.items()
                          if m != "task_aware" and isinstance(v, dict) and "ci_last" in v]
-                if modes:  # adapted / shared (/ keys), or merged for a method without retrieval
+                if modes:  # adapted / shared (/ a learned rule), or merged (no retrieval)
                     extra = " | CIL last " + " ".join(f"{m} {s[m]['ci_last']:.3f}"
                                                       for m in modes)
                 echo(f"{head} complete in {oc.seconds:.1f}s{extra}")

@@ -19,11 +19,9 @@ import csv
 import sys
 from pathlib import Path
 
-#: row label -> (summary mode of its task-retrieval metrics or None, of its CIL metrics)
-RULES = {"adapted": ("adapted", "adapted"),
-         "shared": ("shared", "shared"),
-         "keys": ("keys", "keys"),
-         "n/a": (None, "merged")}
+#: the parameter-free rules; a learned rule's mode (``eval.rule``, e.g. ``keys``) is found
+#: in report.csv; ``merged`` = no task retrieval (row label ``n/a``)
+PARAMETER_FREE = ("adapted", "shared")
 ORDER = ("proteus", "keys", "lora", "seq-lora", "o-lora", "inflora", "sd-lora", "ranpac",
          "joint")
 
@@ -43,21 +41,26 @@ def table(rows: list[dict[str, str]], from_keys: bool = False) -> str:
         std = float(r["std"]) if r["std"] not in ("", "nan") else 0.0
         by.setdefault(r["method"], {})[r["metric"]] = (float(r["mean"]), std, int(r["n"]))
     if from_keys and "proteus" not in by and "keys" in by:
-        by["proteus"] = {k: v for k, v in by["keys"].items() if not k.startswith("keys.")}
+        by["proteus"] = {k: v for k, v in by["keys"].items()
+                         if k.split(".", 1)[0] in (*PARAMETER_FREE, "task_aware")}
     out = ["| method | retrieval rule | seeds | task retrieval last | task retrieval AIA | "
            "task retrieval forgetting | CIL last | CIL AIA | CIL forgetting | task-aware last |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in [x for x in ORDER if x in by] + sorted(set(by) - set(ORDER)):
         st = by[m]
-        for rule, (ret, ci) in RULES.items():
-            if f"{ci}.ci_last" not in st or (m == "keys" and rule != "keys"):
-                continue
-            n = st[f"{ci}.ci_last"][2]
+        modes = sorted({k.rsplit(".", 1)[0] for k in st if k.endswith(".ci_last")})
+        learned = [x for x in modes if x not in (*PARAMETER_FREE, "merged")]
+        # a learned rule runs on PROTEUS's modules: its method's parameter-free rows repeat
+        # proteus's (same seeds), so only the learned rule's rows are shown
+        shown = learned or [x for x in (*PARAMETER_FREE, "merged") if x in modes]
+        for mode in shown:
+            ret = None if mode == "merged" else mode
+            n = st[f"{mode}.ci_last"][2]
             rets = " | ".join(_cell(st, ret and f"{ret}.retrieval_{x}")
                               for x in ("last", "aia", "forgetting"))
-            out.append(f"| {m} | {rule} | {n} | {rets} | "
-                       f"{_cell(st, f'{ci}.ci_last')} | {_cell(st, f'{ci}.ci_aia')} | "
-                       f"{_cell(st, f'{ci}.ci_forgetting')} | {_cell(st, 'task_aware.last')} |")
+            out.append(f"| {m} | {ret or 'n/a'} | {n} | {rets} | "
+                       f"{_cell(st, f'{mode}.ci_last')} | {_cell(st, f'{mode}.ci_aia')} | "
+                       f"{_cell(st, f'{mode}.ci_forgetting')} | {_cell(st, 'task_aware.last')} |")
     return "\n".join(out)
 
 

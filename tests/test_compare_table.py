@@ -35,5 +35,11 @@ def test_rows_and_not_applicable(tmp_path, capsys):
     assert text[4].startswith("| keys | keys | 3 | 75.0 ± 1.0 | - | - | 55.0 ± 1.0 |")
     assert text[5] == "| ranpac | n/a | 3 | n/a | n/a | n/a | 60.0 ± 1.0 | - | 2.0 ± 1.0 | - |"
     assert len(text) == 6 and "proteus" not in mod.table(rows)
+    other = [_row("lora", "adapted.ci_last", 0.3), _row("k2", "adapted.ci_last", 0.4),
+             _row("k2", "k2.retrieval_last", 0.7), _row("k2", "k2.ci_last", 0.5)]
+    text = mod.table(other).splitlines()  # a rule registered under another name: its row
+    assert text[2].startswith("| lora | adapted | 3 | - | - | - | 30.0 ± 1.0 |")
+    assert text[3].startswith("| k2 | k2 | 3 | 70.0 ± 1.0 | - | - | 50.0 ± 1.0 |")
+    assert len(text) == 4
     assert mod.main([str(tmp_path)]) == 2
     assert "report.csv: missing" in capsys.readouterr().err

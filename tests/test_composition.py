@@ -134,6 +134,8 @@ def test_state_dict_round_trip(bb, tmp_path) -> None:
     assert back.orth == "project" and back.reuse_stats()["orth"] == "project"
     old = {k: v for k, v in proj.to_state_dict().items() if k != "meta.orth"}
     assert ProteusAdapter.from_state_dict(old, [r0]).orth == "penalty"  # saved before orth
+    with pytest.raises(ValueError, match="meta.orth"):
+        ProteusAdapter.from_state_dict({**old, "meta.orth": torch.tensor([-1])}, [r0])
 
 
 def test_bad_arguments(bb) -> None:

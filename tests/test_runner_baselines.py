@@ -49,6 +49,10 @@ def test_rule_options_reach_the_rule_and_are_checked():
         resolve("wordnet-minilm", ["eval.epochs=7"])
     with pytest.raises(ValueError, match="random_state"):
         resolve("wordnet-minilm", ["method=keys", "eval.random_state=1"])
+    with pytest.raises(ValueError, match="eval.batch_size"):  # values checked at resolve
+        resolve("wordnet-minilm", ["method=keys", "eval.batch_size=0"])
+    with pytest.raises(ValueError, match="eval.epochs"):
+        resolve("wordnet-minilm", ["method=keys", "eval.epochs=2.5"])
 
 
 def test_a_rule_is_evaluated_under_its_registered_name(tmp_path):
@@ -56,20 +60,33 @@ def test_a_rule_is_evaluated_under_its_registered_name(tmp_path):
     from cft.baselines.keys import KeysRule
     from cft.registry import RULES
 
-    @RULES.register("keys-copy")
+    @RULES.register("keys_copy")
     class KeysCopy(KeysRule):
         pass
 
     try:
-        cfg = resolve("tiny", [*OVR, "eval.rule=keys-copy", "eval.epochs=3"])
+        cfg = resolve("tiny", [*OVR, "eval.rule=keys_copy", "eval.epochs=3"])
         Runner(cfg, tmp_path / "run", echo=lambda s: None).run()
         met = json.loads((tmp_path / "run" / "metrics.json").read_text())
-        assert set(met["summary"]) == {"adapted", "shared", "keys-copy", "task_aware"}
-        z = load_npz(tmp_path / "run" / "eval" / "step-002" / "test" / "keys-copy-cosine.npz")
-        arrays = load_npz(tmp_path / "run" / "tasks" / "000" / "rule-keys-copy.npz")
+        assert set(met["summary"]) == {"adapted", "shared", "keys_copy", "task_aware"}
+        z = load_npz(tmp_path / "run" / "eval" / "step-002" / "test" / "keys_copy-cosine.npz")
+        arrays = load_npz(tmp_path / "run" / "tasks" / "000" / "rule-keys_copy.npz")
         assert len(arrays["losses"]) == 3 and z["scores"].shape[1] == 3  # eval.epochs used
     finally:
-        RULES._items.pop("keys-copy")
+        RULES._items.pop("keys_copy")
+
+
+@pytest.mark.parametrize("name", ["shared", "merged", "retrieval", "bad-name"])
+def test_a_rule_name_must_be_able_to_name_a_score_mode(name):
+    from cft.baselines.keys import KeysRule
+    from cft.registry import RULES
+
+    RULES.register(name)(type("R", (KeysRule,), {}))
+    try:
+        with pytest.raises(ValueError, match="cannot name a score mode"):
+            resolve("tiny", [f"eval.rule={name}"])
+    finally:
+        RULES._items.pop(name)
 
 
 def test_methods_without_retrieval_record_not_applicable(runs):

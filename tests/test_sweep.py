@@ -186,6 +186,23 @@ def test_report_golden(tmp_path, capsys) -> None:
     _one_line_error(capsys, ["report", str(root), "--metrics", "nope"], "unknown metric 'nope'")
 
 
+def test_report_finds_a_learned_rule_under_any_name(tmp_path, capsys) -> None:
+    for seed, v in enumerate([0.5, 0.7]):
+        summ = _summary(v, 0.8)
+        summ["k2"] = dict(summ["shared"], retrieval_last=v + 0.2)
+        _hand_made_cell(tmp_path, f"runs/s{seed}", n_tasks=3, summary=summ)
+    res = report(tmp_path, write=False)
+    rows = [r.split(",") for r in res.csv.splitlines()[1:]]
+    got = {r[5]: float(r[7]) for r in rows}
+    assert got["k2.retrieval_last"] == pytest.approx(0.8)  # mean of 0.7 and 0.9
+    assert {"k2.ci_last", "k2.retrieval_aia", "adapted.retrieval_aia"} <= set(got)
+    assert "keys.ci_last" not in got  # no such mode in the summaries: no row
+    assert main(["report", str(tmp_path), "--metrics", "k2.retrieval_last"]) == 0
+    assert "| k2 task last |" in capsys.readouterr().out
+    _one_line_error(capsys, ["report", str(tmp_path), "--metrics", "k2.nope"],
+                    "unknown metric 'k2.nope'")
+
+
 def test_report_without_manifest(tmp_path) -> None:
     for seed, v in enumerate([0.5, 0.7]):
         _hand_made_cell(tmp_path, f"runs/s{seed}", n_tasks=3, summary=_summary(v, 0.8),

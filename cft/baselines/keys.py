@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from cft.registry import RULES
+from cft.validation import check_float, check_int
 
 __all__ = ["KeysRule"]
 
@@ -41,6 +42,9 @@ class KeysRule:
 
     def __init__(self, epochs: int = 100, lr: float = 0.05, batch_size: int = 64,
                  random_state: int = 0) -> None:
+        check_int("eval.epochs", epochs, minimum=0)
+        check_float("eval.lr", lr, low=0.0, strict_low=True)
+        check_int("eval.batch_size", batch_size, minimum=1)
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
