@@ -13,7 +13,7 @@ from bounds import rundir_schema as L
 from cft.config import Config
 from cft.rundir import RunDir, atomic_file, now
 
-__all__ = ["RESULTS_FILE", "write_results_line"]
+__all__ = ["RESULTS_FILE", "task_line", "write_results_line"]
 
 #: the run's results line, inside the run directory
 RESULTS_FILE = L.RESULTS
@@ -45,3 +45,15 @@ def write_results_line(rundir: RunDir, cfg: Config, config_dict: dict[str, Any],
         fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def task_line(class_names: list[str], t: int, m: int, done: dict[str, Any],
+              met: dict[str, Any], seconds: float) -> str:
+    """The console line after task ``t`` of ``m``: its first classes, last training loss,
+    :func:`cft.step_metrics.summary_text` of the step's metrics, wall seconds."""
+    from cft.step_metrics import summary_text
+
+    label = ", ".join(class_names[:2]) + (", ..." if len(class_names) > 2 else "")
+    loss = done.get("train_loss") or []
+    loss_s = f"loss {loss[-1]:.3f}" if loss else "no training"
+    return f"task {t + 1}/{m} [{label}] {loss_s} | {summary_text(met)} | {seconds:.1f}s"

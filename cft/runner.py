@@ -16,7 +16,8 @@ is a function of ``(seed, t)`` and a resumed run equals an uninterrupted one):
 
 Representations of a (split, task ``j``, module ``s``) never change once module ``s`` is
 trained, so they are computed once and reused by later steps (lower layers are likewise
-encoded once per split and task); they are kept in a bounded :class:`cft.store.RepStore`
+encoded once per split and task; :class:`cft.split_reps.SplitRepresentations`); they are
+kept in a bounded :class:`cft.store.RepStore`
 (``output.cache_mb``, spilling to ``RUN_DIR/scratch/``). With ``retrieval.shortlist=k``
 only the (sample, module) pairs the shortlists need are computed, in chunks of
 :data:`cft.evaluation.SHORTLIST_CHUNK` samples of a task. The evaluation of a step is
@@ -46,7 +47,7 @@ from bounds import rundir_schema as L
 from bounds.rundir_schema import MODES, SPLITS
 from cft.config import Config, primary_kind, to_dict, validate, validate_backbone
 from cft.evaluation import StepEvaluator
-from cft.ledger import RESULTS_FILE, write_results_line
+from cft.ledger import RESULTS_FILE, task_line, write_results_line
 from cft.rundir import (
     RunDir,
     TaskArtifacts,
@@ -54,7 +55,8 @@ from cft.rundir import (
     env_info,
 )
 from cft.seed import derive_seed, seed_everything
-from cft.step_metrics import NOT_APPLICABLE, build_metrics, summary_text
+from cft.split_reps import SplitRepresentations
+from cft.step_metrics import NOT_APPLICABLE, build_metrics
 from cft.step_metrics import row_from_metrics as _row_from_metrics
 
 __all__ = ["CRASH_ENV", "RESULTS_FILE", "RunResult", "Runner", "SimulatedCrash", "build_metrics"]
@@ -79,7 +81,7 @@ class RunResult:
 
 
 # ----------------------------------------------------------------------------- runner
-class Runner(StepEvaluator):
+class Runner(StepEvaluator, SplitRepresentations):
     """Runs (or resumes) one configuration into one run directory.
 
     ``setup()`` does every check that depends on user input (configuration, data, backbone,
@@ -171,39 +173,6 @@ class Runner(StepEvaluator):
         opts["random_state"] = derive_seed(self.cfg.seed, f"signature-{tag}", t)
         return self.sig_cls(**opts)
 
-    def _lower(self, split: str, j: int) -> Any:
-        """Frozen lower-layer cache of task ``j``'s split; also keeps its labels, so a
-        stream that holds one task in memory (images) is decoded once per (split, task)."""
-        key = (split, j)
-        if key not in self._lower_cache:
-            data = self.stream.task(j).split(split)
-            self._labels[key] = data.labels
-            self._lower_cache[key] = self.backbone.encode(
-                data.inputs, batch_size=self.cfg.backbone.batch_size, progress=False)
-        return self._lower_cache[key]
-
-    def _split_labels(self, split: str, j: int) -> np.ndarray:
-        self._lower(split, j)
-        return self._labels[(split, j)]
-
-    def _upper(self, cache: Any, adapter: Any) -> np.ndarray:
-        from cft.retrieval import representations
-
-        return representations(self.backbone, cache, adapter, self.cfg.backbone.batch_size)
-
-    def _shared(self, split: str, j: int) -> np.ndarray:
-        key = (split, j)
-        if key not in self._shared_cache:
-            self._shared_cache[key] = self._upper(self._lower(split, j), None)
-        return self._shared_cache[key]
-
-    def _adapted(self, split: str, j: int, s: int, rows: np.ndarray | None = None
-                 ) -> np.ndarray:
-        """``h_s`` of task ``j``'s split samples ``rows`` (``None`` = all); cached by the
-        caller (:class:`cft.store.SplitReps`)."""
-        cache = self._lower(split, j)
-        return self._upper(cache if rows is None else cache.subset(rows), self.modules[s])
-
     # ---- one task ---------------------------------------------------------------------------
     def _train_task(self, t: int) -> dict[str, Any]:
         import bounds
@@ -259,8 +228,7 @@ class Runner(StepEvaluator):
         self.heads.append(head)
         extra = {}
         if self.rule_cls is not None:  # a learned retrieval rule, trained on f(x)
-            rule = self.rule_cls(random_state=derive_seed(cfg.seed, "rule", t),
-                                 **cfg.eval.options).fit(z_shared)
+            rule = self.rule_cls(**self._rule_kwargs(t)).fit(z_shared)
             self.rules.append(rule)
             extra[f"rule-{cfg.eval.rule}"] = rule.to_arrays()
         train_scores = self._train_scores(train_cache, z_adapted, z_shared)
@@ -332,6 +300,10 @@ class Runner(StepEvaluator):
         kw["random_state"] = derive_seed(self.cfg.seed, "head")
         return kw
 
+    def _rule_kwargs(self, t: int) -> dict[str, Any]:
+        """Arguments of task ``t``'s learned rule: ``eval.options`` and a derived seed."""
+        return {**self.cfg.eval.options, "random_state": derive_seed(self.cfg.seed, "rule", t)}
+
     def _train_scores(self, cache: Any, z_adapted: np.ndarray,
                       z_shared: np.ndarray) -> dict[str, np.ndarray]:
         """Task t's train split scored against modules / signatures 0..t, at training time
@@ -346,7 +318,7 @@ class Runner(StepEvaluator):
         def get(s: int, rows: np.ndarray | None) -> np.ndarray:
             if s == t:
                 return z_adapted if rows is None else z_adapted[rows]
-            return self._upper(cache if rows is None else cache.subset(rows), self.modules[s])
+            return self._module_reps(cache, s, rows)
 
         S = score_matrices(LazyReps(len(z_shared), t + 1, get), z_shared, self.sig_adapted,
                            self.sig_shared, self.kinds, self.cfg.retrieval.shortlist)
@@ -361,15 +333,14 @@ class Runner(StepEvaluator):
         if module is not None:
             module.to(self.device).eval()
         self.modules.append(module)
-        self._shared_cache[("calibration", t)] = art.reps_calibration.astype(np.float32)
-        self._shared_cache[("test", t)] = art.reps_test.astype(np.float32)
+        self._set_shared("calibration", t, art.reps_calibration)
+        self._set_shared("test", t, art.reps_test)
         if self.merged:
             self.heads.append(self.head_cls.from_arrays(art.head, **self._head_kwargs()))
             return art.done
         if self.rule_cls is not None:
             self.rules.append(self.rule_cls.from_arrays(
-                art.extra[f"rule-{self.cfg.eval.rule}"],
-                random_state=derive_seed(self.cfg.seed, "rule", t), **self.cfg.eval.options))
+                art.extra[f"rule-{self.cfg.eval.rule}"], **self._rule_kwargs(t)))
         self.sig_adapted.append(Signature.from_arrays(art.signature_adapted))
         self.sig_shared.append(Signature.from_arrays(art.signature_shared))
         self.heads.append(LDAHead.from_arrays(art.head))
@@ -418,9 +389,7 @@ class Runner(StepEvaluator):
         self.sig_shared: list[Any] = []
         self.heads: list[Any] = []
         self.rules: list[Any] = []
-        self._lower_cache: dict[tuple[str, int], Any] = {}
-        self._labels: dict[tuple[str, int], np.ndarray] = {}
-        self._shared_cache: dict[tuple[str, int], np.ndarray] = {}
+        self._reset_reps()
         from cft.store import SCRATCH, RepStore
 
         shutil.rmtree(rd.path / SCRATCH, ignore_errors=True)  # a crashed run's leftovers
@@ -444,7 +413,8 @@ class Runner(StepEvaluator):
             rd.update_run(tasks_complete=t + 1,
                           wall_seconds=prior_wall + time.perf_counter() - t_start)
             if trained or t not in evaluated:
-                self.echo(self._summary_line(t, m, done, met, time.perf_counter() - t0))
+                self.echo(task_line(self.stream.task(t).class_names, t, m, done, met,
+                                    time.perf_counter() - t0))
         self._store.close()
         rd.write_metrics(met)
         wall = prior_wall + time.perf_counter() - t_start
@@ -452,11 +422,3 @@ class Runner(StepEvaluator):
         # "complete": a crash in between redoes it
         rd.update_run(status="complete", tasks_complete=m, wall_seconds=wall)
         return RunResult(rd.path, met, wall, time.perf_counter() - t_start, k0, False)
-
-    def _summary_line(self, t: int, m: int, done: dict[str, Any], met: dict[str, Any],
-                      seconds: float) -> str:
-        names = self.stream.task(t).class_names
-        label = ", ".join(names[:2]) + (", ..." if len(names) > 2 else "")
-        loss = done.get("train_loss") or []
-        loss_s = f"loss {loss[-1]:.3f}" if loss else "no training"
-        return f"task {t + 1}/{m} [{label}] {loss_s} | {summary_text(met)} | {seconds:.1f}s"
