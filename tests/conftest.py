@@ -1,4 +1,5 @@
-"""Shared pytest configuration: hypothesis profiles.
+"""Shared pytest configuration: hypothesis profiles, and the ``bb`` fixture (the tiny
+random BERT backbone with one adapted layer, built once per test module).
 
 ``ci`` (default): no deadline (timings on a shared 2-core machine are noisy), a moderate
 number of examples, derandomised so a run is reproducible. ``dev``: more examples.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -26,3 +28,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="module")
+def bb():
+    """``tiny-bert`` (seed 0, one adapted layer); a module may override it."""
+    import cft.backbones  # noqa: F401  (registers the backbones)
+    from cft.registry import BACKBONES
+
+    return BACKBONES.build("tiny-bert", seed=0, adapt_layers=1)

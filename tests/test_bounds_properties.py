@@ -145,10 +145,8 @@ def test_wrong_bounds_are_caught_with_a_shrunk_counterexample(
         bound: bounds.Bound, prop: str, max_tasks: int, max_points: int | None,
         strategy: st.SearchStrategy | None) -> None:
     bounds.validate_bound(bound)  # well formed: only its values are wrong
-    for seed_ in range(4):  # a random search: a few seeds make a miss vanishingly rare
-        cex = run_property(BY_NAME[prop], bound, examples=60, seed_=seed_, strategy=strategy)
-        if cex is not None:
-            break
+    # run_property is seeded (seed_=0): the search, and so this test, is deterministic
+    cex = run_property(BY_NAME[prop], bound, examples=60, seed_=0, strategy=strategy)
     assert cex is not None, (bound.name, prop)
     assert cex.bound == bound.name and cex.prop == prop
     first = cex.example.splitlines()[0]

@@ -8,13 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cft.composition import ProteusAdapter
-from cft.registry import BACKBONES
 from cft.train import TrainConfig, train_task
-
-
-@pytest.fixture(scope="module")
-def bb():
-    return BACKBONES.build("tiny-bert", seed=0, adapt_layers=1)
 
 
 def _ids(n: int = 8, seed: int = 0) -> np.ndarray:

@@ -11,13 +11,8 @@ from cft.config import ModuleConfig
 from cft.modules import BuildContext
 from cft.modules.inflora import InfLoRAAdapter, _complement_top, gpm_update, input_covariance
 from cft.modules.summed import SDLoRAAdapter, SummedLoRA
-from cft.registry import BACKBONES, MODULE_FAMILIES
+from cft.registry import MODULE_FAMILIES
 from cft.train import TrainConfig, train_task
-
-
-@pytest.fixture(scope="module")
-def bb():
-    return BACKBONES.build("tiny-bert", seed=0, adapt_layers=1)
 
 
 def _ids(n: int = 24, seed: int = 0) -> np.ndarray:
