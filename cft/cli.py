@@ -104,8 +104,10 @@ def render_table(metrics: dict[str, Any], wall_seconds: float, title: str = "") 
     """A ``rich`` table of the summary metrics (percentages)."""
     from rich.table import Table
 
+    from cft.step_metrics import NOT_APPLICABLE as NA
+
     s = metrics["summary"]
-    kind = (f"score kind {metrics['kind']}" if s.get("retrieval") != "n/a"
+    kind = (f"score kind {metrics['kind']}" if s.get("retrieval") != NA
             else "no task retrieval (n/a)")
     tab = Table(title=title or None, caption=f"wall time {wall_seconds:.1f} s; "
                 f"{kind}; {metrics['tasks_seen']}/{metrics['n_tasks']} "
@@ -117,7 +119,7 @@ def render_table(metrics: dict[str, Any], wall_seconds: float, title: str = "") 
     for mode, r in s.items():
         if mode == "task_aware" or not isinstance(r, dict):
             continue
-        na = "n/a" if "retrieval_last" not in r else None
+        na = NA if "retrieval_last" not in r else None
         tab.add_row(mode, na or _fmt(r["retrieval_last"]), na or _fmt(r["retrieval_aia"]),
                     _fmt(r["ci_last"]), _fmt(r["ci_aia"]), _fmt(r["ci_forgetting"]),
                     _fmt(r["ci_bwt"]))

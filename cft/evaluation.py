@@ -121,8 +121,7 @@ class StepEvaluator:
             task = np.concatenate([np.full(len(y), j, dtype=np.int64)
                                    for j, y in enumerate(per_task)])
             reps = np.concatenate([self._adapted(split, j, k, None) for j in range(k + 1)])
-            pred = head.predict(reps)
-            pred_ta = head.predict(reps, allowed=own[task])
+            pred, pred_ta = head.predict_each(reps, [None, own[task]])
             extra[(split, "merged")] = {"task": task, "label": labels, "pred": pred}
             extra[(split, "task-aware")] = {"task": task, "label": labels, "pred": pred_ta}
             if split == "test":

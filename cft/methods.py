@@ -61,14 +61,15 @@ def proteus() -> Method:
                   "composed modules (reuse_weight, lambda_orth, lambda_l1 from config)", {})
 
 
+#: no orthogonality and no L1 penalty (methods without PROTEUS's reuse)
+_NO_PENALTIES = {"train.lambda_orth": 0.0, "train.lambda_l1": 0.0}
+
+
 @METHODS.register("lora")
 def lora() -> Method:
     """Independent LoRA per task (``alpha = 0``, no orthogonality / L1 penalties)."""
     return Method("lora", "independent LoRA per task (module.reuse_weight = 0)",
-                  {"module.reuse_weight": 0.0, "train.lambda_orth": 0.0, "train.lambda_l1": 0.0})
-
-
-_NO_PENALTIES = {"train.lambda_orth": 0.0, "train.lambda_l1": 0.0}
+                  {"module.reuse_weight": 0.0, **_NO_PENALTIES})
 
 
 @METHODS.register("seq-lora")
@@ -82,8 +83,7 @@ def seq_lora() -> Method:
 def o_lora() -> Method:
     """O-LoRA: orthogonality penalty against earlier LoRAs, modules summed."""
     return Method("o-lora", "new LoRA per task, orthogonality penalty, summed (no retrieval)",
-                  {"module.family": "summed", "train.lambda_orth": 0.5,
-                   "train.lambda_l1": 0.0})
+                  {"module.family": "summed", **_NO_PENALTIES, "train.lambda_orth": 0.5})
 
 
 @METHODS.register("inflora")

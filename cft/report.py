@@ -35,17 +35,17 @@ from cft.rundir import RunDir, atomic_file, read_json
 
 __all__ = ["METRICS", "Group", "Stat", "ReportResult", "build_report", "ci95", "report"]
 
-#: metric name -> (summary path, Markdown column title)
 #: the metrics of a retrieval mode's (or the merged) summary, with their column titles
 MODE_KEYS = (("retrieval_last", "task last"), ("retrieval_aia", "task AIA"),
              ("retrieval_forgetting", "task forget"), ("ci_last", "CIL last"),
              ("ci_aia", "CIL AIA"), ("ci_forgetting", "CIL forget"))
+#: metric name -> (summary path, Markdown column title): the parameter-free rules, the
+#: merged methods (no task retrieval: summary "retrieval": "n/a") and task-aware; a learned
+#: rule eval.rule = R is found in the summaries as mode R (:func:`metric_info`,
+#: :func:`csv_metrics`)
 METRICS: dict[str, tuple[tuple[str, str], str]] = {
     f"{mode}.{key}": ((mode, key), f"{mode} {title}")
-    # adapted / shared: the parameter-free rules; keys: the learned rule of method keys
-    # (any other learned rule eval.rule = R is found in the summaries as mode R, see
-    # metric_info); merged: methods with no task retrieval (summary "retrieval": "n/a")
-    for mode in ("adapted", "shared", "keys", "merged")
+    for mode in ("adapted", "shared", "merged")
     for key, title in MODE_KEYS
     if mode != "merged" or key.startswith("ci_")
 }

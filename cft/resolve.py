@@ -62,9 +62,9 @@ def validate(cfg: Config) -> Config:
                        ("backbone.batch_size", cfg.backbone.batch_size, 1)):
         check_int(key, v, minimum=lo)
     cfg.train.check("train.")
-    _check_hooks(cfg)
     if cfg.module.orth not in ("penalty", "project"):
         raise ValueError(f"module.orth: must be 'penalty' or 'project', got {cfg.module.orth!r}")
+    _check_hooks(cfg)
     check_float("module.reuse_weight", cfg.module.reuse_weight, low=0.0, high=1.0)
     check_float("signature.reg_covar", cfg.signature.reg_covar, low=0.0)
     s = cfg.head.shrinkage
@@ -90,8 +90,9 @@ def _check_hooks(cfg: Config) -> None:
 
     fam = MODULE_FAMILIES.get(cfg.module.family)
     _check_options("module", fam, cfg.module.options)
-    if cfg.head.kind not in HEADS:
-        HEADS.get(cfg.head.kind)
+    if cfg.module.orth not in fam.orth_modes:
+        raise ValueError(f"module.orth: family {cfg.module.family!r} supports "
+                         f"{', '.join(fam.orth_modes)}, got {cfg.module.orth!r}")
     _check_options("head", HEADS.get(cfg.head.kind), cfg.head.options,
                    reserved=("random_state", "shrinkage"))
     merged = fam(**cfg.module.options).inference == "merged"

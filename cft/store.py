@@ -53,7 +53,6 @@ class RepStore:
         self._disk: dict[Hashable, tuple[Path, int, np.dtype, tuple[int, ...]]] = {}
         self.memory_bytes = 0
         self.disk_bytes = 0
-        self.peak_memory_bytes = 0
         self.segments = 0
 
     def __contains__(self, key: Hashable) -> bool:
@@ -83,7 +82,6 @@ class RepStore:
             raise ValueError("array: object arrays cannot be stored")
         self._mem[key] = arr
         self.memory_bytes += arr.nbytes
-        self.peak_memory_bytes = max(self.peak_memory_bytes, self.memory_bytes)
         if self.budget is not None and self.memory_bytes > self.budget:
             self._spill(self.budget // 2)
         return arr

@@ -22,7 +22,6 @@ fi
 "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
 # the venv holds exactly the pinned versions
 "$VENV/bin/python" - <<'PY'
-import re
 from importlib.metadata import version
 bad = []
 for line in open("constraints/floors.txt"):

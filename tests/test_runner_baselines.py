@@ -40,6 +40,11 @@ def test_every_method_resolves_on_the_real_preset(method, key, value):
     assert getattr(getattr(cfg, sec), field) == value and cfg.method == method
 
 
+def test_inflora_refuses_projection():
+    with pytest.raises(ValueError, match="module.orth: family 'inflora' supports penalty"):
+        resolve("wordnet-minilm", ["method=inflora", "module.orth=project"])
+
+
 def test_rule_options_reach_the_rule_and_are_checked():
     cfg = resolve("wordnet-minilm", ["method=keys", "eval.epochs=7"])
     assert cfg.eval.options == {"epochs": 7}

@@ -79,10 +79,14 @@ class _Head:
     def predict(self, Z: Any, allowed: np.ndarray | None = None) -> np.ndarray:  # noqa: N803
         """Class ids ``(n,)``: argmax over every class, or over ``allowed[i]`` (a boolean
         ``(n, C)`` mask in ``classes_`` order) per sample."""
+        return self.predict_each(Z, [allowed])[0]
+
+    def predict_each(self, Z: Any, masks: Any) -> list[np.ndarray]:  # noqa: N803
+        """:meth:`predict` under each mask of ``masks`` (``None`` = every class), from one
+        :meth:`decision_function`."""
         D = self.decision_function(Z)
-        if allowed is not None:
-            D = np.where(allowed, D, -np.inf)
-        return self.classes_[np.argmax(D, axis=1)]
+        return [self.classes_[np.argmax(D if a is None else np.where(a, D, -np.inf), axis=1)]
+                for a in masks]
 
 
 @HEADS.register("lda")

@@ -36,8 +36,6 @@ from cft.registry import MODULE_FAMILIES
 
 __all__ = ["BuildContext", "ModuleFamily"]
 
-INFERENCE = ("retrieval", "merged")
-
 
 @dataclass
 class BuildContext:
@@ -58,6 +56,8 @@ class ModuleFamily:
 
     inference: ClassVar[str] = "retrieval"
     cumulative: ClassVar[bool] = False
+    #: the ``module.orth`` modes the family supports
+    orth_modes: ClassVar[tuple[str, ...]] = ("penalty", "project")
 
     def _adapter(self, ctx: BuildContext, cls: type[ProteusAdapter] = ProteusAdapter,
                  previous: Sequence[Any] | None = None, **kw: Any) -> ProteusAdapter:

@@ -85,14 +85,16 @@ class _InputRecorder(nn.Module):
         self.shapes = dict(shapes)
         self.inner = inner
         self.mask: Tensor | None = None
-        self.cov = {n: torch.zeros(i, i, dtype=torch.float64) for n, (_, i) in shapes.items()}
+        #: accumulated on the inputs' device (no host copy per batch), returned on the CPU
+        self.cov: dict[str, Tensor] = {}
 
     def delta(self, name: str, x: Tensor) -> Tensor:
         rows = x.reshape(-1, x.shape[-1])
         if self.mask is not None and x.dim() == 3:
             rows = rows[self.mask.reshape(-1).to(torch.bool)]
-        rows = rows.detach().to("cpu", torch.float64)
-        self.cov[name] += rows.T @ rows
+        rows = rows.detach().to(torch.float64)
+        gram = rows.T @ rows
+        self.cov[name] = self.cov[name] + gram if name in self.cov else gram
         if self.inner is None:
             return torch.zeros(*x.shape[:-1], self.shapes[name][0], dtype=x.dtype,
                                device=x.device)
@@ -108,7 +110,8 @@ def input_covariance(backbone: Any, cache: Any, inner: Any,
     for h, b in cache.iter_batches(batch_size):
         rec.mask = b.get("attention_mask") if isinstance(b, dict) else None
         backbone.upper(h, b, rec)
-    return rec.cov
+    return {n: rec.cov[n].cpu() if n in rec.cov else torch.zeros(i, i, dtype=torch.float64)
+            for n, (_, i) in rec.shapes.items()}
 
 
 def _complement_top(cov: Tensor, basis: Tensor, r: int) -> Tensor:
@@ -152,8 +155,8 @@ class InfLoRA(Summed):
     """InfLoRA: ``A_t`` fixed in the complement of the earlier inputs, only ``B_t`` trained,
     modules summed (``merged``)."""
 
-    inference: ClassVar[str] = "merged"
     adapter_cls: ClassVar[type[ProteusAdapter]] = InfLoRAAdapter
+    orth_modes: ClassVar[tuple[str, ...]] = ("penalty",)  # A_t is fixed: nothing to project
 
     def __init__(self, threshold: float = 0.95, threshold_end: float = 0.99) -> None:
         for key, v in (("threshold", threshold), ("threshold_end", threshold_end)):
@@ -163,9 +166,9 @@ class InfLoRA(Summed):
         self.threshold_end = float(threshold_end)
 
     def build(self, ctx: BuildContext) -> Any:
-        mod = self._adapter(ctx, cls=InfLoRAAdapter)
         if ctx.cache is None:
             raise ValueError("inflora: needs the task's training cache")
+        mod = self._adapter(ctx, cls=self.adapter_cls)
         prev = ctx.previous[-1] if ctx.previous else None
         cov = input_covariance(ctx.backbone, ctx.cache, prev, ctx.batch_size)
         with torch.no_grad():

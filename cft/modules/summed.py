@@ -51,12 +51,8 @@ from cft.registry import MODULE_FAMILIES
 class SummedLoRA(ProteusAdapter):
     """``Delta W_t = sum_{j<=t} s_j B_j A_j``: alpha 1, coefficients fixed at 1."""
 
-    def __init__(self, shapes: Mapping[str, tuple[int, int]], rank: int = 8,
-                 lora_alpha: float | None = None, alpha: float = 1.0,
-                 previous: Sequence[ProteusAdapter] = (), coef_init: float | None = None,
-                 seed: int = 0, orth: str = "penalty") -> None:
-        super().__init__(shapes, rank=rank, lora_alpha=lora_alpha, alpha=1.0,
-                         previous=previous, coef_init=1.0, seed=seed, orth=orth)
+    def __init__(self, shapes: Mapping[str, tuple[int, int]], **kw: Any) -> None:
+        super().__init__(shapes, **{**kw, "alpha": 1.0, "coef_init": 1.0})
         for c in self.coef.values():
             c.requires_grad_(False)
 
@@ -69,29 +65,22 @@ class SDLoRAAdapter(ProteusAdapter):
     """SD-LoRA: frozen earlier directions ``s_j B_j A_j / ||s_j B_j A_j||_F`` weighted by
     learned magnitudes ``c_j`` (per layer), plus the new LoRA ``s B_t A_t``."""
 
-    def __init__(self, shapes: Mapping[str, tuple[int, int]], rank: int = 8,
-                 lora_alpha: float | None = None, alpha: float = 1.0,
-                 previous: Sequence[ProteusAdapter] = (), coef_init: float | None = None,
-                 seed: int = 0, orth: str = "penalty") -> None:
-        super().__init__(shapes, rank=rank, lora_alpha=lora_alpha, alpha=1.0,
-                         previous=previous, coef_init=0.0, seed=seed, orth=orth)
+    def __init__(self, shapes: Mapping[str, tuple[int, int]], **kw: Any) -> None:
+        super().__init__(shapes, **{**kw, "alpha": 1.0, "coef_init": 0.0})
         if not self.task:
             return
+        prev = kw["previous"][-1]
         with torch.no_grad():
             for n in self.shapes:
-                a_f, b_f = self._stacked(n)
-                norms = []
-                for j, (a_j, b_j) in enumerate(self.frozen_factors(n)):
+                nrm = 0.0
+                for a_j, b_j in self.frozen_factors(n):  # views of the stacked buffer
                     nrm = float(direction_norm(a_j, b_j))
-                    norms.append(nrm)
-                    sl = slice(sum(self._ranks[:j]), sum(self._ranks[: j + 1]))
                     if nrm > 0:
-                        b_f[:, sl] /= nrm
+                        b_j.div_(nrm)
                 # magnitudes: the previous module's learned ones, then the norm of its own
                 # direction (the model is unchanged at the start of the task)
-                prev = previous[-1]
                 mags = list(prev.c(n).detach().tolist()) if prev.task else []
-                self.coef[_key(n)].copy_(torch.tensor(mags + [norms[-1]]))
+                self.coef[_key(n)].copy_(torch.tensor(mags + [nrm]))
 
 
 def direction_norm(a: Tensor, sb: Tensor) -> Tensor:
