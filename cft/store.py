@@ -154,14 +154,23 @@ class SplitReps:
         """``h_s(x_i)`` for the split's rows ``rows`` (global indices, ``None`` = all)."""
         if not 0 <= s < self.m:
             raise ValueError(f"s: module {s} out of range 0..{self.m - 1}")
-        if self.chunk is None:
-            full = np.concatenate([self._block(j, s) for j in range(len(self.sizes))])
-            return full if rows is None else full[rows]
+        if self.chunk is None and rows is None:
+            return np.concatenate([self._block(j, s) for j in range(len(self.sizes))])
         idx = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
         if idx.size == 0:
-            return self._chunk(0, s, 0)[:0]
+            return (self._block(0, s) if self.chunk is None else self._chunk(0, s, 0))[:0]
         task = np.searchsorted(self.starts, idx, side="right") - 1
         local = idx - self.starts[task]
+        if self.chunk is None:  # only the blocks of the tasks that hold a requested row
+            out = None
+            for j in np.unique(task).tolist():
+                block = self._block(j, s)
+                if out is None:
+                    out = np.empty((len(idx), block.shape[1]), dtype=block.dtype)
+                sel = np.flatnonzero(task == j)
+                out[sel] = block[local[sel]]
+            assert out is not None
+            return out
         chunk = local // self.chunk
         groups, inverse = np.unique(np.stack([task, chunk], axis=1), axis=0,
                                     return_inverse=True)

@@ -101,6 +101,10 @@ def test_split_reps_serve_any_rows(tmp_path, chunk) -> None:
     assert len(keys) == len(set(keys)), "a block or chunk was computed twice"
     with pytest.raises(ValueError, match="out of range"):
         reps.get(3)
+    fresh = _Model(sizes)  # rows of task 2 only: no other task's block or chunk is computed
+    SplitReps(RepStore(tmp_path / "f", 0), "test", sizes, 3, fresh, chunk=chunk).get(
+        0, np.array([6, 9, 13]))
+    assert {c[0] for c in fresh.calls} == {2}
 
 
 def test_chunks_do_not_depend_on_the_request_history(tmp_path) -> None:
