@@ -26,7 +26,8 @@ from pathlib import Path
 
 __all__ = [
     "CLUSTERS", "CONFIG", "DONE", "ENV", "EVAL", "HEAD", "KINDS", "METRICS", "MIXTURES",
-    "MODES", "MODULE", "RESULTS", "RUN", "SCHEMA_VERSION", "SCORE_RE", "SPACES", "SPLITS",
+    "MODES", "MODULE", "NOT_APPLICABLE", "RESULTS", "RUN", "SCHEMA_VERSION", "SCORE_RE",
+    "SPACES", "SPLITS",
     "SCRATCH", "STATUSES", "STEP_RE", "TASKS", "TASKS_META", "TASK_RE", "TMP_PREFIX",
     "TRAIN_CLUSTERS", "TRAIN_SCORES", "reps_file", "score_key", "scores_file", "signature_file",
     "step_dir",
@@ -54,6 +55,8 @@ CONFIG = "config.json"
 ENV = "env.json"
 TASKS_META = "tasks.json"
 METRICS = "metrics.json"
+#: the value of ``metrics.json``'s ``retrieval`` for a method with no task retrieval
+NOT_APPLICABLE = "n/a"
 #: the run's results line (one JSON line, inside the run directory)
 RESULTS = "results.jsonl"
 TASKS = "tasks"

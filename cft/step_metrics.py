@@ -19,12 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bounds.rundir_schema import NOT_APPLICABLE  # the marker of "no task retrieval"
 from cft import metrics as M
 
 __all__ = ["NOT_APPLICABLE", "build_metrics", "row_from_metrics", "summary_text"]
 
-#: the marker of a metric that does not apply to a method (no task retrieval)
-NOT_APPLICABLE = "n/a"
 
 
 def build_metrics(rows: list[dict[str, Any]], sizes: list[int], n_tasks: int,

@@ -86,18 +86,19 @@ def _no_retrieval(run_dir: str, step: int | None) -> str | None:
     import json
     from pathlib import Path
 
+    from .. import rundir_schema as L
     from .rundir import _choose_step, _present, read_meta
 
     root = Path(run_dir)
-    if not _present(root / "run.json"):
+    if not _present(root / L.RUN):
         return None  # load_run reports it
     k, _ = _choose_step(root, read_meta(root), step)
-    path = root / "eval" / f"step-{k:03d}" / "metrics.json"
+    path = L.step_dir(root, k) / L.METRICS
     try:
         met = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(met, dict) or met.get("retrieval") != "n/a":
+    if not isinstance(met, dict) or met.get("retrieval") != L.NOT_APPLICABLE:
         return None
     return (f"{run_dir}: step {k}: retrieval bounds not applicable: the method has no task "
             f"retrieval (eval/step-{k:03d}/metrics.json: \"retrieval\": \"n/a\"); "
