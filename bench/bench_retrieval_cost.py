@@ -169,11 +169,13 @@ def main() -> None:
           f"x over full: {'cached':>6} {f'short-{k}':>8} | retrieval acc: {'shared':>6} "
           f"{'adapted':>7} {f'short-{k}':>8} | CIL acc: {'shared':>6} {'adapted':>7} "
           f"{f'short-{k}':>8} | full=cached")
+    # loaded once: the first m tasks' modules, signatures and heads are a prefix (a module
+    # depends only on the earlier ones)
+    cfg, stream, bb, modules, sig_a, sig_s, heads = load_state(args.run, max(ms))
+    kind = primary_kind(cfg)
     for m in ms:
-        cfg, stream, bb, modules, sig_a, sig_s, heads = load_state(args.run, m)
-        kind = primary_kind(cfg)
-        r = measure(cfg, stream, bb, modules, sig_a, sig_s, heads, m, args.n_test,
-                    args.n_full, k, kind)
+        r = measure(cfg, stream, bb, modules[:m], sig_a[:m], sig_s[:m], heads[:m], m,
+                    args.n_test, args.n_full, k, kind)
         print(f"{m:>3} {r['n']:>4} | {'':>10} {1e3 * r['full']:7.1f} {1e3 * r['cached']:7.1f} "
               f"{1e3 * r['short']:8.1f} | {'':>12} {r['full'] / r['cached']:6.1f} "
               f"{r['full'] / r['short']:8.1f} | {'':>14} {r['acc_shared'][0]:6.3f} "
