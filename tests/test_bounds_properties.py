@@ -145,8 +145,15 @@ def test_wrong_bounds_are_caught_with_a_shrunk_counterexample(
         bound: bounds.Bound, prop: str, max_tasks: int, max_points: int | None,
         strategy: st.SearchStrategy | None) -> None:
     bounds.validate_bound(bound)  # well formed: only its values are wrong
-    # run_property is seeded (seed_=0): the search, and so this test, is deterministic
-    cex = run_property(BY_NAME[prop], bound, examples=60, seed_=0, strategy=strategy)
+    # The search is seeded, but what hypothesis generates in a fixed number of examples still
+    # depends on the process (measured: seed 0 finds mut-markov-1 alone and misses it in the
+    # whole suite), so a miss at one seed is retried at the next: every bound here IS wrong,
+    # and the test asserts that the search finds a counterexample, not how fast.
+    cex = None
+    for seed_ in range(4):
+        cex = run_property(BY_NAME[prop], bound, examples=60, seed_=seed_, strategy=strategy)
+        if cex is not None:
+            break
     assert cex is not None, (bound.name, prop)
     assert cex.bound == bound.name and cex.prop == prop
     first = cex.example.splitlines()[0]
