@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -151,9 +150,7 @@ def test_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @needs_real
 def test_real_wordnet_parse() -> None:
-    t0 = time.perf_counter()
-    rows = parse_data_file(REAL / "data.noun")
-    assert time.perf_counter() - t0 < 10
+    rows = parse_data_file(REAL / "data.noun")  # its speed is a benchmark's, not a test's
     assert len(rows) == 82115  # WordNet 3.0 noun synsets
     assert rows[0] == (3, ("entity",), rows[0][2]) and rows[0][2].startswith("that which is")
     counts = np.bincount([r[0] for r in rows], minlength=45)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from golden_compare import assert_json_matches, assert_text_matches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -16,7 +16,9 @@ from rundir_factory import write_run_dir
 
 import bounds
 from bounds.check import check_run, load_run
-from bounds.check.report import render
+from bounds.check.ladder import ladder
+from bounds.check.mcnumbers import fmt_mc
+from bounds.check.report import render, to_jsonable
 from bounds.claims import claim_split, earlier_cantelli, earlier_event
 from bounds.predict import gauss_full, gauss_proj, gauss_scores
 
@@ -156,26 +158,80 @@ def _report(tmp_path, **kw):
     return check_run(data, splits=("test",))
 
 
-GOLDEN = Path(__file__).parent / "golden" / "ladder.txt"
+GOLDEN = Path(__file__).parent / "golden"
+
+#: a Monte-Carlo number may move by this many of its standard errors between machines
+MC_SE = 4
 
 
+def mc_tolerance(where: tuple, parent: dict) -> float | None:
+    """Tolerance of a prediction's Monte-Carlo numbers in the checker's JSON (None: a
+    deterministic number, 1e-9 relative): ``MC_SE`` standard errors plus two draws."""
+    if "prediction" not in where and "predictions" not in where:
+        return None
+    key = next(k for k in reversed(where) if isinstance(k, str))
+    idx = where[-1] if isinstance(where[-1], int) else None
+    one = 2.0 / max(1, parent.get("monte_carlo", {}).get("n_draws", 1))
+    se_o = parent.get("se_overall", parent.get("se", 0.0)) or 0.0
+    if key in ("per_task", "abs_error_per_task"):
+        return MC_SE * parent["se_per_task"][idx] + one
+    if key in ("overall", "abs_error", "abs_error_overall"):
+        return MC_SE * se_o + one
+    if key == "mae_over_tasks":
+        return MC_SE * max(parent["se_per_task"]) + one
+    if key in ("se_per_task", "se_overall", "se"):  # an estimate of p(1-p)/n itself
+        return 0.5 * max(se_o, max(parent.get("se_per_task", [0.0]))) + one
+    if key == "spearman_rho":  # a rank statistic of Monte-Carlo values: any value in [-1, 1]
+        return 2.0
+    return None
+
+
+@pytest.mark.exact_output
 def test_ladder_golden(tmp_path):
-    """The default output of a small hand-made run, character for character
-    (regenerate with CFT_REGEN_GOLDEN=1 after a deliberate change, and review the diff)."""
+    """The default output of a small hand-made run: its layout, names, order, tiers and
+    verdicts character for character, every number at full precision in the JSON within
+    its tolerance (deterministic 1e-9 relative, Monte-Carlo ``MC_SE`` standard errors);
+    regenerate with CFT_REGEN_GOLDEN=1 after a deliberate change, and review the diff."""
     rep = _report(tmp_path, m=3, K=2, d=6, sep=0.7, seed=4)
     buf = io.StringIO()
     render(rep, buf)
     text = re.sub(r"run \S+", "run RUN", buf.getvalue())
-    if os.environ.get("CFT_REGEN_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(text, encoding="utf-8")
-    assert text == GOLDEN.read_text(encoding="utf-8")
-    # and the ladder's numbers are the report's own
+    assert_text_matches(text, GOLDEN / "ladder.txt", numbers="skip")
+    js = to_jsonable(rep)
+    js.pop("run_dir")
+    assert_json_matches(js, GOLDEN / "ladder.json", tolerance=mc_tolerance)
+    # and the ladder's numbers are the report's own, Monte-Carlo ones at the digits of their se
     lines = text.splitlines()
+    for r in ladder(rep):
+        line = next(ln for ln in lines if ln.startswith(r.rule + " "))
+        assert f"{r.error:.3f}" in line
+        p = r.pred
+        assert (f"{fmt_mc(p.overall, p.se_overall)}, {fmt_mc(p.abs_err, p.se_overall, pm=False)}"
+                in line), line
     tab = next(t for t in rep.tables if (t.mode, t.kind) == ("shared", "centroid"))
     line = next(ln for ln in lines if ln.startswith("shared-centroid"))
     best1 = min((r for r in tab.rows if r.category == "guaranteed"), key=lambda r: r.overall)
-    assert f"{tab.err:.3f}" in line and f"{best1.key} {best1.overall:.3f}" in line
+    assert f"{best1.key} {best1.overall:.3f}" in line
+
+
+def test_mc_digits_follow_the_standard_error():
+    """The printed digits are those the standard error justifies; the se and the number of
+    draws are in the JSON of every prediction."""
+    assert fmt_mc(0.0196, 0.003) == "0.020±0.003" and fmt_mc(0.0196, 0.03) == "0.02±0.03"
+    assert fmt_mc(0.0196, 0.0096) == "0.02±0.01"  # the se rounds up to the next place
+    assert fmt_mc(0.21, 0.0004, pm=False) == "0.2100" and fmt_mc(0.5, 0.0) == "0.500±0.000"
+    assert fmt_mc(0.5, float("nan")) == "0.500±?" and fmt_mc(0.123, 2e-9) == "0.123000±0.000000"
+
+
+def test_prediction_json_records_se_and_draws(tmp_path):
+    js = to_jsonable(_report(tmp_path, m=3, K=2, d=6, sep=0.7, seed=4))
+    preds = [p for t in js["tables"] for p in t["predictions"]]
+    assert preds and all(p["monte_carlo"]["n_draws"] > 0 and len(p["se_per_task"]) == 3
+                         for p in preds)
+    by_key = {p["key"]: p["monte_carlo"] for p in preds}
+    assert by_key["pred:gauss-proj"] == {"n_draws": 4000, "per": "cluster", "seed": 0}
+    assert all(r["prediction"]["se"] >= 0 and "monte_carlo" in r["prediction"]
+               for r in js["ladder"] if r["prediction"])
 
 
 def test_ladder_fits_one_screen_at_100_tasks(tmp_path):

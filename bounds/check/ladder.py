@@ -44,6 +44,8 @@ class PredRow:
     realised_task: np.ndarray
     realised: float
     assumption: str
+    #: Monte-Carlo design: ``n_draws`` draws per ``per`` (task or cluster), ``seed``
+    draws: dict[str, Any] = field(default_factory=dict)
 
     @property
     def abs_err_task(self) -> np.ndarray:
@@ -91,7 +93,16 @@ def _pred_row(p: Prediction, target: str, realised_t: np.ndarray, n_t: np.ndarra
     realised_t = np.asarray(realised_t, dtype=np.float64)
     return PredRow(p.name, target, p.per_task, float(pi @ p.per_task), p.se_task,
                    float(np.sqrt(pi**2 @ p.se_task**2)), realised_t, float(pi @ realised_t),
-                   PREDICTORS[p.name][1])
+                   PREDICTORS[p.name][1], _draws(p))
+
+
+def _draws(p: Prediction) -> dict[str, Any]:
+    """How many Monte-Carlo draws a prediction used, and per what (its ``details``)."""
+    d = p.details
+    if "n_per_task" in d:
+        return {"n_draws": int(d["n_per_task"]), "per": "task", "seed": d.get("seed")}
+    per = "cluster" if "per_cluster" in d else "task"
+    return {"n_draws": int(d.get("n_samples", 0)), "per": per, "seed": d.get("seed")}
 
 
 def attach(tables: list[Any], data: Any, *, seed: int = 0) -> list[str]:

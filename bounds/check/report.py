@@ -30,6 +30,7 @@ import numpy as np
 
 from .core import TOL, Report, Table
 from .ladder import TIER_NAMES, ladder, tier_of
+from .mcnumbers import fmt_mc
 
 __all__ = ["render", "to_jsonable", "write_json", "ratio_and_gap"]
 
@@ -161,8 +162,10 @@ def _ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None]]:
             else:
                 rho = p.spearman
                 what = "" if p.target == "error" else " (earlier)"
-                cells.append(f"{_short(p.key)}{what} {p.overall:.3f}±{p.se_overall:.3f}, "
-                             f"{p.abs_err:.3f}, {'-' if rho is None else f'{rho:.2f}'}")
+                # Monte-Carlo numbers at the digits their standard error justifies
+                cells.append(f"{_short(p.key)}{what} {fmt_mc(p.overall, p.se_overall)}, "
+                             f"{fmt_mc(p.abs_err, p.se_overall, pm=False)}, "
+                             f"{'-' if rho is None else f'{rho:.2f}'}")
             cells.append(r.a1)
             tab = next(t for t in report.tables
                        if t.split == split and f"{t.mode}-{t.kind}" == r.rule)
@@ -198,7 +201,8 @@ def _ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None]]:
                         vals.append(f"{min(row.per_task[t] for row in rows):.2f}" if rows
                                     else "-")
                     preds = [p for p in tab.predictions if p.target == "error"]
-                    vals.append(f"{preds[0].per_task[t]:.2f}" if preds else "-")
+                    vals.append(fmt_mc(preds[0].per_task[t], preds[0].se_task[t], pm=False,
+                                       at_most=2) if preds else "-")
                     items.append(f"{t}: " + " ".join(vals))
                 lines.append((f"  worst {tab.mode}-{tab.kind} (task: error tier1 tier2 tier3 "
                               "pred): " + " | ".join(items), "dim"))
@@ -341,7 +345,8 @@ def to_jsonable(report: Report) -> dict[str, Any]:
             "predictions": [{
                 "key": p.key, "target": p.target, "assumption": p.assumption,
                 "per_task": p.per_task, "overall": p.overall, "se_per_task": p.se_task,
-                "se_overall": p.se_overall, "realised_per_task": p.realised_task,
+                "se_overall": p.se_overall, "monte_carlo": p.draws,
+                "realised_per_task": p.realised_task,
                 "realised": p.realised, "abs_error_per_task": p.abs_err_task,
                 "abs_error_overall": p.abs_err, "mae_over_tasks": p.mae,
                 "spearman_rho": p.spearman} for p in tab.predictions],
@@ -359,6 +364,7 @@ def to_jsonable(report: Report) -> dict[str, Any]:
                         for k, v in r.best.items()},
               "prediction": None if r.pred is None else {
                   "key": r.pred.key, "target": r.pred.target, "overall": r.pred.overall,
+                  "se": r.pred.se_overall, "monte_carlo": r.pred.draws,
                   "abs_error": r.pred.abs_err, "spearman_rho": r.pred.spearman},
               "a1": r.a1} for r in ladder(report)]
     return _clean({

@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from ..base import Bound, BoundInputs, BoundResult
 from ..clusters import cluster_stats
 from . import strategies as S
+from .determinism import fixed_constants
 
 __all__ = ["TOL", "Property", "Counterexample", "PropertyFailure", "properties_for",
            "run_property", "check_bound"]
@@ -310,7 +311,8 @@ def run_property(prop: Property, bound: Bound, *, examples: int = 50, seed_: int
             raise
 
     try:
-        run()
+        with fixed_constants():  # the same examples whatever the process imported before
+            run()
     except PropertyFailure:
         ex = last["example"]
         parts = ex if isinstance(ex, tuple) else (ex,)
