@@ -35,10 +35,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _train_reps(run: Path) -> list[np.ndarray]:
     import json
 
-    import cft.backbones  # noqa: F401
     import cft.data  # noqa: F401
+    import cft.model.backbones  # noqa: F401
     from cft.config import from_dict
-    from cft.registry import BACKBONES, DATASETS
+    from cft.config.registry import BACKBONES, DATASETS
 
     cfg = from_dict(json.loads((run / L.CONFIG).read_text()))
     stream = DATASETS.build(cfg.data.name, seed=cfg.seed, **cfg.data.options)

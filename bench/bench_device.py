@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from cft.config import resolve
-from cft.runner import Runner
+from cft.run.resolve import resolve
+from cft.run.runner import Runner
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ replacements), on frozen MiniLM features of the WordNet stream (preset wordnet-m
 
 Per task: fit on the train split, accuracy on the test split, fit time. Compared:
 
-* ``cft.heads.LDAHead``: class means, pooled within-class covariance shrunk toward
+* ``cft.evaluation.heads.lda.LDAHead``: class means, pooled within-class covariance shrunk toward
   ``(tr S / d) I`` with the Ledoit-Wolf weight, equal class priors;
 * ``sklearn`` ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")`` with
   ``priors`` uniform (our priors) and with its default (class frequencies).
@@ -23,11 +23,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main(argv: list[str] | None = None) -> int:
-    import cft.backbones  # noqa: F401
     import cft.data  # noqa: F401
-    from cft.config import resolve
-    from cft.heads import LDAHead
-    from cft.registry import BACKBONES, DATASETS
+    import cft.model.backbones  # noqa: F401
+    from cft.config.registry import BACKBONES, DATASETS
+    from cft.evaluation.heads.lda import LDAHead
+    from cft.run.resolve import resolve
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="wordnet-minilm")

@@ -60,8 +60,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    from cft.config import resolve
-    from cft.runner import Runner
+    from cft.run.resolve import resolve
+    from cft.run.runner import Runner
 
     overrides = [*DEFAULTS, *args.overrides, "output.progress=false"]
     cfg = resolve(args.preset, overrides, seed=args.seed)

@@ -4,7 +4,8 @@ For each m, with the modules, signatures and LDA heads of tasks ``0..m-1`` of a 
 (``--run``: a run directory with at least max(m) complete tasks, e.g. the ``wordnet-fine-50``
 run of ``bench/bench_memory.py``; the state after step m-1 is what a continual learner
 holds after m tasks), on test samples of tasks ``0..m-1`` it times three ways of computing
-the adapted retrieval and the class prediction, all through :func:`cft.retrieval.evaluate`:
+the adapted retrieval and the class prediction, all through
+:func:`cft.evaluation.retrieval.evaluate`:
 
 * ``full``: m full passes of the backbone per sample (lower and upper layers under each
   module: ``Backbone.features``);
@@ -40,14 +41,14 @@ def load_state(run: Path, m: int) -> tuple[Any, Any, list, list, list, list, Any
     first m tasks of a run directory."""
     import torch
 
-    import cft.backbones  # noqa: F401
     import cft.data  # noqa: F401
-    from cft.composition import ProteusAdapter
+    import cft.model.backbones  # noqa: F401
     from cft.config import from_dict
-    from cft.heads import LDAHead
-    from cft.registry import BACKBONES, DATASETS
-    from cft.rundir import RunDir
-    from cft.signatures import Signature
+    from cft.config.registry import BACKBONES, DATASETS
+    from cft.evaluation.heads.lda import LDAHead
+    from cft.evaluation.signatures import Signature
+    from cft.model.modules.proteus import ProteusAdapter
+    from cft.run.rundir import RunDir
 
     rd = RunDir(run)
     if rd.completed_tasks() < m:
@@ -91,7 +92,7 @@ def measure(cfg, stream, bb, modules, sig_a, sig_s, heads, m: int, n_test: int, 
             k: int, kind: str) -> dict[str, Any]:
     import torch
 
-    from cft.retrieval import evaluate, representations
+    from cft.evaluation.retrieval import evaluate, representations
 
     bs = cfg.backbone.batch_size
     per = math.ceil(n_test / m)

@@ -1,7 +1,7 @@
 """The run-directory schema (docs/run-dir.md): every name, path, mode, kind and split.
 
-One place for the layout that ``cft`` writes (:mod:`cft.rundir`) and that every reader
-uses (:mod:`bounds.check.rundir`, :mod:`cft.analysis`, the tests' factory, the benches).
+One place for the layout that ``cft`` writes (:mod:`cft.run.rundir`) and that every reader
+uses (:mod:`bounds.check.rundir`, :mod:`cft.experiments.analysis`, the tests' factory, the benches).
 It lives in ``bounds`` (no torch, no cft) because the checker must read a run directory
 without ``cft`` installed.
 
@@ -61,7 +61,7 @@ NOT_APPLICABLE = "n/a"
 RESULTS = "results.jsonl"
 TASKS = "tasks"
 EVAL = "eval"
-#: working space of a running run (spilled representations, cft.store); emptied when a
+#: working space of a running run (spilled representations, cft.evaluation.store); emptied when a
 #: run starts or resumes, removed when it completes; never read, no part of the results
 SCRATCH = "scratch"
 

@@ -16,7 +16,6 @@ import sympy as sp
 
 __all__ = [
     "EXPR",
-    "FUNCS",
     "latex",
     "verify_lemma_identity",
     "verify_corollary_algebra",
@@ -24,7 +23,7 @@ __all__ = [
     "TAIL_GUARD",
 ]
 
-from .forms import FUNCS, GUARD, NAMES, TAIL_GUARD  # the guards: see bounds.forms
+from .guards import GUARD, NAMES, TAIL_GUARD  # the guards: see bounds.guards
 
 # ---------------------------------------------------------------- symbols
 V, a = sp.symbols("V a", real=True)  # variance, gap above the mean

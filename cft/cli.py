@@ -10,16 +10,17 @@
     python -m cft report DIR [--metrics M,...] [--plot M,...]
 
 ``run`` resolves the configuration (preset -> method bundle -> overrides, see
-:mod:`cft.config`), runs or resumes the task loop into ``RUN_DIR`` (:mod:`cft.runner`) and
+:mod:`cft.config`), runs or resumes the task loop into ``RUN_DIR`` (:mod:`cft.run.runner`) and
 prints a table of retrieval and class-incremental accuracy (``adapted`` and ``shared``
 retrieval), task-aware accuracy and the wall time.  Bad input (unknown preset, bad override,
 missing data, a ``RUN_DIR`` holding a different run) prints one line on stderr and exits
 with status 2.
 
 ``sweep`` runs every cell of a TOML SPEC (presets x methods x grid x seeds, see
-:mod:`cft.sweep`) as a resumable run directory under DIR, then writes the report; it exits
+:mod:`cft.experiments.sweep`) as a resumable run directory under DIR, then writes the report;
+it exits
 1 when a cell failed (rerun to resume), 2 on a bad SPEC.  ``report`` aggregates DIR
-(:mod:`cft.report`).
+(:mod:`cft.experiments.report`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 def _methods_epilog() -> str:
     """The registered methods, one line each (from ``METHODS``: nothing hard-coded)."""
     import cft.methods  # noqa: F401  (registers the methods)
-    from cft.registry import METHODS
+    from cft.config.registry import METHODS
 
     lines = ["methods (method=NAME; a method is a configuration bundle, and an override",
              "that contradicts it is refused):"]
@@ -104,7 +105,7 @@ def render_table(metrics: dict[str, Any], wall_seconds: float, title: str = "") 
     """A ``rich`` table of the summary metrics (percentages)."""
     from rich.table import Table
 
-    from cft.step_metrics import NOT_APPLICABLE as NA
+    from cft.run.step_metrics import NOT_APPLICABLE as NA
 
     s = metrics["summary"]
     kind = (f"score kind {metrics['kind']}" if s.get("retrieval") != NA
@@ -130,13 +131,14 @@ def render_table(metrics: dict[str, Any], wall_seconds: float, title: str = "") 
 
 
 def _presets(show: str | None) -> int:
-    from cft.config import PRESETS, describe, resolve
+    from cft.config import PRESETS, describe
+    from cft.run.resolve import resolve
 
     if show is not None:
         print(describe(resolve(show)))
         return 0
     import cft.methods  # noqa: F401  (registers the methods)
-    from cft.registry import METHODS
+    from cft.config.registry import METHODS
 
     methods = {n: METHODS.build(n).description for n in METHODS.names()}
     width = max(len(n) for n in [*PRESETS, *methods])
@@ -154,8 +156,8 @@ def _error(message: object) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cft.config import resolve
-    from cft.runner import Runner
+    from cft.run.resolve import resolve
+    from cft.run.runner import Runner
 
     overrides = list(args.overrides)
     if args.results is not None:
@@ -185,7 +187,7 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from cft.report import DEFAULT_PLOT, DEFAULT_TABLE, report
+    from cft.experiments.report import DEFAULT_PLOT, DEFAULT_TABLE, report
 
     try:
         res = report(args.dir, metrics=_split(args.metrics) or DEFAULT_TABLE,
@@ -198,7 +200,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from cft.sweep import load_spec, run_sweep
+    from cft.experiments.sweep import load_spec, run_sweep
 
     try:
         spec = load_spec(args.spec)
@@ -207,7 +209,7 @@ def _sweep(args: argparse.Namespace) -> int:
     except ValueError as e:
         return _error(e)
     if not args.no_report and any(o.status != "failed" for o in res.outcomes):
-        from cft.report import report
+        from cft.experiments.report import report
 
         rep = report(args.out)
         print(rep.markdown)

@@ -8,7 +8,7 @@ Nothing is chosen on test data (README, "Choosing the demo's defaults"): this re
 Per run, for both retrieval modes: task-retrieval and class-incremental accuracy after the
 last step (``last``) and averaged over steps (``AIA``; each step's accuracy is over all
 calibration samples of the tasks seen, the sample-weighted step accuracy of
-:func:`cft.metrics.step_accuracy`), task-aware accuracy, then per task the fraction of
+:func:`cft.run.metrics.step_accuracy`), task-aware accuracy, then per task the fraction of
 exact-zero reuse coefficients and the largest normalised overlap ``||A_k A_j^T||``.
 ``(se ...)`` is the bootstrap standard error of the adapted class-incremental AIA
 (``--bootstrap`` resamples, with replacement, each task's calibration samples; a sample
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cft.config import from_dict, primary_kind
-from cft.rundir import load_npz
+from cft.run.rundir import load_npz
 
 
 def _aia_se(files: list[dict[str, np.ndarray]], n_boot: int, seed: int = 0) -> float:

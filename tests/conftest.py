@@ -41,7 +41,7 @@ freeze_constants()
 @pytest.fixture(scope="module")
 def bb():
     """``tiny-bert`` (seed 0, one adapted layer); a module may override it."""
-    import cft.backbones  # noqa: F401  (registers the backbones)
-    from cft.registry import BACKBONES
+    import cft.model.backbones  # noqa: F401  (registers the backbones)
+    from cft.config.registry import BACKBONES
 
     return BACKBONES.build("tiny-bert", seed=0, adapt_layers=1)

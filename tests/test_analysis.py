@@ -1,10 +1,10 @@
-"""cft.analysis helpers that the notebooks call (pinned values)."""
+"""cft.experiments.analysis helpers that the notebooks call (pinned values)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from cft import analysis
+from cft.experiments import analysis
 
 
 def test_ratio_to_error_pins_the_half_sample_floor():

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from cft.backbones import HiddenCache
-from cft.composition import ProteusAdapter
-from cft.registry import BACKBONES
+from cft.config.registry import BACKBONES
+from cft.model.backbones import HiddenCache
+from cft.model.modules.proteus import ProteusAdapter
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -108,7 +108,7 @@ def test_minilm_offline_matches_sentence_transformers(monkeypatch: pytest.Monkey
     z = bb.features(sents)
     assert bb.modality == "text" and bb.dim == 384 and bb.n_layers == 6 and z.shape == (2, 384)
     st = pytest.importorskip("sentence_transformers")
-    from cft.backbones import default_minilm_path
+    from cft.model.backbones import default_minilm_path
 
     ref = st.SentenceTransformer(default_minilm_path(), device="cpu").encode(
         sents, convert_to_tensor=True)
@@ -123,7 +123,7 @@ def test_vit_and_bert_load_from_local_path(tmp_path, monkeypatch: pytest.MonkeyP
     loaded = BACKBONES.build("vit", path=str(tmp_path), adapt_layers=1)
     im = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
     torch.testing.assert_close(loaded.features(im), tiny.features(im))
-    from cft.backbones import default_minilm_path
+    from cft.model.backbones import default_minilm_path
 
     bert = BACKBONES.build("bert", path=default_minilm_path(), pooling="cls", max_length=16)
     assert bert.features(["hello world"]).shape == (1, 384)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cft.baselines.heads import LAMBDAS, MergedLDA, RanPAC
-from cft.baselines.keys import KeysRule
-from cft.retrieval import rule_scores
+from cft.evaluation.heads.continual import LAMBDAS, MergedLDA, RanPAC
+from cft.evaluation.keys import KeysRule
+from cft.evaluation.retrieval import rule_scores
 
 
 def _xor(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bounds
-from bounds.symbolic import ARGS, EXPR, FUNCS, verify_corollary_algebra, verify_lemma_identity
+from bounds.forms import FUNCS
+from bounds.symbolic import ARGS, EXPR, verify_corollary_algebra, verify_lemma_identity
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 pos = st.floats(1e-6, 1e3, allow_nan=False, allow_infinity=False)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from scipy import integrate, stats
 
 import bounds
-from bounds.symbolic import FUNCS
+from bounds.forms import FUNCS
 from bounds.testing import gaussian_mixtures
 
 

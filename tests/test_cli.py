@@ -93,7 +93,7 @@ def test_module_entry_point(tmp_path):
 
 def test_run_help_lists_every_method_and_points_to_presets_show(capsys):
     import cft.methods  # noqa: F401
-    from cft.registry import METHODS
+    from cft.config.registry import METHODS
 
     try:
         rc = main(["run", "--help"])

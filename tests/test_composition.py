@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from cft.composition import ProteusAdapter
-from cft.train import TrainConfig, train_task
+from cft.model.modules.proteus import ProteusAdapter
+from cft.model.train import TrainConfig, train_task
 
 
 def _ids(n: int = 8, seed: int = 0) -> np.ndarray:

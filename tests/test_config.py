@@ -14,9 +14,9 @@ from cft.config import (
     from_dict,
     preset,
     primary_kind,
-    resolve,
     to_dict,
 )
+from cft.run.resolve import resolve
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

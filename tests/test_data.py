@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import cft.data  # noqa: F401  (registers the streams)
+from cft.config.registry import DATASETS
 from cft.data import SPLITS, Split, SyntheticStream, TaskStream, TokenStream, task_sizes
-from cft.registry import DATASETS
 
 
 def check_stream(s: TaskStream) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from test_data import check_stream, same_splits
 
+from cft.config.registry import DATASETS
 from cft.data import Cifar100Stream, ImageFolderStream, load_image
-from cft.registry import DATASETS
 
 N_CLASSES, N_TRAIN, N_TEST = 6, 20, 5
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from test_data import check_stream, same_splits
 
+from cft.config.registry import DATASETS
 from cft.data import LEXNAMES, SEMANTIC_GROUPS, WordNetStream, find_wordnet, parse_data_file
-from cft.registry import DATASETS
 
 REAL = Path("/usr/share/wordnet")
 needs_real = pytest.mark.skipif(not (REAL / "data.noun").is_file(),

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from test_data import check_stream, same_splits
 
-from cft.config import resolve
+from cft.config.presets import FINE_TASKS
+from cft.config.registry import DATASETS
 from cft.data import WordNetFineStream, parse_noun_graph, select_subtrees
-from cft.presets import FINE_TASKS
-from cft.registry import DATASETS
+from cft.run.resolve import resolve
 
 REAL = Path("/usr/share/wordnet")
 needs_real = pytest.mark.skipif(not (REAL / "data.noun").is_file(),

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cft.backbones import build_tiny_bert
-from cft.config import resolve
-from cft.device import amp_dtype, check_device, configure, resolve_device
-from cft.rundir import RunDir
-from cft.runner import Runner
+from cft.model.backbones import build_tiny_bert
+from cft.model.device import amp_dtype, check_device, configure, resolve_device
+from cft.run.resolve import resolve
+from cft.run.rundir import RunDir
+from cft.run.runner import Runner
 
 OVR = ["data.n_tasks=2", "train.epochs=1"]
 

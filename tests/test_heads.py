@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cft.heads import LDAHead
+from cft.evaluation.heads.lda import LDAHead
 
 
 def _data(n: int = 100, d: int = 20, seed: int = 0):

@@ -1,4 +1,4 @@
-"""cft.metrics against a 3x3 example computed by hand."""
+"""cft.run.metrics against a 3x3 example computed by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from cft import metrics as M
+from cft.run import metrics as M
 
 # a[i][j]: accuracy on task j after step i (None above the diagonal)
 A = [

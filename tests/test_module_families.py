@@ -1,4 +1,4 @@
-"""Module families (cft.modules): each family's defining mechanism, checked independently."""
+"""Module families (cft.model.modules): each family's defining mechanism, checked independently."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from cft.composition import ProteusAdapter
 from cft.config import ModuleConfig
-from cft.modules import BuildContext
-from cft.modules.inflora import InfLoRAAdapter, _complement_top, gpm_update, input_covariance
-from cft.modules.summed import SDLoRAAdapter, SummedLoRA
-from cft.registry import MODULE_FAMILIES
-from cft.train import TrainConfig, train_task
+from cft.config.registry import MODULE_FAMILIES
+from cft.model.modules import BuildContext
+from cft.model.modules.inflora import InfLoRAAdapter, _complement_top, gpm_update, input_covariance
+from cft.model.modules.proteus import ProteusAdapter
+from cft.model.modules.summed import SDLoRAAdapter, SummedLoRA
+from cft.model.train import TrainConfig, train_task
 
 
 def _ids(n: int = 24, seed: int = 0) -> np.ndarray:

@@ -4,7 +4,7 @@ A ``tiny`` run is generated once per module with ``python -m cft run --preset ti
 each notebook then runs in a fresh ``python3`` kernel (the venv's ipykernel) with
 ``CFT_RUN_DIR`` pointing at it and ``CFT_SWEEP_SIZE=2``. A cell error fails the test, and
 each notebook must produce at least one PNG figure. Also checks the committed notebooks
-carry no outputs and that :mod:`cft.analysis` reads the run consistently.
+carry no outputs and that :mod:`cft.experiments.analysis` reads the run consistently.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 import bounds
 from bounds.check.core import TOL
-from cft import analysis
+from cft.experiments import analysis
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -105,7 +105,7 @@ def test_analysis_reads_tiny_run(tiny_run: Path) -> None:
 
 def test_features_experiment_guaranteed_bounds_hold() -> None:
     import cft.data  # noqa: F401  (registers the streams)
-    from cft.registry import DATASETS
+    from cft.config.registry import DATASETS
 
     stream = DATASETS.build("synthetic", seed=1, n_tasks=3, classes_per_task=2, dim=4,
                             n_per_class=60, task_separation=4.0)
@@ -146,7 +146,7 @@ def test_notebook_executes(path: Path, tiny_run: Path, monkeypatch: pytest.Monke
 def test_heavy_tailed_stream_breaks_gaussian_bound_only() -> None:
     """The notebook-03 setting: Student-t (nu = 3) at large separation."""
     import cft.data  # noqa: F401
-    from cft.registry import DATASETS
+    from cft.config.registry import DATASETS
 
     stream = DATASETS.build("synthetic", seed=0, n_tasks=4, classes_per_task=2, dim=8,
                             cluster_spread=1.0, n_per_class=1000, distribution="student_t",

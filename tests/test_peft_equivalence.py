@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-import cft.backbones  # noqa: F401  (registers the backbones)
-from cft.composition import ProteusAdapter
-from cft.registry import BACKBONES
+import cft.model.backbones  # noqa: F401  (registers the backbones)
+from cft.config.registry import BACKBONES
+from cft.model.modules.proteus import ProteusAdapter
 
 peft = pytest.importorskip("peft")
 

@@ -7,10 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from cft.composition import ProteusAdapter
-from cft.heads import LDAHead
-from cft.registry import BACKBONES, SIGNATURES
-from cft.retrieval import classify, evaluate, margins, representations, retrieve, score_matrix
+from cft.config.registry import BACKBONES, SIGNATURES
+from cft.evaluation.heads.lda import LDAHead
+from cft.evaluation.retrieval import (
+    classify,
+    evaluate,
+    margins,
+    representations,
+    retrieve,
+    score_matrix,
+)
+from cft.model.modules.proteus import ProteusAdapter
 
 
 def _stream(m: int = 4, n: int = 50, d: int = 8, seed: int = 0):
@@ -135,7 +142,7 @@ def _rule(S_shared: np.ndarray, S_adapted: np.ndarray, k: int) -> np.ndarray:
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_filled_matrix_has_the_rules_argmin_and_errors(k: int) -> None:
     import bounds
-    from cft.retrieval import fill_unscored, shortlist
+    from cft.evaluation.retrieval import fill_unscored, shortlist
 
     rng = np.random.default_rng(k)
     n, m = 400, 6

@@ -1,4 +1,4 @@
-"""cft.rundir: atomic writes, round trip of every artifact, identity checks."""
+"""cft.run.rundir: atomic writes, round trip of every artifact, identity checks."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import torch
 
 import bounds
 from bounds import rundir_schema as L
-from cft import rundir as R
-from cft.config import resolve, to_dict
-from cft.heads import LDAHead
-from cft.signatures import GMMSignature, KMeansSignature, Signature
+from cft.config import to_dict
+from cft.evaluation.heads.lda import LDAHead
+from cft.evaluation.signatures import GMMSignature, KMeansSignature, Signature
+from cft.run import rundir as R
+from cft.run.resolve import resolve
 
 
 def _leftovers(path):

@@ -1,4 +1,4 @@
-"""cft.runner end to end on the ``tiny`` preset: layout, determinism, crash + resume."""
+"""cft.run.runner end to end on the ``tiny`` preset: layout, determinism, crash + resume."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import bounds
-from cft.config import resolve
-from cft.rundir import RunDir, load_npz, read_json
-from cft.runner import CRASH_ENV, Runner, SimulatedCrash
+from cft.run.resolve import resolve
+from cft.run.rundir import RunDir, load_npz, read_json
+from cft.run.runner import CRASH_ENV, Runner, SimulatedCrash
 
 OVR = ["data.n_tasks=3"]
 
@@ -79,7 +79,7 @@ def test_layout(reference):
 
 
 def test_l1_prox_gives_exact_zero_coefficients_recorded_in_done_json(tmp_path):
-    """The proximal L1 step (cft.train.prox_l1_) zeroes reuse coefficients exactly, and
+    """The proximal L1 step (cft.model.train.prox_l1_) zeroes reuse coefficients exactly, and
     done.json's ``coef`` / ``coef_sparsity`` are the saved module's ``c``. Without the prox
     (a subgradient of |c|) no coefficient would be exactly 0."""
     from safetensors.torch import load_file

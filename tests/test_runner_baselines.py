@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from cft.config import resolve
-from cft.rundir import RunDir, load_npz, read_json
-from cft.runner import CRASH_ENV, Runner, SimulatedCrash
+from cft.run.resolve import resolve
+from cft.run.rundir import RunDir, load_npz, read_json
+from cft.run.runner import CRASH_ENV, Runner, SimulatedCrash
 
 OVR = ["data.n_tasks=3", "train.epochs=4"]
 MERGED = ("seq-lora", "o-lora", "inflora", "sd-lora", "ranpac", "joint")
@@ -62,8 +62,8 @@ def test_rule_options_reach_the_rule_and_are_checked():
 
 def test_a_rule_is_evaluated_under_its_registered_name(tmp_path):
     """The evaluator names no rule: a second registered rule gets its own score mode."""
-    from cft.baselines.keys import KeysRule
-    from cft.registry import RULES
+    from cft.config.registry import RULES
+    from cft.evaluation.keys import KeysRule
 
     @RULES.register("keys_copy")
     class KeysCopy(KeysRule):
@@ -83,8 +83,8 @@ def test_a_rule_is_evaluated_under_its_registered_name(tmp_path):
 
 @pytest.mark.parametrize("name", ["shared", "merged", "retrieval", "bad-name"])
 def test_a_rule_name_must_be_able_to_name_a_score_mode(name):
-    from cft.baselines.keys import KeysRule
-    from cft.registry import RULES
+    from cft.config.registry import RULES
+    from cft.evaluation.keys import KeysRule
 
     RULES.register(name)(type("R", (KeysRule,), {}))
     try:
@@ -241,8 +241,8 @@ def test_presets_lists_every_method(capsys):
 def test_sweep_and_report_of_methods_without_retrieval(tmp_path):
     """A sweep cell of a method with no retrieval completes, its completion line names the
     merged CIL, and the report fills the merged columns (no retrieval number)."""
-    from cft.report import report
-    from cft.sweep import load_spec, run_sweep
+    from cft.experiments.report import report
+    from cft.experiments.sweep import load_spec, run_sweep
 
     spec_file = tmp_path / "spec.toml"
     spec_file.write_text('presets = ["tiny"]\nmethods = ["ranpac", "keys"]\nseeds = 1\n'

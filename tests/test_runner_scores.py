@@ -2,7 +2,7 @@
 
 Training is replaced by random factors and coefficients (seeded per task), so that every
 module changes the representation a lot and a wrong module index cannot go unnoticed.
-The reference is computed here independently of the runner and of ``cft.retrieval``:
+The reference is computed here independently of the runner and of ``cft.evaluation.retrieval``:
 ``h_s(x)`` from the raw split inputs through ``Backbone.features`` with module ``s`` rebuilt
 from ``module.safetensors``, and the nearest-centroid score written out in numpy.
 """
@@ -14,22 +14,22 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import cft.backbones  # noqa: F401  (registers the backbones)
 import cft.data  # noqa: F401  (registers the datasets)
-from cft.composition import ProteusAdapter
-from cft.config import resolve
-from cft.registry import BACKBONES, DATASETS
-from cft.rundir import RunDir, load_npz
-from cft.runner import Runner
-from cft.signatures import Signature
-from cft.train import TrainResult
+import cft.model.backbones  # noqa: F401  (registers the backbones)
+from cft.config.registry import BACKBONES, DATASETS
+from cft.evaluation.signatures import Signature
+from cft.model.modules.proteus import ProteusAdapter
+from cft.model.train import TrainResult
+from cft.run.resolve import resolve
+from cft.run.rundir import RunDir, load_npz
+from cft.run.runner import Runner
 
 M = 3
 
 
 def _random_training(backbone, adapter, cache, labels, config=None, *, seed=0,
                      progress=False) -> TrainResult:
-    """Stands in for ``cft.train.train_task``: random A, B and c, seeded by the task."""
+    """Stands in for ``cft.model.train.train_task``: random A, B and c, seeded by the task."""
     g = torch.Generator().manual_seed(1000 + adapter.task)
     with torch.no_grad():
         for n, (_, d_in) in adapter.shapes.items():
@@ -45,7 +45,7 @@ def run(tmp_path_factory):
     path = tmp_path_factory.mktemp("scores") / "run"
     cfg = resolve("tiny", [f"data.n_tasks={M}"])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("cft.train.train_task", _random_training)
+        mp.setattr("cft.model.train.train_task", _random_training)
         Runner(cfg, path, echo=lambda s: None).run()
     stream = DATASETS.build(cfg.data.name, seed=cfg.seed, **cfg.data.options)
     bb = BACKBONES.build(cfg.backbone.name, **cfg.backbone.options)

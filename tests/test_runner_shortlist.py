@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import bounds
-from cft.config import resolve
-from cft.rundir import load_npz
-from cft.runner import CRASH_ENV, Runner, SimulatedCrash
+from cft.run.resolve import resolve
+from cft.run.rundir import load_npz
+from cft.run.runner import CRASH_ENV, Runner, SimulatedCrash
 
 M, K = 4, 2
 OVR = [f"data.n_tasks={M}", "train.epochs=4"]

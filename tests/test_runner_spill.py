@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from cft.config import resolve
-from cft.rundir import RunDir
-from cft.runner import CRASH_ENV, Runner, SimulatedCrash
-from cft.store import SCRATCH
+from cft.evaluation.store import SCRATCH
+from cft.run.resolve import resolve
+from cft.run.rundir import RunDir
+from cft.run.runner import CRASH_ENV, Runner, SimulatedCrash
 
 OVR = ["data.n_tasks=3", "train.epochs=2"]
 
@@ -34,14 +34,14 @@ def unbounded(tmp_path_factory):
 
 def test_spilling_changes_no_output_byte(unbounded, tmp_path, monkeypatch) -> None:
     spilled: list[int] = []
-    real_close = __import__("cft.store", fromlist=["RepStore"]).RepStore.close
+    real_close = __import__("cft.evaluation.store", fromlist=["RepStore"]).RepStore.close
 
     def close(self):  # record how much went to disk before the runner cleans up
         spilled.append(self.disk_bytes)
         assert (not self.disk_bytes) or any(self.folder.glob("reps-*.bin"))
         real_close(self)
 
-    monkeypatch.setattr("cft.store.RepStore.close", close)
+    monkeypatch.setattr("cft.evaluation.store.RepStore.close", close)
     _run(tmp_path / "zero", "output.cache_mb=0")  # every block goes to disk
     _run(tmp_path / "small", "output.cache_mb=0.01")  # ~10 kB: spills in batches
     assert spilled[0] > 0 and spilled[1] > 0

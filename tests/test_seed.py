@@ -1,4 +1,4 @@
-"""cft.seed: child seeds are stable, and distinct keys give distinct seeds."""
+"""cft.config.seed: child seeds are stable, and distinct keys give distinct seeds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from cft.seed import derive_seed
+from cft.config.seed import derive_seed
 
 
 def test_distinct_keys_give_distinct_seeds():
@@ -19,7 +19,7 @@ def test_distinct_keys_give_distinct_seeds():
 
 
 def test_derived_seed_is_stable_across_processes():
-    code = "from cft.seed import derive_seed; print(derive_seed(3, 'signature-shared', 2))"
+    code = "from cft.config.seed import derive_seed; print(derive_seed(3, 'signature-shared', 2))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert int(out) == derive_seed(3, "signature-shared", 2)
@@ -32,7 +32,7 @@ def test_negative_integer_key_is_rejected():
 
 def test_one_deriver_two_views():
     """derive_seed and child_rng are views of the same SeedSequence (one deriver)."""
-    from cft.seed import child_rng, derive_seed, seed_sequence
+    from cft.config.seed import child_rng, derive_seed, seed_sequence
 
     ss = seed_sequence(7, "split", "noun.animal", 3)
     assert derive_seed(7, "split", "noun.animal", 3) == int(ss.generate_state(1)[0])
@@ -47,7 +47,7 @@ def test_one_deriver_two_views():
 
 @pytest.mark.parametrize("bad", [True, -1, 1.5, None])
 def test_bad_keys_and_seeds_are_refused(bad):
-    from cft.seed import derive_seed
+    from cft.config.seed import derive_seed
 
     with pytest.raises(ValueError, match="keys|seed"):
         derive_seed(0, bad)

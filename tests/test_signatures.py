@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cft.registry import SIGNATURES
-from cft.signatures import KMeansSignature, Signature, load_signature, save_signature
+from cft.config.registry import SIGNATURES
+from cft.evaluation.signatures import KMeansSignature, Signature, load_signature, save_signature
 
 CENTRES = np.array([[0.0, 0, 0, 0], [10, 0, 0, 0], [0, 10, 0, 0]])
 

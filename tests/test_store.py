@@ -1,11 +1,12 @@
-"""cft.store: the bounded representation store and the on-demand split representations."""
+"""cft.evaluation.store: the bounded representation store and the on-demand split
+representations."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from cft.store import RepStore, SplitReps
+from cft.evaluation.store import RepStore, SplitReps
 
 
 def _blocks(n: int, seed: int = 0) -> list[np.ndarray]:

@@ -11,10 +11,8 @@ import pytest
 from golden_compare import assert_text_matches
 
 from cft.cli import main
-from cft.report import ci95, report
-from cft.rundir import RunDir, write_json
-from cft.runner import Runner
-from cft.sweep import (
+from cft.experiments.report import ci95, report
+from cft.experiments.sweep import (
     KILL_ENV,
     Cell,
     cell_state,
@@ -24,6 +22,8 @@ from cft.sweep import (
     run_sweep,
     write_manifest,
 )
+from cft.run.rundir import RunDir, write_json
+from cft.run.runner import Runner
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -36,9 +36,9 @@ except ImportError:
     pytest.skip("ray is not installed (pip install 'cft-bounds[ray]'); CI installs it and "
                 f"sets {REQUIRE_ENV}=1", allow_module_level=True)
 
-from cft.rundir import RunDir  # noqa: E402
-from cft.runner import Runner  # noqa: E402
-from cft.sweep import KILL_ENV, SweepResult, cell_state, parse_spec, run_sweep  # noqa: E402
+from cft.experiments.sweep import KILL_ENV, SweepResult, cell_state, parse_spec, run_sweep  # noqa: E402
+from cft.run.rundir import RunDir  # noqa: E402
+from cft.run.runner import Runner  # noqa: E402
 
 pytestmark = pytest.mark.slow
 CELL = "tiny/proteus/base/seed-1"

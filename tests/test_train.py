@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from cft.composition import ProteusAdapter
-from cft.registry import BACKBONES
-from cft.train import TrainConfig, train_task
+from cft.config.registry import BACKBONES
+from cft.model.modules.proteus import ProteusAdapter
+from cft.model.train import TrainConfig, train_task
 
 
 def _separable(n: int = 48, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +95,7 @@ def test_bad_arguments(setup) -> None:
 
 def test_prox_step_is_adam_metric_soft_threshold() -> None:
     """After one AdamW step, c <- sign(c) max(|c| - lr lam / (sqrt(v_hat) + eps), 0)."""
-    from cft.train import prox_l1_
+    from cft.model.train import prox_l1_
 
     c = nn.Parameter(torch.tensor([0.5, -0.5, 0.001, 2.0]))
     opt = torch.optim.AdamW([{"params": [c], "weight_decay": 0.0}], lr=0.1)

@@ -38,7 +38,7 @@ __all__ = ["render", "to_jsonable", "write_json", "ratio_and_gap"]
 def ratio_and_gap(bound: float, error: float) -> tuple[float | None, float]:
     """(ratio bound/error or None when error == 0, gap bound - error) of one value.
 
-    Not ``cft.analysis.tightness`` (an array ratio with a half-sample floor for a zero
+    Not ``cft.experiments.analysis.tightness`` (an array ratio with a half-sample floor for a zero
     error): this one reports no ratio for a zero error, and the gap."""
     ratio = bound / error if error > 0 else None
     return ratio, bound - error

@@ -1,6 +1,6 @@
 """Task streams (data manager, LAMDA-PILOT style).
 
-Importing this package registers every stream with :data:`cft.registry.DATASETS`:
+Importing this package registers every stream with :data:`cft.config.registry.DATASETS`:
 ``wordnet`` and ``wordnet-fine`` (text), ``synthetic`` (features), ``tokens`` (tokens),
 ``cifar100`` and ``imagefolder`` (image).  Build one with
 ``DATASETS.build(name, seed=..., **options)``.

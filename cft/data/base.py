@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cft.seed import child_rng
-from cft.validation import check_float, check_int, check_seed
+from cft.config.seed import child_rng
+from cft.config.validation import check_float, check_int, check_seed
 
 MODALITIES = ("text", "image", "features", "tokens")
 SPLITS = ("train", "calibration", "test")

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import DATASETS
+from cft.config.registry import DATASETS
+
 from .base import Size, TaskStream
 
 _FILES = ("train", "test", "meta")

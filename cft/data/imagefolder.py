@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cft.validation import check_int
+from cft.config.registry import DATASETS
+from cft.config.validation import check_int
 
-from ..registry import DATASETS
 from .base import Size, TaskStream
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")

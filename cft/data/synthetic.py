@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cft.seed import child_rng
-from cft.validation import check_float, check_int, check_seed
+from cft.config.registry import DATASETS
+from cft.config.seed import child_rng
+from cft.config.validation import check_float, check_int, check_seed
 
-from ..registry import DATASETS
 from .base import Size, TaskStream
 
 

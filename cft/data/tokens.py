@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cft.seed import child_rng
-from cft.validation import check_float, check_int, check_seed
+from cft.config.registry import DATASETS
+from cft.config.seed import child_rng
+from cft.config.validation import check_float, check_int, check_seed
 
-from ..registry import DATASETS
 from .base import Size, TaskStream
 
 

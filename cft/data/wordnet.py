@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from cft.validation import check_int
+from cft.config.registry import DATASETS
+from cft.config.validation import check_int
 
-from ..registry import DATASETS
 from .base import Size, TaskStream
 
 #: lexnames(5WN): lexicographer file number -> name (45 files, 00..44).

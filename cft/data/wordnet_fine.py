@@ -36,10 +36,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cft.seed import child_rng
-from cft.validation import check_int, check_seed
+from cft.config.registry import DATASETS
+from cft.config.seed import child_rng
+from cft.config.validation import check_int, check_seed
 
-from ..registry import DATASETS
 from .base import Size, TaskStream
 from .wordnet import _EXAMPLE, _WORD_MARKER, find_wordnet
 

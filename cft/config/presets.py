@@ -1,0 +1,119 @@
+"""The presets (:data:`PRESETS`): complete starting configurations, by name.
+
+``python -m cft presets`` lists them, ``python -m cft presets --show NAME`` prints one fully
+resolved. A preset is the first of the three configuration layers (:mod:`cft.config`):
+preset, then the method bundle, then the user's overrides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cft.config.sections import (
+    BackboneConfig,
+    Config,
+    DataConfig,
+    EvalConfig,
+    ModuleConfig,
+    OutputConfig,
+    SignatureConfig,
+    TrainConfig,
+)
+
+__all__ = ["FINE_TASKS", "PRESETS", "preset", "preset_names"]
+
+def _tiny() -> Config:
+    """Random tiny transformer on generated token sequences: seconds, no downloads."""
+    return Config(
+        preset="tiny",
+        threads=1,
+        data=DataConfig("tokens", {"n_tasks": 3, "classes_per_task": 2, "n_per_class": 80,
+                                   "vocab_size": 100, "seq_len": 24}),
+        backbone=BackboneConfig("tiny-bert", {"seed": 0, "vocab_size": 100, "hidden_size": 32,
+                                              "num_layers": 2, "num_heads": 2,
+                                              "intermediate_size": 64, "max_length": 24,
+                                              "adapt_layers": 1}, batch_size=64),
+        module=ModuleConfig(rank=4, reuse_weight=1.0),
+        # 60 optimizer steps per task: enough that the modules move the representations
+        # (adapted and shared retrieval then differ), still about a second per task
+        train=TrainConfig(epochs=10, batch_size=16, lr=1e-2),
+        signature=SignatureConfig(family="gmm", n_components=2, covariance_type="diag",
+                                  max_iter=100),
+        eval=EvalConfig(kind="auto", sketch_rank=None),
+        output=OutputConfig(progress=False),
+    )
+
+
+def _synthetic() -> Config:
+    """Feature-space Gaussian-mixture stream, identity backbone (no trainable module)."""
+    return Config(
+        preset="synthetic",
+        data=DataConfig("synthetic", {"n_tasks": 5, "classes_per_task": 4, "dim": 16,
+                                      "n_per_class": 300}),
+        backbone=BackboneConfig("identity", {}, batch_size=1024),
+        module=ModuleConfig(rank=1),
+        train=TrainConfig(epochs=0),
+        signature=SignatureConfig(family="dpgmm", n_components=4, covariance_type="full",
+                                  max_iter=300),
+        eval=EvalConfig(kind="auto", sketch_rank=None),
+    )
+
+
+def _wordnet_minilm() -> Config:
+    """all-MiniLM-L6-v2 on 5 WordNet tasks of contrasting semantics (the main job)."""
+    return Config(
+        preset="wordnet-minilm",
+        data=DataConfig("wordnet", {"grouping": "semantic", "n_tasks": 5,
+                                    "max_per_class": 150, "min_class_size": 100,
+                                    "calibration_size": 0.15, "test_size": 0.2}),
+        backbone=BackboneConfig("minilm", {"max_length": 32, "adapt_layers": 2,
+                                           "targets": ["query", "value"]}, batch_size=64),
+        module=ModuleConfig(rank=8, reuse_weight=1.0),
+        # lambda_l1 chosen on the calibration split (README, "Choosing the demo's defaults")
+        train=TrainConfig(epochs=3, batch_size=32, lr=2e-3, lambda_l1=0.03),
+        signature=SignatureConfig(family="dpgmm", n_components=5, covariance_type="diag",
+                                  max_iter=200),
+        eval=EvalConfig(kind="auto", sketch_rank=16),
+    )
+
+
+#: task counts of the fine-grained WordNet presets ``wordnet-fine-N``
+FINE_TASKS = (5, 10, 20, 50)
+
+
+def _wordnet_fine(n_tasks: int) -> Callable[[], Config]:
+    """all-MiniLM-L6-v2 on 200 fine-grained WordNet classes (disjoint noun hypernym
+    subtrees, ``wordnet-fine``) dealt in seeded order to ``n_tasks`` equal tasks."""
+
+    def make() -> Config:
+        cfg = _wordnet_minilm()
+        cfg.preset = f"wordnet-fine-{n_tasks}"
+        cfg.data = DataConfig("wordnet-fine", {"n_classes": 200, "n_tasks": n_tasks,
+                                               "max_per_class": 100, "min_class_size": 100,
+                                               "max_subtree": 400, "calibration_size": 0.15,
+                                               "test_size": 0.2})
+        return cfg
+
+    return make
+
+
+#: name -> (one-line description, factory)
+PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
+    "wordnet-minilm": ("MiniLM-L6 on 5 WordNet tasks (real model; ~minutes on 2 cores)",
+                       _wordnet_minilm),
+    **{f"wordnet-fine-{n}": (f"MiniLM-L6 on 200 fine WordNet classes in {n} tasks of "
+                             f"{200 // n}", _wordnet_fine(n)) for n in FINE_TASKS},
+    "synthetic": ("Gaussian-mixture feature stream, identity backbone (seconds)", _synthetic),
+    "tiny": ("random tiny BERT on generated tokens (seconds; used by tests)", _tiny),
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def preset(name: str) -> Config:
+    """A fresh copy of preset ``name`` (before method bundle and overrides)."""
+    if name not in PRESETS:
+        raise ValueError(f"preset: unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return PRESETS[name][1]()
