@@ -75,7 +75,7 @@ def main() -> None:
 
     def echo(line: str) -> None:
         now = time.perf_counter()
-        st = runner._store
+        st = runner.store
         step = line.split()[1]
         print(f"{step:>4} {now - last[0]:7.1f} {rss_mb():7.0f} {sampler.peak:8.0f} "
               f"{st.memory_bytes / 2**20:12.1f} {st.disk_bytes / 2**20:10.1f}  "

@@ -11,6 +11,7 @@ from cft.evaluation.store import SCRATCH
 from cft.run.resolve import resolve
 from cft.run.rundir import RunDir
 from cft.run.runner import CRASH_ENV, Runner, SimulatedCrash
+from cft.run.step import StepEvaluator
 
 OVR = ["data.n_tasks=3", "train.epochs=2"]
 
@@ -62,13 +63,13 @@ def test_crash_leaves_scratch_then_resume_cleans_it(unbounded, tmp_path, monkeyp
     (out / SCRATCH / "stale-marker").write_text("x")
     monkeypatch.delenv(CRASH_ENV)
     seen: list[bool] = []
-    real = Runner._evaluate
+    real = StepEvaluator.evaluate
 
     def spy(self, k):
         seen.append((out / SCRATCH / "stale-marker").exists())
         return real(self, k)
 
-    monkeypatch.setattr(Runner, "_evaluate", spy)
+    monkeypatch.setattr(StepEvaluator, "evaluate", spy)
     # another memory budget: not part of the run's identity, the resume is accepted
     res = _run(out, "output.cache_mb=64")
     assert res.resumed_from == 2 and seen and not any(seen)

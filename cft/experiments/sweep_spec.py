@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bounds import rundir_schema as L
-from cft.run.rundir import RunDir, now, read_json, write_json
+from cft.run.atomic import now, read_json, write_json
+from cft.run.rundir import RunDir
 
 __all__ = ["CELLS", "LOGS", "MANIFEST", "SPEC_KEYS", "Cell", "Resources", "SweepSpec",
            "cell_state", "load_manifest", "load_spec", "manifest_cells", "parse_spec",

@@ -11,7 +11,8 @@ from typing import Any
 
 from bounds import rundir_schema as L
 from cft.config import Config
-from cft.run.rundir import RunDir, atomic_file, now
+from cft.run.atomic import atomic_file, now
+from cft.run.rundir import RunDir
 
 __all__ = ["RESULTS_FILE", "task_line", "write_results_line"]
 

@@ -1,20 +1,22 @@
-"""Representations of a run's splits, computed once and cached (a mixin of
-:class:`cft.run.runner.Runner`).
+"""Representations of a run's splits, computed once and cached.
 
-* ``_lower(split, j)``: the frozen lower-layer cache of task ``j``'s split (a
-  :class:`cft.model.backbones.HiddenCache`), encoded once per (split, task); its labels are kept
-  with it, so a stream that holds one task in memory (images) is decoded once;
-* ``_shared(split, j)``: the frozen ``f(x)`` of the split, kept per (split, task);
-* ``_adapted(split, j, s, rows)``: ``h_s(x)`` of the split's samples ``rows`` under module
-  ``s``; the caller caches it (:class:`cft.evaluation.store.SplitReps` in a bounded
-  :class:`cft.evaluation.store.RepStore`), since a trained module never changes.
+* :meth:`SplitRepresentations.lower` ``(split, j)``: the frozen lower-layer cache of task
+  ``j``'s split (a :class:`cft.model.backbones.HiddenCache`), encoded once per (split,
+  task); its labels are kept with it, so a stream that holds one task in memory (images)
+  is decoded once;
+* :meth:`~SplitRepresentations.shared` ``(split, j)``: the frozen ``f(x)`` of the split;
+* :meth:`~SplitRepresentations.adapted` ``(split, j, s, rows)``: ``h_s(x)`` of the split's
+  samples ``rows`` under module ``s``; the caller caches it (:class:`cft.evaluation.store.
+  SplitReps` in a bounded :class:`cft.evaluation.store.RepStore`), since a trained module
+  never changes.
 
-Every representation goes through :func:`cft.evaluation.retrieval.representations`, the one
-evaluation path.
+Every representation goes through :func:`cft.evaluation.retrieval.representations`, the
+one evaluation path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,52 +25,51 @@ __all__ = ["SplitRepresentations"]
 
 
 class SplitRepresentations:
-    """The caches above; :meth:`_reset_reps` empties them (start of a run)."""
+    """The caches above, for one run: ``modules`` is the run's (growing) list of modules."""
 
-    # set by cft.run.runner.Runner
-    cfg: Any
-    stream: Any
-    backbone: Any
-    modules: list[Any]
-
-    def _reset_reps(self) -> None:
-        self._lower_cache: dict[tuple[str, int], Any] = {}
+    def __init__(self, stream: Any, backbone: Any, batch_size: int,
+                 modules: Sequence[Any]) -> None:
+        self.stream = stream
+        self.backbone = backbone
+        self.batch_size = batch_size
+        self.modules = modules
+        self._lower: dict[tuple[str, int], Any] = {}
         self._labels: dict[tuple[str, int], np.ndarray] = {}
-        self._shared_cache: dict[tuple[str, int], np.ndarray] = {}
+        self._shared: dict[tuple[str, int], np.ndarray] = {}
 
-    def _lower(self, split: str, j: int) -> Any:
+    def lower(self, split: str, j: int) -> Any:
         key = (split, j)
-        if key not in self._lower_cache:
+        if key not in self._lower:
             data = self.stream.task(j).split(split)
             self._labels[key] = data.labels
-            self._lower_cache[key] = self.backbone.encode(
-                data.inputs, batch_size=self.cfg.backbone.batch_size, progress=False)
-        return self._lower_cache[key]
+            self._lower[key] = self.backbone.encode(data.inputs, batch_size=self.batch_size,
+                                                    progress=False)
+        return self._lower[key]
 
-    def _split_labels(self, split: str, j: int) -> np.ndarray:
-        self._lower(split, j)
+    def labels(self, split: str, j: int) -> np.ndarray:
+        self.lower(split, j)
         return self._labels[(split, j)]
 
-    def _upper(self, cache: Any, adapter: Any) -> np.ndarray:
+    def upper(self, cache: Any, adapter: Any) -> np.ndarray:
         from cft.evaluation.retrieval import representations
 
-        return representations(self.backbone, cache, adapter, self.cfg.backbone.batch_size)
+        return representations(self.backbone, cache, adapter, self.batch_size)
 
-    def _module_reps(self, cache: Any, s: int, rows: np.ndarray | None) -> np.ndarray:
+    def module_reps(self, cache: Any, s: int, rows: np.ndarray | None) -> np.ndarray:
         """``h_s`` of the samples ``rows`` (``None`` = all) of a lower-layer cache."""
-        return self._upper(cache if rows is None else cache.subset(rows), self.modules[s])
+        return self.upper(cache if rows is None else cache.subset(rows), self.modules[s])
 
-    def _shared(self, split: str, j: int) -> np.ndarray:
+    def shared(self, split: str, j: int) -> np.ndarray:
         key = (split, j)
-        if key not in self._shared_cache:
-            self._shared_cache[key] = self._upper(self._lower(split, j), None)
-        return self._shared_cache[key]
+        if key not in self._shared:
+            self._shared[key] = self.upper(self.lower(split, j), None)
+        return self._shared[key]
 
-    def _set_shared(self, split: str, j: int, reps: np.ndarray) -> None:
+    def set_shared(self, split: str, j: int, reps: np.ndarray) -> None:
         """Reuse stored ``f(x)`` (a resumed task's ``reps-shared-{split}.npy``)."""
-        self._shared_cache[(split, j)] = reps.astype(np.float32)
+        self._shared[(split, j)] = reps.astype(np.float32)
 
-    def _adapted(self, split: str, j: int, s: int, rows: np.ndarray | None = None
-                 ) -> np.ndarray:
+    def adapted(self, split: str, j: int, s: int, rows: np.ndarray | None = None
+                ) -> np.ndarray:
         """``h_s`` of task ``j``'s split samples ``rows`` (``None`` = all)."""
-        return self._module_reps(self._lower(split, j), s, rows)
+        return self.module_reps(self.lower(split, j), s, rows)

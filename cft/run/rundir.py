@@ -14,18 +14,14 @@ stored configuration differs from the requested one.
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
-import json
 import os
 import platform
 import shutil
 import sys
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -47,153 +43,22 @@ __all__ = [
     "write_json",
 ]
 
+from cft.run.atomic import (
+    _save_object,
+    atomic_dir,
+    atomic_file,
+    load_npy,
+    load_npz,
+    load_safetensors,
+    now,
+    read_json,
+    save_npy,
+    save_npz,
+    save_safetensors,
+    write_json,
+)
+
 PathLike = str | os.PathLike[str]
-
-
-# ----------------------------------------------------------------------------- atomic I/O
-def _fsync_dir(path: Path) -> None:
-    """fsync a directory so that a rename inside it is durable (no-op where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
-    """Open a temporary binary file next to ``path``; on success fsync + ``os.replace``.
-
-    If the body raises, the temporary file is removed and ``path`` is left untouched (it
-    keeps its previous content, or does not exist).
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent)
-    fh = os.fdopen(fd, "wb")
-    try:
-        yield fh
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        os.replace(tmp, target)
-    except BaseException:
-        fh.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
-
-
-@contextlib.contextmanager
-def atomic_dir(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary folder next to ``path``; on success rename it to ``path``.
-
-    ``path`` must not exist yet.  If the body raises, the temporary folder is deleted.
-    """
-    target = Path(path)
-    if target.exists():
-        raise ValueError(f"path: {str(target)!r} already exists")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent))
-    try:
-        yield tmp
-        for sub in [tmp, *[p for p in tmp.rglob("*") if p.is_dir()]]:
-            _fsync_dir(sub)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def dumps(obj: Any) -> str:
-    """Deterministic JSON text; NaN / infinity are refused (use None)."""
-    return json.dumps(obj, indent=2, allow_nan=False, default=_json_default) + "\n"
-
-
-def write_json(path: PathLike, obj: Any) -> None:
-    """Atomically write ``obj`` as JSON (no NaN allowed)."""
-    data = dumps(obj).encode()
-    with atomic_file(path) as fh:
-        fh.write(data)
-
-
-def read_json(path: PathLike) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def save_npz(path: PathLike, arrays: Mapping[str, Any]) -> None:
-    """Atomically write an uncompressed ``.npz`` (object arrays are refused)."""
-    arrs = {k: np.asarray(v) for k, v in arrays.items()}
-    for k, v in arrs.items():
-        if v.dtype == object:
-            raise ValueError(f"arrays: {k!r} is an object array (would need pickle)")
-    with atomic_file(path) as fh:
-        np.savez(fh, **arrs)
-
-
-def load_npz(path: PathLike) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` (``allow_pickle=False``)."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: np.array(z[k]) for k in z.files}
-
-
-def save_npy(path: PathLike, array: Any) -> None:
-    arr = np.asarray(array)
-    if arr.dtype == object:
-        raise ValueError("array: object arrays are refused (would need pickle)")
-    with atomic_file(path) as fh:
-        np.save(fh, arr, allow_pickle=False)
-
-
-def load_npy(path: PathLike) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
-
-
-def save_safetensors(path: PathLike, tensors: Mapping[str, Any]) -> None:
-    """Atomically write torch tensors as safetensors."""
-    from safetensors.torch import save
-
-    data = save({k: v.contiguous() for k, v in tensors.items()})
-    with atomic_file(path) as fh:
-        fh.write(data)
-
-
-def load_safetensors(path: PathLike) -> dict[str, Any]:
-    from safetensors.torch import load_file
-
-    return dict(load_file(str(path)))
-
-
-def _save_object(path: PathLike, obj: Any) -> None:
-    """Atomically save an object with a ``save(path_or_file)`` method writing ``.npz``."""
-    with atomic_file(path) as fh:
-        obj.save(fh)
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def env_info() -> dict[str, Any]:
