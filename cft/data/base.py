@@ -270,6 +270,31 @@ class TaskStream:
     def __len__(self) -> int:
         return self.n_tasks
 
+    def background_classes(self) -> list[str]:
+        """Kept classes of the stream's corpus that no task uses."""
+        used = set(self.class_order.tolist())
+        return [c for i, c in enumerate(self.class_names) if i not in used]
+
+    def background(self, n: int) -> Any:
+        """Model inputs of ``n`` examples that belong to no task: the train splits of the
+        :meth:`background_classes`, dealt round-robin over the classes along a seeded
+        permutation of each (deterministic from the seed; never data of a task, later
+        tasks included). Fewer when the classes hold fewer."""
+        n = check_int("n_background", n, minimum=1)
+        free = [i for i, _ in enumerate(self.class_names) if i not in set(self.class_order)]
+        if not free:
+            raise ValueError("background: every class of this stream belongs to a task, so no "
+                             "text belongs to none; use a stream with unused classes (fewer "
+                             "n_tasks, or a corpus with more classes)")
+        pools = [child_rng(self.seed, "background", self.class_names[c]).permutation(
+            self._split_index["train"][c]) for c in free]
+        picked: list[int] = []
+        for r in range(max(len(q) for q in pools)):
+            picked += [int(q[r]) for q in pools if r < len(q)]
+            if len(picked) >= n:
+                break
+        return self._take(np.asarray(picked[:n], dtype=np.int64))
+
     def describe(self) -> dict[str, Any]:
         """JSON-able summary (the content of ``tasks.json``, plus sizes)."""
         tasks = []

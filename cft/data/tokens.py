@@ -40,6 +40,8 @@ class TokenStream(TaskStream):
     n_per_class: sequences generated per class (default 200).
     train_size, calibration_size, test_size: per class (int count or float fraction).
     class_order: ``"seed"`` (default), ``"natural"`` or an explicit list.
+    n_background: extra classes generated like the others but in no task (default 0): the
+        stream's background text (:meth:`~cft.data.base.TaskStream.background`).
 
     Attributes: ``class_tokens_`` (C, tokens_per_class) each class's token subset,
     ``class_probs_`` (C, tokens_per_class) its distribution over it, ``noise_tokens_``.
@@ -66,6 +68,7 @@ class TokenStream(TaskStream):
         calibration_size: Size = 0.2,
         test_size: Size = 0.2,
         class_order: str | Sequence[int | str] = "seed",
+        n_background: int = 0,
     ) -> None:
         seed = check_seed(seed)
         m = check_int("n_tasks", n_tasks, minimum=1)
@@ -81,7 +84,8 @@ class TokenStream(TaskStream):
         assert None not in (m, k, v, length, lo, n_noise, tpc, n)
         if lo > length:
             raise ValueError(f"min_len: {lo} exceeds seq_len {length}")
-        n_classes = m * k
+        nb = check_int("n_background", n_background, minimum=0)
+        n_classes = m * k + nb
         need = 1 + n_noise + n_classes * tpc
         if need > v:
             raise ValueError(f"vocab_size: {v} too small for padding + {n_noise} noise + "
@@ -112,6 +116,10 @@ class TokenStream(TaskStream):
             x[c * n:(c + 1) * n] = np.where(pos[None, :] < lens[:, None], seq, 0)
         self._x = x
         labels = np.repeat(np.arange(n_classes, dtype=np.int64), n)
+        if nb and isinstance(class_order, str) and class_order in ("seed", "natural"):
+            # the tasks take the first m * k classes in that order; the rest is background
+            class_order = (child_rng(seed, "class_order").permutation(m * k).tolist()
+                           if class_order == "seed" else list(range(m * k)))
         self._build(
             seed=seed, class_names=[f"class{c:03d}" for c in range(n_classes)],
             pool_labels=labels, train_size=train_size, calibration_size=calibration_size,

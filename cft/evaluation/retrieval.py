@@ -332,25 +332,61 @@ def rule_scores(rules: Sequence[Any], Q: np.ndarray) -> np.ndarray:  # noqa: N80
     return np.stack([np.asarray(r.cost(Q), dtype=np.float64) for r in rules], axis=1)
 
 
+def rule_parts(rules: Sequence[Any], reps_adapted: ModuleReps) -> dict[str, np.ndarray]:
+    """The parts ``(n, m)`` of an adapted-space rule: ``parts[p][i, s]`` is part ``p`` of
+    ``rules[s]`` on ``h_s(x_i)`` (one fetch of ``h_s`` per module)."""
+    out: dict[str, np.ndarray] = {}
+    for s, r in enumerate(rules):
+        for name, v in r.parts(reps_adapted.get(s)).items():
+            out.setdefault(name, np.empty((reps_adapted.n, len(rules))))[:, s] = v
+    return out
+
+
+def choose_weight(rule: Any, parts: dict[str, np.ndarray], task: np.ndarray) -> float | None:
+    """The weight in ``rule.grid`` with the best retrieval accuracy on ``parts`` (a
+    calibration split; ties -> the first in the grid), or None for a rule without a grid."""
+    if not rule.grid:
+        return None
+    acc = [float(np.mean(retrieve(rule.combine(parts, lam)) == task)) for lam in rule.grid]
+    return float(rule.grid[int(np.argmax(acc))])
+
+
 def add_rule(ev: Evaluation, mode: str, rules: Sequence[Any],
              reps_adapted: np.ndarray | Sequence[np.ndarray] | ModuleReps,
-             reps_shared: np.ndarray, heads: Sequence[LDAHead]) -> None:
-    """Add a learned retrieval rule (``cft.config.registry.RULES``, config ``eval.rule``) to ``ev``
-    under ``(mode, kind)``, next to the parameter-free modes: ``S[i, s] =
-    rules[s].cost(f(x_i))`` (the rule of task ``s``; a rule declares its one score ``kind``
-    in ``kinds`` and the space of its queries in ``space``, only ``"shared"`` = the frozen
-    ``f(x)`` is supported), retrieval ``argmin_s``, and the class prediction of the
-    retrieved task's head on ``h_t(x)``, as for the other rules."""
+             reps_shared: np.ndarray, heads: Sequence[LDAHead], *,
+             task: np.ndarray | None = None, weight: float | None = None) -> float | None:
+    """Add a learned retrieval rule (``cft.config.registry.RULES``, config ``eval.rule``) to
+    ``ev`` under ``(mode, kind)``, next to the parameter-free modes; returns the weight it
+    used. A rule declares its one score ``kind`` in ``kinds`` and the space of its queries
+    in ``space``:
+
+    * ``"shared"``: ``S[i, s] = rules[s].cost(f(x_i))`` on the frozen ``f(x)``;
+    * ``"adapted"``: ``S[i, s] = rules[s].combine(parts, w)`` of ``rules[s].parts(h_s(x_i))``
+      (:mod:`cft.evaluation.background`). A rule with a ``grid`` of weights takes ``weight``
+      when given (the test split: the calibration split's choice), else chooses it on
+      ``task`` (the calibration split, :func:`choose_weight`).
+
+    Retrieval is ``argmin_s``, the class prediction that of the retrieved task's head on
+    ``h_t(x)``, as for the other rules."""
     if not rules:
         raise ValueError("rules: expected one fitted rule per task, got none")
     spaces = {getattr(r, "space", None) for r in rules}
-    if spaces != {"shared"}:
-        raise ValueError(f"rules: only rules on the shared space are supported, got "
-                         f"space {sorted(map(str, spaces))}")
+    if len(spaces) != 1 or spaces - {"shared", "adapted"}:
+        raise ValueError(f"rules: one space, 'shared' or 'adapted', expected; got "
+                         f"{sorted(map(str, spaces))}")
     (kind,) = rules[0].kinds
     A = _as_module_reps(reps_adapted)
-    S = rule_scores(rules, reps_shared)
+    if spaces == {"shared"}:
+        S = rule_scores(rules, reps_shared)
+    else:
+        parts = rule_parts(rules, A)
+        if weight is None and task is not None:
+            weight = choose_weight(rules[0], parts, np.asarray(task))
+        if weight is None and rules[0].grid:
+            raise ValueError("add_rule: a tuned rule needs the calibration task or a weight")
+        S = rules[0].combine(parts, weight)
     got = retrieve(S)
     ev.scores[(mode, kind)] = S
     ev.retrieved[(mode, kind)] = got
     ev.pred[(mode, kind)] = classify(A, got, heads)
+    return weight

@@ -36,6 +36,7 @@ class SplitRepresentations:
         self._lower: dict[tuple[str, int], Any] = {}
         self._labels: dict[tuple[str, int], np.ndarray] = {}
         self._shared: dict[tuple[str, int], np.ndarray] = {}
+        self._background: dict[int, Any] = {}
 
     def lower(self, split: str, j: int) -> Any:
         key = (split, j)
@@ -45,6 +46,15 @@ class SplitRepresentations:
             self._lower[key] = self.backbone.encode(data.inputs, batch_size=self.batch_size,
                                                     progress=False)
         return self._lower[key]
+
+    def background(self, n: int) -> Any:
+        """The lower-layer cache of ``n`` background inputs of the stream (classes of its
+        corpus that no task uses, :meth:`cft.data.base.TaskStream.background`), encoded once."""
+        if n not in self._background:
+            inputs = self.stream.background(n)
+            self._background[n] = self.backbone.encode(inputs, batch_size=self.batch_size,
+                                                       progress=False)
+        return self._background[n]
 
     def labels(self, split: str, j: int) -> np.ndarray:
         self.lower(split, j)

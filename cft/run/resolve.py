@@ -121,10 +121,10 @@ def _check_hooks(cfg: Config) -> None:
                              f"kind in 'kinds', got {getattr(rule, 'kinds', None)!r}")
         _check_options("eval", rule, cfg.eval.options, reserved=("random_state",))
         rule(**cfg.eval.options)  # checks the option values
-        if getattr(rule, "space", None) != "shared":
+        if getattr(rule, "space", None) not in ("shared", "adapted"):
             raise ValueError(f"eval.rule: {cfg.eval.rule!r} declares space "
-                             f"{getattr(rule, 'space', None)!r}; only rules on the shared "
-                             f"(frozen) representations are supported")
+                             f"{getattr(rule, 'space', None)!r}; a rule scores the shared "
+                             f"(frozen) or the adapted representations")
         if merged:
             raise ValueError(f"eval.rule: module family {cfg.module.family!r} has no task "
                              f"retrieval, so a retrieval rule does not apply")

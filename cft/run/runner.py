@@ -137,6 +137,8 @@ class Runner:
             rule_cls=RULES.get(cfg.eval.rule) if cfg.eval.rule else None,
             kinds=[] if merged else [k for k in ("centroid", "nll") if k in sig_cls.kinds],
             kind=None if merged else primary_kind(cfg))
+        if self.hooks.rule_cls is not None and self.hooks.rule_cls.space == "adapted":
+            self.stream.background(1)  # a one-line error now, not after the first task
         self._ready = True
         return self
 

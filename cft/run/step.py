@@ -60,8 +60,9 @@ class StepEvaluator:
         """Write ``eval/step-k``; returns (row of accuracies on test, metrics).
 
         Scores, retrieval and predictions come from :func:`cft.evaluation.retrieval.evaluate`
-        (the one
-        evaluation path); ``reps_a[s]`` holds every sample under module ``s``."""
+        (the one evaluation path); ``reps_a[s]`` holds every sample under module ``s``. A
+        learned rule with a weight chooses it on the calibration split (evaluated first)
+        and the test split uses that choice."""
         import bounds
         from cft.evaluation.retrieval import add_rule, evaluate
         from cft.evaluation.store import SplitReps
@@ -82,6 +83,7 @@ class StepEvaluator:
         cent_task = np.concatenate([np.full(len(s.centroids_), t, dtype=np.int64)
                                     for t, s in enumerate(self.learned.sig_shared[: k + 1])])
         sizes: list[int] = []
+        weight: float | None = None  # a tuned rule's weight, chosen on the calibration split
         for split in SPLITS:
             per_task = [self.reps.labels(split, j) for j in tasks]
             labels = np.concatenate(per_task)
@@ -95,13 +97,17 @@ class StepEvaluator:
                           learned.sig_shared[: k + 1], learned.heads[: k + 1],
                           kinds=self.hooks.kinds, task=task, shortlist_k=short)
             if rule:
-                add_rule(ev, rule, learned.rules[: k + 1], reps_a, reps_s, learned.heads[: k + 1])
+                weight = add_rule(ev, rule, learned.rules[: k + 1], reps_a, reps_s,
+                                  learned.heads[: k + 1], weight=weight,
+                                  task=task if split == "calibration" else None)
             for (mode, kind), S in ev.scores.items():
                 got, pred = ev.retrieved[(mode, kind)], ev.pred[(mode, kind)]
                 arrays = {"task": task, "scores": S, "label": labels, "pred": pred}
                 if mode in MODES:
                     scores[(split, mode, kind)] = arrays
                 else:  # a learned rule's scores: same keys, outside the checked schema
+                    if weight is not None:
+                        arrays["weight"] = np.asarray(weight)
                     extra[(split, f"{mode}-{kind}")] = arrays
                 if split == "test":
                     row["retrieval"][mode][kind] = M.per_task_accuracy(got == task, task, k + 1)

@@ -120,8 +120,13 @@ class TaskTrainer:
         self.learned.sig_shared.append(sig_s)
         self.learned.heads.append(head)
         extra = {}
-        if self.hooks.rule_cls is not None:  # a learned retrieval rule, trained on f(x)
-            rule = self.hooks.rule_cls(**self._rule_kwargs(t)).fit(z_shared)
+        if self.hooks.rule_cls is not None:  # a learned retrieval rule
+            rule = self.hooks.rule_cls(**self._rule_kwargs(t))
+            if rule.space == "adapted":  # on h_t, against h_t of text that is in no task
+                z_bg = self.reps.upper(self.reps.background(rule.n_background), module)
+                rule.fit(z_adapted, background=z_bg)
+            else:  # on the frozen f(x)
+                rule.fit(z_shared)
             self.learned.rules.append(rule)
             extra[f"rule-{cfg.eval.rule}"] = rule.to_arrays()
         train_scores = self._train_scores(train_cache, z_adapted, z_shared)
