@@ -8,6 +8,7 @@ Importing this package registers every stream with :data:`cft.config.registry.DA
 
 from .base import MODALITIES, SPLITS, Split, TaskData, TaskStream, task_sizes
 from .cifar import Cifar100Stream, read_cifar100
+from .genres import GenresStream as GenresStream
 from .imagefolder import ImageFolderStream, load_image
 from .synthetic import SyntheticStream, SyntheticTruth
 from .tokens import TokenStream
