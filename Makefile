@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: test demo lab lint bench wordnet clean-runs floors
+.PHONY: test demo demo-genres genres docs-results lab lint bench wordnet clean-runs floors
 
 # torch is pinned to the CPU wheel in the same pip command as everything else, so the
 # resolver never pulls a CUDA build; torchvision/timm are never installed.
@@ -28,6 +28,19 @@ wordnet:
 demo: $(BIN)/.installed wordnet
 	$(BIN)/python -m cft run --preset wordnet-minilm --out $(RUN)
 	$(BIN)/python -m bounds.check $(RUN) --split both --json $(RUN)/check.json --plot $(RUN)/check.png
+
+# the multi-genre stream: five real corpora of different genres, one task each
+GENRES_RUN ?= runs/genres-5
+genres:
+	@scripts/ensure-genres.sh
+
+demo-genres: $(BIN)/.installed genres
+	$(BIN)/python -m cft run --preset genres-5 --out $(GENRES_RUN)
+	$(BIN)/python -m bounds.check $(GENRES_RUN) --split both --json $(GENRES_RUN)/check.json --plot $(GENRES_RUN)/check.png
+
+# README.md and docs/results.md: every table and number from the committed results/ files
+docs-results: $(BIN)/.installed
+	$(BIN)/python scripts/docs_results.py
 
 lab: $(BIN)/.installed
 	CFT_RUN_DIR=$(abspath $(RUN)) $(BIN)/jupyter lab notebooks
