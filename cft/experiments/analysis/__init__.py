@@ -44,6 +44,7 @@ from .gaussian import (
     normality_tests,
     run_likelihood_inputs,
 )
+from .pairs import bhattacharyya_diag, pair_table, task_sources
 from .run import Run, bound_table, class_accuracy, load_run, ratio_to_error
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "MODES",
     "SPLITS",
     "Run",
+    "bhattacharyya_diag",
     "bound_table",
     "class_accuracy",
     "direction_projections",
@@ -58,6 +60,8 @@ __all__ = [
     "likelihood_calibration",
     "load_run",
     "normality_tests",
+    "pair_table",
     "ratio_to_error",
     "run_likelihood_inputs",
+    "task_sources",
 ]
