@@ -1,0 +1,177 @@
+"""Every table and number of README.md and docs/results.md, generated from the committed
+files under ``results/`` (one command: ``make docs-results``).
+
+A generated region of a document reads::
+
+    <!-- results:NAME -->
+    ...generated, do not edit...
+    <!-- /results:NAME -->
+
+and NAME names one renderer below. ``python scripts/docs_results.py`` rewrites every region;
+``--check`` only reports regions whose text differs from what the results files give (exit
+1), which ``tests/test_docs_results.py`` runs so that the documents cannot go stale.
+
+``collect`` writes a results file from run directories (metrics.json and the test score
+files)::
+
+    python scripts/docs_results.py collect results/rules-genres-5.csv RUN_DIR [RUN_DIR ...]
+
+one row per (run, retrieval rule): the stream (preset), seed, the rule, retrieval and
+class-incremental accuracy after the last task, and the split of its retrieval errors into
+those claimed by an earlier and by a later task (docs/theory.md §10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+DOCS = (ROOT / "README.md", ROOT / "docs" / "results.md")
+REGION = re.compile(r"(<!-- results:([\w.-]+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
+
+
+def _compare_table() -> Callable[..., str]:
+    spec = importlib.util.spec_from_file_location("compare_table",
+                                                  ROOT / "scripts" / "compare_table.py")
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod.table
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    with open(RESULTS / name, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def compare(name: str) -> str:
+    """``results/NAME.csv`` (``cft report``'s report.csv rows) as the comparison table."""
+    return _compare_table()(_rows(f"{name}.csv")) + "\n"
+
+
+def text(name: str) -> str:
+    """``results/NAME.txt`` verbatim, in a code block (a command's own output)."""
+    return "```\n" + (RESULTS / f"{name}.txt").read_text(encoding="utf-8").rstrip() + "\n```\n"
+
+
+def _pm(values: list[float]) -> str:
+    v = 100 * np.asarray(values)
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+
+
+def rules(name: str) -> str:
+    """``results/NAME.csv`` (written by ``collect``): one row per (stream, rule), mean ± std
+    over seeds (a (stream, seed, rule) seen twice counts once: the parameter-free rules of
+    two runs that differ only in their learned rule are the same)."""
+    seen, rows = set(), []
+    for r in _rows(f"{name}.csv"):
+        key = (r["preset"], r["seed"], r["rule"])
+        if key not in seen:
+            seen.add(key)
+            rows.append(r)
+    out = ["| stream | retrieval rule | seeds | task retrieval last | CIL last | errors "
+           "claimed by an earlier task | by a later task |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    for preset, rule in dict.fromkeys((r["preset"], r["rule"]) for r in rows):
+        rs = [r for r in rows if (r["preset"], r["rule"]) == (preset, rule)]
+        cells = [_pm([float(r[k]) for r in rs])
+                 for k in ("retrieval_last", "ci_last", "earlier", "later")]
+        out.append(f"| {preset} | {rule} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def vocabulary(name: str) -> str:
+    """The tiers, bounds and predictions of the bounds registry, one line each."""
+    sys.path.insert(0, str(ROOT))
+    from bounds.vocabulary import markdown
+
+    return markdown()
+
+
+RENDER: dict[str, Callable[[str], str]] = {"compare": compare, "text": text, "rules": rules,
+                                            "vocabulary": vocabulary}
+
+
+def render(name: str) -> str:
+    """The generated text of region ``NAME`` = ``<renderer>.<results file stem>``."""
+    kind, _, stem = name.partition(".")
+    if kind not in RENDER:
+        raise ValueError(f"region {name!r}: unknown renderer {kind!r} (have {sorted(RENDER)})")
+    return RENDER[kind](stem)
+
+
+def update(check: bool = False) -> list[str]:
+    """Rewrite (or with ``check`` only compare) every region; the names that differ."""
+    stale = []
+    for doc in DOCS:
+        old = doc.read_text(encoding="utf-8")
+        new = REGION.sub(lambda m: m.group(1) + render(m.group(2)) + m.group(4), old)
+        if new != old:
+            stale += [f"{doc.relative_to(ROOT)}:{m.group(2)}" for m in REGION.finditer(old)
+                      if m.group(3) != render(m.group(2))]
+            if not check:
+                doc.write_text(new, encoding="utf-8")
+    return stale
+
+
+def collect(out: Path, run_dirs: list[Path]) -> None:
+    """Write ``out`` (CSV) from run directories: one row per (run, rule)."""
+    sys.path.insert(0, str(ROOT))
+    from bounds.claims import claim_split
+
+    rows = []
+    for rd in run_dirs:
+        cfg = json.loads((rd / "config.json").read_text())
+        met = json.loads((rd / "metrics.json").read_text())
+        step = rd / "eval" / f"step-{int(met['step']):03d}" / "test"
+        for mode, summ in met["summary"].items():
+            if mode == "task_aware" or "retrieval_last" not in summ:
+                continue
+            for f in sorted(step.glob(f"{mode}-*.npz")):
+                kind = f.stem.split("-", 1)[1]
+                if mode in ("adapted", "shared") and kind != met["kind"]:
+                    continue  # the summary's kind
+                with np.load(f, allow_pickle=False) as z:
+                    cl = claim_split(z["scores"], z["task"])
+                pi = cl["n_t"] / cl["n_t"].sum()
+                rows.append({"preset": cfg.get("preset"), "seed": cfg.get("seed"),
+                             "rule": f"{mode}-{kind}", "retrieval_last": summ["retrieval_last"],
+                             "ci_last": summ["ci_last"], "earlier": float(pi @ cl["earlier"]),
+                             "later": float(pi @ cl["later"])})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd")
+    c = sub.add_parser("collect", help="write a results CSV from run directories")
+    c.add_argument("out", type=Path)
+    c.add_argument("runs", type=Path, nargs="+")
+    p.add_argument("--check", action="store_true", help="report stale regions, change nothing")
+    args = p.parse_args(argv)
+    if args.cmd == "collect":
+        collect(args.out, args.runs)
+        return 0
+    stale = update(check=args.check)
+    for s in stale:
+        print(f"{'stale' if args.check else 'updated'}: {s}")
+    return 1 if (stale and args.check) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
