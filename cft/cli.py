@@ -8,13 +8,17 @@
     python -m cft sweep SPEC --out DIR [--executor local|ray] [--workers N]
                         [--address ADDR] [--retries N] [--no-report]
     python -m cft report DIR [--metrics M,...] [--plot M,...]
+    python -m cft --version
 
 ``run`` resolves the configuration (preset -> method bundle -> overrides, see
 :mod:`cft.config`), runs or resumes the task loop into ``RUN_DIR`` (:mod:`cft.run.runner`) and
 prints a table of retrieval and class-incremental accuracy (``adapted`` and ``shared``
 retrieval), task-aware accuracy and the wall time.  Bad input (unknown preset, bad override,
 missing data, a ``RUN_DIR`` holding a different run) prints one line on stderr and exits
-with status 2.
+with status 2.  Ctrl-C prints ``interrupted after task K/M; rerun the same command to
+resume`` and exits with status 130 (every write is atomic, so the rerun continues from the
+last completed task).  Progress bars are drawn only when stderr is a terminal; a log file
+gets the per-task lines alone.
 
 ``sweep`` runs every cell of a TOML SPEC (presets x methods x grid x seeds, see
 :mod:`cft.experiments.sweep`) as a resumable run directory under DIR, then writes the report;
@@ -42,6 +46,30 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class _Version(argparse.Action):
+    """``--version``: the package version and the source's ``git describe`` (computed only
+    when asked: it runs git)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(version_line())
+        parser.exit(0)
+
+
+def version_line() -> str:
+    """``cft-bounds 0.2.0 (git 387285b-dirty)``: what ``--version`` prints and ``env.json``
+    records (:func:`cft.run.rundir.provenance`)."""
+    from cft.run.rundir import provenance
+
+    p = provenance()
+    return f"cft-bounds {p['version']} (git {p['git']})"
+
+
 def _methods_epilog() -> str:
     """The registered methods, one line each (from ``METHODS``: nothing hard-coded)."""
     import cft.methods  # noqa: F401  (registers the methods)
@@ -59,6 +87,8 @@ def _methods_epilog() -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m cft", description="Continual fine-tuning with PROTEUS "
                 "modules and parameter-free task retrieval.")
+    p.add_argument("--version", action=_Version,
+                   help="print the version and the source's git describe, then exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run (or resume) a preset into a run directory",
                        epilog=_methods_epilog(),
@@ -69,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--results", default=None,
                    help="also append the results line to this JSONL file (it is always "
                    "written to RUN_DIR/results.jsonl)")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--quiet", action="store_true",
+                   help="no progress bars (they are drawn only when stderr is a terminal)")
     r.add_argument("overrides", nargs="*", metavar="key=value",
                    help="configuration overrides, e.g. train.epochs=2 signature.family=kmeans; "
                    "method=NAME selects a method (below); `python -m cft presets --show "
@@ -155,6 +186,26 @@ def _error(message: object) -> int:
     return 2
 
 
+#: exit status after Ctrl-C (128 + SIGINT, what a shell reports)
+INTERRUPTED = 130
+
+
+def _interrupted(run_dir: str | os.PathLike[str] | None = None) -> int:
+    """One line on stderr after Ctrl-C (how far the run got), exit status 130."""
+    where = ""
+    if run_dir is not None:
+        from cft.run.rundir import RunDir
+
+        try:
+            info = RunDir(run_dir).info()
+            where = f" after task {int(info['tasks_complete'])}/{int(info['n_tasks'])}"
+        except (OSError, ValueError, KeyError, TypeError):
+            where = " before the first task started"
+    print(f"\ncft: interrupted{where}; rerun the same command to resume", file=sys.stderr,
+          flush=True)
+    return INTERRUPTED
+
+
 def _run(args: argparse.Namespace) -> int:
     from cft.run.resolve import resolve
     from cft.run.runner import Runner
@@ -164,15 +215,19 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"output.results={args.results}")
     if args.quiet:
         overrides.append("output.progress=false")
+    if args.quiet or not sys.stderr.isatty():
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the weight-loading bar too
-    try:  # everything that depends on user input: one line, exit 2
-        cfg = resolve(args.preset, overrides, seed=args.seed)
-        runner = Runner(cfg, args.out).setup()
-    except ValueError as e:
-        return _error(e)
-    result = runner.run()
+    try:
+        try:  # everything that depends on user input: one line, exit 2
+            cfg = resolve(args.preset, overrides, seed=args.seed)
+            runner = Runner(cfg, args.out).setup()
+        except ValueError as e:
+            return _error(e)
+        result = runner.run()
+    except KeyboardInterrupt:
+        return _interrupted(args.out)
     from rich.console import Console
 
     title = f"{cfg.preset} / {cfg.method} / seed {cfg.seed}: {result.run_dir}"
@@ -229,8 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _presets(args.show)
         except ValueError as e:
             return _error(e)
-    if args.command == "sweep":
-        return _sweep(args)
-    if args.command == "report":
-        return _report(args)
+    try:
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "report":
+            return _report(args)
+    except KeyboardInterrupt:
+        return _interrupted()
     return _run(args)

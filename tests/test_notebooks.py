@@ -1,8 +1,10 @@
 """Execute every analysis notebook on a real ``tiny`` run directory (nbclient).
 
-A ``tiny`` run is generated once per module with ``python -m cft run --preset tiny``;
-each notebook then runs in a fresh ``python3`` kernel (the venv's ipykernel) with
-``CFT_RUN_DIR`` pointing at it and ``CFT_SWEEP_SIZE=2``. A cell error fails the test, and
+A ``tiny`` run is generated once per module with ``python -m cft run --preset tiny``, and
+a tiny sweep (notebook 05's grid shrunk to reuse_weight {0, 1} x {kmeans, dpgmm} x 1 seed of
+``tiny``) with ``python -m cft sweep``; each notebook then runs in a fresh ``python3`` kernel
+(the venv's ipykernel) with ``CFT_RUN_DIR`` / ``CFT_SWEEP_DIR`` pointing at them and
+``CFT_SWEEP_SIZE=2``. A cell error fails the test, and
 each notebook must produce at least one PNG figure. Also checks the committed notebooks
 carry no outputs and that :mod:`cft.experiments.analysis` reads the run consistently.
 """
@@ -53,6 +55,43 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert proc.returncode == 0, f"cft run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return out
+
+
+#: notebook 05's grid (notebooks/05_sweep.toml) shrunk for CI: 4 tiny runs
+TINY_SWEEP = """presets = ["tiny"]
+methods = ["proteus"]
+seeds = [0]
+[grid]
+"module.reuse_weight" = [0.0, 1.0]
+"signature.family" = ["kmeans", "dpgmm"]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("nbsweep")
+    (root / "sweep.toml").write_text(TINY_SWEEP)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cft", "sweep", str(root / "sweep.toml"), "--out",
+         str(root / "sweep"), "--workers", "2", "--no-report"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, f"cft sweep failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return root / "sweep"
+
+
+def test_notebook05_sweep_spec_resolves() -> None:
+    from cft.experiments.sweep import load_spec
+
+    spec = load_spec(NB_DIR / "05_sweep.toml")  # every cell's configuration resolves
+    assert len(spec.cells()) == 12 and spec.presets == ("wordnet-minilm",)
+
+
+def test_missing_run_dir_names_cft_run_dir(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a directory; set CFT_RUN_DIR"):
+        analysis.load_run(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="no run.json.*set CFT_RUN_DIR"):
+        analysis.load_run(tmp_path)
 
 
 def test_notebooks_present_and_stripped() -> None:
@@ -126,12 +165,14 @@ def test_features_experiment_guaranteed_bounds_hold() -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path: Path, tiny_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_executes(path: Path, tiny_run: Path, request: pytest.FixtureRequest,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
     for key, val in _env().items():
         monkeypatch.setenv(key, val)
     monkeypatch.setenv("CFT_RUN_DIR", str(tiny_run))
     monkeypatch.setenv("CFT_SWEEP_SIZE", "2")
-    monkeypatch.setenv("CFT_NB05_DIR", str(tiny_run.parent / "nb05"))  # notebook 05's runs
+    if path.name.startswith("05_"):  # notebook 05 reads a sweep (built only for it)
+        monkeypatch.setenv("CFT_SWEEP_DIR", str(request.getfixturevalue("tiny_sweep")))
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=240, kernel_name="python3",

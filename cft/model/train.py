@@ -135,7 +135,8 @@ def train_task(
     if progress:
         from tqdm.auto import tqdm
 
-        epochs = tqdm(epochs, desc=f"train task {adapter.task}", leave=False)
+        # disable=None: drawn only when stderr is a terminal (no \r updates in logs)
+        epochs = tqdm(epochs, desc=f"train task {adapter.task}", leave=False, disable=None)
     adapter.train()
     for _ in epochs:
         order = torch.randperm(n, generator=gen)

@@ -4,8 +4,10 @@ Every file is written to a temporary file ``.tmp-*`` in the *same* directory, fl
 ``fsync``-ed, then ``os.replace``-d onto its name (and the directory is ``fsync``-ed); a
 folder is written as a temporary folder and renamed as a whole (:func:`atomic_dir`).
 Nothing is pickled: JSON, ``.npz`` / ``.npy`` (read with ``allow_pickle=False``) and
-safetensors. New files get the permissions of the process's umask, as ``open()`` would
-give them.
+safetensors. Permissions are those ``open()`` / ``mkdir()`` would give: a new file gets
+``0o666 & ~umask`` and a new folder ``0o777 & ~umask`` (``mkstemp`` / ``mkdtemp`` alone
+would give 0600 / 0700, unreadable to collaborators on a shared file system); a file
+written over an existing one keeps that file's mode.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,6 +28,29 @@ import numpy as np
 from bounds.rundir_schema import TMP_PREFIX
 
 PathLike = str | os.PathLike[str]
+
+
+def current_umask() -> int:
+    """The process's umask (read from ``/proc/self/status`` where it exists, so that it is
+    never changed, not even for an instant, under other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _file_mode(target: Path) -> int:
+    """The mode ``open(target, "w")`` would leave: the existing file's, else 0666 & ~umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -53,6 +79,7 @@ def atomic_file(path: PathLike) -> Iterator[IO[bytes]]:
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent)
     fh = os.fdopen(fd, "wb")
     try:
+        os.chmod(tmp, _file_mode(target))  # mkstemp's 0600 -> what open() would give
         yield fh
         fh.flush()
         os.fsync(fh.fileno())
@@ -78,6 +105,7 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + target.name + ".", dir=target.parent))
     try:
+        tmp.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 -> what mkdir() would give
         yield tmp
         for sub in [tmp, *[p for p in tmp.rglob("*") if p.is_dir()]]:
             _fsync_dir(sub)

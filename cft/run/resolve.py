@@ -11,21 +11,33 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from cft.config.overrides import parse_override
+from cft.config.overrides import parse_override, parse_scalar
 from cft.config.presets import PRESETS, preset
 from cft.config.sections import Config, apply_overrides
 from cft.config.validation import check_float, check_int, check_seed
 
-__all__ = ["get_value", "resolve", "validate", "validate_backbone"]
+__all__ = ["ENTRY_SECTIONS", "check_weights", "get_value", "resolve", "validate",
+           "validate_backbone"]
+
+#: sections naming a registry entry whose options follow the entry (:func:`resolve`)
+ENTRY_SECTIONS = ("data", "backbone")
 
 
 def _check_options(kind: str, factory: Callable[..., Any], options: Mapping[str, Any],
-                   reserved: tuple[str, ...] = ()) -> None:
+                   reserved: tuple[str, ...] = (), required: str | None = None) -> None:
+    """Option names against the factory's signature; ``required`` (the entry's name, e.g.
+    ``backbone 'vit'``): also refuse a missing option the factory requires."""
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError):  # pragma: no cover - builtins
         return
     params = sig.parameters
+    if required is not None:
+        for n, par in params.items():
+            if (n not in reserved and n != "self" and n not in options
+                    and par.default is par.empty
+                    and par.kind not in (par.VAR_KEYWORD, par.VAR_POSITIONAL)):
+                raise ValueError(f"{kind}.{n}: required by {required} (set {kind}.{n}=...)")
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     known = [n for n in params if n not in reserved and n != "self"]
@@ -50,7 +62,8 @@ def validate(cfg: Config) -> Config:
 
     check_device(cfg.device, cfg.precision)
     METHODS.get(cfg.method)
-    _check_options("data", DATASETS.get(cfg.data.name), cfg.data.options, reserved=("seed",))
+    _check_options("data", DATASETS.get(cfg.data.name), cfg.data.options, reserved=("seed",),
+                   required=f"dataset {cfg.data.name!r}")
     if cfg.signature.family not in SIGNATURES:
         SIGNATURES.get(cfg.signature.family)
     if cfg.signature.covariance_type not in ("diag", "full"):
@@ -131,11 +144,51 @@ def _check_hooks(cfg: Config) -> None:
 
 
 def validate_backbone(cfg: Config) -> None:
-    """Check the backbone name and options (imports torch through cft.model.backbones)."""
+    """Check the backbone name and options (imports torch through cft.model.backbones), and
+    that a ``backbone.path`` can be loaded: a local folder, or a Hugging Face hub id that is
+    in the local cache when downloads are off (``HF_HUB_OFFLINE=1``)."""
     import cft.model.backbones  # noqa: F401
     from cft.config.registry import BACKBONES
 
-    _check_options("backbone", BACKBONES.get(cfg.backbone.name), cfg.backbone.options)
+    _check_options("backbone", BACKBONES.get(cfg.backbone.name), cfg.backbone.options,
+                   required=f"backbone {cfg.backbone.name!r}")
+    path = cfg.backbone.options.get("path")
+    if isinstance(path, str) and path:
+        check_weights(path, "backbone.path")
+
+
+def _offline() -> bool:
+    import os
+
+    on = {"1", "ON", "YES", "TRUE"}
+    return any(os.environ.get(v, "").upper() in on
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def check_weights(path: str, key: str) -> None:
+    """One-line ``ValueError`` (naming what to do) when the weights at ``path`` (a local
+    folder or a hub id) cannot be loaded without a download while downloads are off."""
+    from pathlib import Path
+
+    local = Path(path).expanduser()
+    if local.exists():
+        return
+    if local.is_absolute() or path.startswith((".", "~")) or path.count("/") > 1:
+        raise ValueError(f"{key}: no such folder {path!r}; set {key}=DIR to a local copy of "
+                         f"the model (config.json and the weights)")
+    if not _offline():
+        return  # transformers downloads it
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(path, "config.json")
+    except Exception:  # noqa: BLE001 - a malformed id: let the loader say so
+        cached = None
+    if not isinstance(cached, str):
+        raise ValueError(f"{key}: {path!r} is neither a local folder nor in the Hugging Face "
+                         f"cache, and downloads are off (HF_HUB_OFFLINE=1); download it once "
+                         f"with network access (`hf download {path}`) or set {key}=DIR to a "
+                         f"local copy")
 
 
 def get_value(cfg: Config, key: str) -> Any:
@@ -167,15 +220,34 @@ def resolve(preset_name: str, overrides: Iterable[str] = (), *, seed: int | None
 
     items = list(overrides)
     pairs = [parse_override(i) for i in items]
-    cfg = preset(preset_name)
+    method_name = preset(preset_name).method
     for k, v in pairs:
         if k == "method":
-            cfg.method = v.strip()
-    method = METHODS.build(cfg.method)
-    apply_overrides(cfg, list(method.overrides.items()))
-    fixed = {k: get_value(cfg, k) for k in method.overrides}
+            method_name = v.strip()
+    method = METHODS.build(method_name)
     user = [(i, k) for i, (k, _) in zip(items, pairs) if k != "method"]
-    apply_overrides(cfg, [i for i, _ in user])
+
+    def layered(fresh: frozenset[str] = frozenset()) -> tuple[Config, dict[str, Any]]:
+        """preset (the sections in ``fresh`` without options) -> method -> user."""
+        cfg = preset(preset_name)
+        cfg.method = method_name
+        for sec in fresh:
+            getattr(cfg, sec).options = {}
+        apply_overrides(cfg, list(method.overrides.items()))
+        fixed = {k: get_value(cfg, k) for k in method.overrides}
+        apply_overrides(cfg, [i for i, _ in user])
+        return cfg, fixed
+
+    # an override that changes data.name / backbone.name starts that section's options
+    # from the new entry's own defaults: the preset's options belong to the preset's entry
+    base = preset(preset_name)
+    names = {sec: getattr(base, sec).name for sec in ENTRY_SECTIONS}
+    for key, value in [*method.overrides.items(), *pairs]:
+        sec = key.split(".")[0]
+        if sec in names and key == f"{sec}.name":
+            names[sec] = value if not isinstance(value, str) else parse_scalar(value, str, key)
+    cfg, fixed = layered(frozenset(sec for sec in ENTRY_SECTIONS
+                                   if names[sec] != getattr(base, sec).name))
     for item, key in user:
         if key in fixed and get_value(cfg, key) != fixed[key]:
             raise ValueError(f"override: {item!r} contradicts method={cfg.method}, which sets "

@@ -36,7 +36,9 @@ __all__ = [
     "atomic_dir",
     "atomic_file",
     "env_info",
+    "git_describe",
     "load_npz",
+    "provenance",
     "read_json",
     "save_npy",
     "save_npz",
@@ -61,8 +63,33 @@ from cft.run.atomic import (
 PathLike = str | os.PathLike[str]
 
 
+def git_describe() -> str:
+    """``git describe --always --dirty`` of the source tree ``cft`` is imported from, or
+    ``"unknown"`` (an installed wheel, no git, not a checkout)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():  # never describe an enclosing repository
+        return "unknown"
+    try:
+        proc = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"],
+                              capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    out = proc.stdout.strip()
+    return out if proc.returncode == 0 and out else "unknown"
+
+
+def provenance() -> dict[str, str]:
+    """What produced a run: the ``cft-bounds`` version and the source's ``git describe``."""
+    from cft import __version__
+
+    return {"version": __version__, "git": git_describe()}
+
+
 def env_info() -> dict[str, Any]:
-    """Python, platform and the versions of the packages a run depends on."""
+    """Python, platform, the versions of the packages a run depends on and the provenance
+    of ``cft`` itself (``cft_version``, ``git``: :func:`provenance`)."""
     from importlib import metadata
 
     pkgs = ("cft-bounds", "torch", "numpy", "scipy", "scikit-learn", "transformers", "peft",
@@ -73,7 +100,10 @@ def env_info() -> dict[str, Any]:
             versions[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             versions[p] = None
+    prov = provenance()
     return {
+        "cft_version": prov["version"],
+        "git": prov["git"],
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),

@@ -19,6 +19,12 @@ from bounds.rundir_schema import KINDS, MODES, SPLITS
 
 __all__ = ["Run", "bound_table", "class_accuracy", "load_run", "ratio_to_error"]
 
+#: what to do about a missing run directory (the notebooks read ``$CFT_RUN_DIR``)
+RUN_DIR_HINT = ("set CFT_RUN_DIR to a run directory, e.g. `python -m cft run --preset tiny "
+                "--out runs/tiny` then CFT_RUN_DIR=$PWD/runs/tiny (`make lab RUN=runs/...` "
+                "sets it)")
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
@@ -47,9 +53,10 @@ class Run:
     def __init__(self, path: str | Path) -> None:
         p = Path(path)
         if not p.is_dir():
-            raise ValueError(f"path: {str(p)!r} is not a directory")
+            raise ValueError(f"path: {str(p)!r} is not a directory; {RUN_DIR_HINT}")
         if not (p / L.RUN).is_file():
-            raise ValueError(f"path: {str(p)!r} has no run.json (not a run directory)")
+            raise ValueError(f"path: {str(p)!r} has no run.json (not a run directory); "
+                             f"{RUN_DIR_HINT}")
         try:  # the checker's rules for run.json (schema version, n_tasks, ...)
             info = read_meta(p)
         except RunDirError as exc:

@@ -316,11 +316,13 @@ class Backbone(nn.Module):
 
 
 def _progress(it: Any, n: int, batch_size: int, enabled: bool, desc: str) -> Any:
+    """A progress bar over ``it`` when ``enabled`` and stderr is a terminal (``disable=None``:
+    no ``\\r`` updates in a log file or a pipe)."""
     if not enabled:
         return it
     from tqdm.auto import tqdm
 
-    return tqdm(it, total=math.ceil(n / batch_size), desc=desc, leave=False)
+    return tqdm(it, total=math.ceil(n / batch_size), desc=desc, leave=False, disable=None)
 
 
 def _mean_pool(hidden: Tensor, mask: Tensor | None) -> Tensor:

@@ -24,7 +24,9 @@ class ViTBackbone(_HFEncoder):
     """ViT image encoder (``ViTModel``), final-LayerNorm CLS pooling.
 
     ``prepare`` takes uint8 ``(N, H, W, 3)`` images already resized to the model's
-    ``image_size`` (resizing is the data's job) and normalises with mean = std = 0.5.
+    ``image_size`` (resizing is the data's job) and normalises with mean = std = 0.5;
+    ``resize=True``: images of another size are resized bilinearly to ``image_size``
+    (e.g. CIFAR's 32x32 for a 224x224 ViT).
     """
 
     modality = "image"
@@ -36,6 +38,7 @@ class ViTBackbone(_HFEncoder):
         model: nn.Module | None = None,
         adapt_layers: int = 2,
         targets: Sequence[str] = ("query", "value"),
+        resize: bool = False,
     ) -> None:
         if model is None:
             if path is None:
@@ -45,6 +48,7 @@ class ViTBackbone(_HFEncoder):
             model = ViTModel.from_pretrained(str(path), add_pooling_layer=False)
         layers = model.layers if hasattr(model, "layers") else model.encoder.layer
         super().__init__(model, layers, "cls", adapt_layers, targets)
+        self.resize = bool(resize)
 
     def prepare(self, inputs: Any) -> dict[str, Tensor]:
         x = np.asarray(inputs)
@@ -52,9 +56,13 @@ class ViTBackbone(_HFEncoder):
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"inputs: expected uint8 images (N, H, W, 3), got {x.dtype} "
                              f"{x.shape}")
-        if x.shape[1:3] != (size, size):
-            raise ValueError(f"inputs: images must be {size}x{size}, got {x.shape[1:3]}")
+        if x.shape[1:3] != (size, size) and not self.resize:
+            raise ValueError(f"inputs: images must be {size}x{size}, got {x.shape[1:3]} "
+                             f"(backbone.resize=true resizes them)")
         t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float()
+        if x.shape[1:3] != (size, size):
+            t = nn.functional.interpolate(t, size=(size, size), mode="bilinear",
+                                          align_corners=False, antialias=True)
         return {"pixel_values": (t / 255.0 - 0.5) / 0.5}
 
     def lower(self, batch: dict[str, Tensor]) -> Tensor:
@@ -73,9 +81,11 @@ def build_vit(
     path: str,
     adapt_layers: int = 2,
     targets: Sequence[str] = ("query", "value"),
+    resize: bool = False,
 ) -> ViTBackbone:
-    """ViT checkpoint, e.g. google/vit-base-patch16-224-in21k or a local copy."""
-    return ViTBackbone(path, adapt_layers=adapt_layers, targets=targets)
+    """ViT checkpoint, e.g. google/vit-base-patch16-224-in21k or a local copy; ``resize``:
+    resize images of another size to the model's."""
+    return ViTBackbone(path, adapt_layers=adapt_layers, targets=targets, resize=resize)
 
 
 
