@@ -97,6 +97,41 @@ def _wordnet_fine(n_tasks: int) -> Callable[[], Config]:
     return make
 
 
+#: the ViT of the image presets (ImageNet-21k ViT-B/16, as in PILOT); a hub id, or
+#: ``backbone.path=DIR`` for a local copy
+VIT_PATH = "google/vit-base-patch16-224-in21k"
+
+
+def _vit(preset_name: str, data: DataConfig) -> Config:
+    """ViT-B/16 with PROTEUS modules on an image stream (224x224 inputs)."""
+    return Config(
+        preset=preset_name,
+        data=data,
+        backbone=BackboneConfig("vit", {"path": VIT_PATH, "adapt_layers": 2,
+                                        "targets": ["query", "value"], "resize": True},
+                                batch_size=64),
+        module=ModuleConfig(rank=8, reuse_weight=1.0),
+        train=TrainConfig(epochs=3, batch_size=32, lr=1e-3),
+        signature=SignatureConfig(family="dpgmm", n_components=5, covariance_type="diag",
+                                  max_iter=200),
+        eval=EvalConfig(kind="auto", sketch_rank=16),
+    )
+
+
+def _cifar100_vit() -> Config:
+    """CIFAR-100 (``$CFT_CIFAR100_DIR`` or ``data.root=``) in 10 tasks of 10 classes, images
+    resized from 32x32 to the ViT's 224x224."""
+    return _vit("cifar100-vit", DataConfig("cifar100", {"n_tasks": 10, "classes_per_task": 10,
+                                                         "calibration_size": 0.1}))
+
+
+def _imagefolder_vit() -> Config:
+    """A class-per-folder image tree such as ImageNet-R (``$CFT_IMAGEFOLDER_DIR`` or
+    ``data.root=``) in 10 tasks, images centre-cropped to 224x224."""
+    return _vit("imagefolder-vit", DataConfig("imagefolder", {"n_tasks": 10,
+                                                               "image_size": 224}))
+
+
 #: name -> (one-line description, factory)
 PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
     "wordnet-minilm": ("MiniLM-L6 on 5 WordNet tasks (real model; ~minutes on 2 cores)",
@@ -105,6 +140,10 @@ PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
                              f"{200 // n}", _wordnet_fine(n)) for n in FINE_TASKS},
     "synthetic": ("Gaussian-mixture feature stream, identity backbone (seconds)", _synthetic),
     "tiny": ("random tiny BERT on generated tokens (seconds; used by tests)", _tiny),
+    "cifar100-vit": ("ViT-B/16 on CIFAR-100 in 10 tasks (needs the data and the weights; "
+                     "GPU advised)", _cifar100_vit),
+    "imagefolder-vit": ("ViT-B/16 on an image folder such as ImageNet-R in 10 tasks (needs "
+                        "the data and the weights; GPU advised)", _imagefolder_vit),
 }
 
 
