@@ -32,7 +32,7 @@ NB_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = {"01_bounds_vs_empirical.ipynb", "02_cluster_geometry.ipynb",
             "03_gaussian_assumption.ipynb", "04_separation_sweep.ipynb",
-            "05_what_predicts_retrieval_error.ipynb"}
+            "05_what_predicts_retrieval_error.ipynb", "06_when_does_task_retrieval_work.ipynb"}
 
 
 def _env() -> dict[str, str]:
