@@ -132,12 +132,39 @@ def _imagefolder_vit() -> Config:
                                                                "image_size": 224}))
 
 
+#: the sources of the genres presets: one task per source (genres-5), or two per source
+#: with disjoint classes (genres-10; WordNet replaces the man pages, which have too few
+#: sections for two tasks)
+GENRES_SOURCES = {5: ("fortunes", "apt", "man", "gcide", "pydoc"),
+                  10: ("fortunes", "apt", "gcide", "pydoc", "wordnet")}
+
+
+def _genres(n_tasks: int) -> Callable[[], Config]:
+    """all-MiniLM-L6-v2 on the multi-genre stream: each task is one real corpus (fortune
+    categories, Debian package sections, man-page sections, GCIDE domain tags, stdlib
+    module families, WordNet lexicographer files) with 5 of that corpus's own labels."""
+
+    def make() -> Config:
+        cfg = _wordnet_minilm()
+        cfg.preset = f"genres-{n_tasks}"
+        cfg.data = DataConfig("genres", {
+            "sources": list(GENRES_SOURCES[n_tasks]), "classes_per_task": 5,
+            "tasks_per_source": n_tasks // 5, "max_per_class": 150, "min_class_size": 100,
+            "calibration_size": 0.15, "test_size": 0.2})
+        cfg.backbone.options["max_length"] = 64  # corpus texts are longer than glosses
+        return cfg
+
+    return make
+
+
 #: name -> (one-line description, factory)
 PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
     "wordnet-minilm": ("MiniLM-L6 on 5 WordNet tasks (real model; ~minutes on 2 cores)",
                        _wordnet_minilm),
     **{f"wordnet-fine-{n}": (f"MiniLM-L6 on 200 fine WordNet classes in {n} tasks of "
                              f"{200 // n}", _wordnet_fine(n)) for n in FINE_TASKS},
+    **{f"genres-{n}": (f"MiniLM-L6 on {n} tasks of real corpora of different genres "
+                       f"(needs scripts/ensure-genres.sh)", _genres(n)) for n in (5, 10)},
     "synthetic": ("Gaussian-mixture feature stream, identity backbone (seconds)", _synthetic),
     "tiny": ("random tiny BERT on generated tokens (seconds; used by tests)", _tiny),
     "cifar100-vit": ("ViT-B/16 on CIFAR-100 in 10 tasks (needs the data and the weights; "
