@@ -77,6 +77,16 @@ def _wordnet_minilm() -> Config:
     )
 
 
+def _wordnet_mpnet() -> Config:
+    """all-mpnet-base-v2 (110 M parameters, d = 768, 12 layers; ``scripts/ensure-mpnet.sh``)
+    on the stream and training of ``wordnet-minilm``: only the backbone differs."""
+    cfg = _wordnet_minilm()
+    cfg.preset = "wordnet-mpnet"
+    cfg.backbone = BackboneConfig("mpnet", {"max_length": 32, "adapt_layers": 2,
+                                            "targets": ["query", "value"]}, batch_size=64)
+    return cfg
+
+
 #: task counts of the fine-grained WordNet presets ``wordnet-fine-N``
 FINE_TASKS = (5, 10, 20, 50)
 
@@ -163,6 +173,9 @@ PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
                        _wordnet_minilm),
     **{f"wordnet-fine-{n}": (f"MiniLM-L6 on 200 fine WordNet classes in {n} tasks of "
                              f"{200 // n}", _wordnet_fine(n)) for n in FINE_TASKS},
+    "wordnet-mpnet": ("all-mpnet-base-v2 (d = 768) on the wordnet-minilm stream (needs "
+                      "scripts/ensure-mpnet.sh; tens of minutes on 2 cores, GPU advised)",
+                      _wordnet_mpnet),
     **{f"genres-{n}": (f"MiniLM-L6 on {n} tasks of real corpora of different genres "
                        f"(needs scripts/ensure-genres.sh)", _genres(n)) for n in (5, 10)},
     "synthetic": ("Gaussian-mixture feature stream, identity backbone (seconds)", _synthetic),

@@ -3,22 +3,41 @@ the frozen lower layers and the adapted upper layers of a ``transformers`` encod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
-
 from cft.model.backbones.base import (
+    TARGET_ALIASES,
     Backbone,
     _mean_pool,
 )
 
+#: Attention projection names of the other HF encoders this family drives, added to
+#: :data:`~cft.model.backbones.base.TARGET_ALIASES` (which holds BERT's and ViT's): MPNet
+#: names them ``attention.attn.q`` / ``.k`` / ``.v`` / ``.o``. Matched as a dotted suffix of
+#: the module name, so ``attn.q`` never matches a module that is merely called ``q``.
+HF_TARGET_ALIASES: dict[str, tuple[str, ...]] = {
+    "query": ("attn.q",),
+    "key": ("attn.k",),
+    "value": ("attn.v",),
+    "output": ("attn.o",),
+}
+for _target, _names in HF_TARGET_ALIASES.items():
+    TARGET_ALIASES[_target] = TARGET_ALIASES.get(_target, ()) + tuple(
+        n for n in _names if n not in TARGET_ALIASES.get(_target, ())
+    )
+
 
 class _HFEncoder(Backbone):
-    """Shared code of HF encoder backbones (BERT family and ViT)."""
+    """Shared code of HF encoder backbones (BERT family, MPNet and ViT).
+
+    ``position_bias``: for encoders whose layers take a relative position bias computed once
+    per forward by the encoder (MPNet's ``encoder.compute_position_bias``), that function;
+    it is recomputed from the hidden states of each call of :meth:`_run_layers`, so the lower
+    and the upper layers see the bias of the same sequence length as the full forward (it
+    depends only on relative positions, so trimming padding does not change it either).
+    """
 
     def __init__(
         self,
@@ -27,6 +46,7 @@ class _HFEncoder(Backbone):
         pooling: str,
         adapt_layers: int,
         targets: Sequence[str],
+        position_bias: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__(adapt_layers, targets)
         if pooling not in ("mean", "cls"):
@@ -34,6 +54,7 @@ class _HFEncoder(Backbone):
         self.model = model
         self.pooling = pooling
         self._layers = layers
+        self._position_bias = position_bias
         model.requires_grad_(False)
         model.eval()
         self._install_hooks(layers)
@@ -60,8 +81,10 @@ class _HFEncoder(Backbone):
         if hi <= lo:
             return hidden
         mask = self._mask(hidden, batch)
+        extra = {} if self._position_bias is None else {
+            "position_bias": self._position_bias(hidden)}
         for layer in self._layers[lo:hi]:
-            out = layer(hidden, mask)
+            out = layer(hidden, mask, **extra)
             hidden = out[0] if isinstance(out, tuple) else out
         return hidden
 
