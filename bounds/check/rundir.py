@@ -50,7 +50,21 @@ __all__ = [
     "load_cluster_stats",
 ]
 
+#: every ClusterStats field; a file must hold the required ones (no default in the
+#: dataclass). ``resid_diag`` is optional: files written before it existed lack it.
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(ClusterStats))
+_CS_REQUIRED = tuple(f.name for f in dataclasses.fields(ClusterStats)
+                     if f.default is dataclasses.MISSING
+                     and f.default_factory is dataclasses.MISSING)
+
+#: ``RunData.schemas`` values: which ClusterStats layout a file was read in
+CS_SCHEMA_CURRENT = "ClusterStats with resid_diag"
+CS_SCHEMA_NO_RESID_DIAG = ("ClusterStats without resid_diag (written before it existed): "
+                           "read as the isotropic residual resid (I - V V')")
+
+#: rounding allowance of the offset check, in units of eps * |centroid| (see
+#: :func:`_offset_allowance`)
+OFFSET_ROUNDING = 64.0
 
 
 @dataclass
@@ -102,6 +116,8 @@ class RunData:
     train_scores: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict)
     train_scores_note: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: relative path of each ClusterStats file read -> its layout (``CS_SCHEMA_*``)
+    schemas: dict[str, str] = field(default_factory=dict)
 
     @property
     def m(self) -> int:
@@ -137,27 +153,94 @@ def _read_scores(path: Path, rel: str, split: str, mode: str, kind: str, m: int)
     return ScoreFile(split, mode, kind, rel, S, task, extra.get("label"), extra.get("pred"))
 
 
-def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> ClusterStats:
+def _offset_allowance(kw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(|offset|, the largest |offset| allowed) per cluster, with a rounding allowance.
+
+    In exact arithmetic ``msr = |offset|^2 + tr Sigma`` (parallel axes), so ``|offset|^2 <=
+    msr``. An offset computed honestly as ``mean(z) - mu`` carries the rounding of the mean,
+    of order eps * |mu|: a collapsed cluster (every point on its centroid, msr = 0) far from
+    the origin gets an offset of ~1e-13 at |mu| ~ 1e3. So the offset may exceed
+    ``sqrt(msr)`` by ``OFFSET_ROUNDING * eps * (|mu| + sqrt(msr))``.
+    """
+    eps = float(np.finfo(np.float64).eps)
+    off = np.asarray(kw["offset"], dtype=np.float64)
+    msr = np.asarray(kw["msr"], dtype=np.float64)
+    cen = np.asarray(kw["centroid"], dtype=np.float64)
+    if off.ndim != 2 or cen.shape != off.shape or msr.shape != off.shape[:1] or not (
+            np.all(np.isfinite(off)) and np.all(np.isfinite(msr)) and np.all(np.isfinite(cen))):
+        return np.zeros(0), np.zeros(0)  # shapes / finiteness: ClusterStats.validate says so
+    # lengths in units of a power of two (no overflow of the squares at any scale)
+    big = max(float(np.abs(off).max(initial=0.0)), float(np.abs(cen).max(initial=0.0)),
+              float(np.sqrt(np.maximum(msr, 0.0)).max(initial=0.0)))
+    e = int(np.frexp(big)[1]) if big > 0 else 0
+    o, c = np.ldexp(off, -e), np.ldexp(cen, -e)
+    root = np.sqrt(np.maximum(np.ldexp(msr, -2 * e), 0.0))
+    b = np.sqrt(np.einsum("cd,cd->c", o, o))
+    slack = OFFSET_ROUNDING * eps * (np.sqrt(np.einsum("cd,cd->c", c, c)) + root)
+    return np.ldexp(b, e), np.ldexp(root + slack, e)
+
+
+def _round_offsets(kw: dict[str, np.ndarray], rel: str, notes: list[str] | None) -> None:
+    """Offsets longer than sqrt(msr) by no more than the rounding allowance are put on the
+    sphere |offset| = sqrt(msr) (0 for a collapsed cluster): the exact offset is in that
+    ball, and it moves by at most the allowance. Longer ones are left for validation to
+    refuse."""
+    b, allowed = _offset_allowance(kw)
+    if b.size == 0:
+        return
+    msr = np.asarray(kw["msr"], dtype=np.float64)
+    root = np.sqrt(np.maximum(msr, 0.0))
+    # within validation's own relative tolerance (1e-9 on the squares): nothing to do
+    over = np.flatnonzero((b > root * (1.0 + 4e-10)) & (b <= allowed))
+    if over.size == 0:
+        return
+    off = np.array(kw["offset"], dtype=np.float64)
+    for c in over:
+        off[c] = off[c] * (root[c] / b[c]) if root[c] > 0 else 0.0
+        for _ in range(8):  # the rescaled square may exceed msr by an ulp: shrink it
+            if float(off[c] @ off[c]) <= float(msr[c]):
+                break
+            off[c] = off[c] * (1.0 - 4 * np.finfo(np.float64).eps)
+    kw["offset"] = off
+    if notes is not None:
+        notes.append(
+            f"{rel}: offset of cluster(s) {fmt_list(over)} longer than sqrt(msr) by rounding "
+            f"only (at most {OFFSET_ROUNDING:g} eps |centroid|, e.g. a collapsed cluster with "
+            "msr = 0): read as |offset| = sqrt(msr)")
+
+
+def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None,
+                       notes: list[str] | None = None,
+                       schemas: dict[str, str] | None = None) -> ClusterStats:
     """Read a ``ClusterStats`` archive without pickle.
 
     ``task_id`` is for ``tasks/NNN/train-clusters-shared.npz`` (one task's statistics):
     its cluster task ids must all equal ``task_id`` (global id) or 0 (local id), and are
     set to ``task_id``; such a file is validated as a part (``complete=False``) and again
     after concatenation.
+
+    Older files: ``resid_diag`` (added for the predictions, docs/theory.md §9.3) may be
+    missing; the statistics then carry ``resid_diag=None``, which every consumer reads as
+    the isotropic residual ``resid (I - V V')`` it stood for before. ``schemas`` (if given)
+    receives ``rel -> CS_SCHEMA_*``, the layout read. Offsets that exceed ``sqrt(msr)``
+    only by rounding are accepted (:func:`_offset_allowance`); ``notes`` (if given)
+    receives a line saying so.
     """
     z = _read_npz(path, rel)
-    missing = [f for f in _CS_FIELDS if f not in z]
+    missing = [f for f in _CS_REQUIRED if f not in z]
     if missing:
         raise RunDirError(f"{rel}: lacks ClusterStats field(s) {missing}")
-    for f in _CS_FIELDS:  # finiteness and shapes: ClusterStats.validate below
+    for f in _CS_REQUIRED:  # finiteness and shapes: ClusterStats.validate below
         if z[f].dtype.kind not in "fiub":
             raise RunDirError(f"{rel}: field {f} must be numeric, got dtype {z[f].dtype}")
-    kw = {f: np.array(z[f]) for f in _CS_FIELDS}
+    kw = {f: np.array(z[f]) for f in _CS_REQUIRED}
     if "resid_diag" in z:  # optional (predictions, docs/theory.md §9.3)
         if z["resid_diag"].dtype.kind not in "fiu":
             raise RunDirError(f"{rel}: field resid_diag must be numeric, got dtype "
                               f"{z['resid_diag'].dtype}")
         kw["resid_diag"] = np.array(z["resid_diag"], dtype=np.float64)
+    if schemas is not None:
+        schemas[rel] = CS_SCHEMA_CURRENT if "resid_diag" in kw else CS_SCHEMA_NO_RESID_DIAG
     for f in ("task", "count", "point_cluster"):
         if kw[f].dtype.kind not in "iu":
             raise RunDirError(f"{rel}: field {f} must hold integers, got dtype {kw[f].dtype}")
@@ -172,12 +255,22 @@ def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None) -> C
                 f"{fmt_list(ids)}"
             )
         kw["task"] = np.full_like(kw["task"], task_id)
+    _round_offsets(kw, rel, notes)
     try:
         cs = ClusterStats(**kw).validate(rel, complete=task_id is None)
     except ValueError as exc:
         msg = " ".join(str(exc).split())
         raise RunDirError(msg if msg.startswith(rel) else f"{rel}: {msg}") from None
     return cs
+
+
+def _schema_warnings(schemas: dict[str, str]) -> list[str]:
+    """One warning per group of ClusterStats files read in the older layout."""
+    old = [rel for rel, s in schemas.items() if s == CS_SCHEMA_NO_RESID_DIAG]
+    if not old:
+        return []
+    return [f"{_cap(old, 3)}: {CS_SCHEMA_NO_RESID_DIAG}; the predictions then over-state "
+            "the spread outside the sketch"]
 
 
 def _check_cluster_points(sd: SplitData) -> None:
@@ -316,7 +409,8 @@ def load_run(
             cpath = sdir / L.CLUSTERS
             if _present(cpath):
                 sd.clusters_rel = _rel(root, cpath)
-                sd.clusters = load_cluster_stats(cpath, sd.clusters_rel)
+                sd.clusters = load_cluster_stats(cpath, sd.clusters_rel, notes=data.warnings,
+                                                 schemas=data.schemas)
                 if sd.clusters.n_tasks != m:
                     raise RunDirError(f"{sd.clusters_rel}: covers {sd.clusters.n_tasks} tasks, "
                                       f"expected {m}")
@@ -334,9 +428,10 @@ def load_run(
     if _present(mpath):
         data.mixtures_rel = _rel(root, mpath)
         data.mixtures = _read_mixtures(mpath, data.mixtures_rel, m)
-    data.train_clusters, data.train_note = _read_train_clusters(root, m)
+    data.train_clusters, data.train_note = _read_train_clusters(root, m, data)
     data.train_scores, data.train_scores_note = _read_train_scores(root, m)
     _check_dims(data)
+    data.warnings.extend(_schema_warnings(data.schemas))
     return data
 
 
@@ -395,7 +490,8 @@ def _read_reps(root: Path, split: str, m: int) -> tuple[list[np.ndarray] | None,
     return reps, None
 
 
-def _read_train_clusters(root: Path, m: int) -> tuple[ClusterStats | None, str | None]:
+def _read_train_clusters(root: Path, m: int, data: RunData | None = None
+                         ) -> tuple[ClusterStats | None, str | None]:
     paths = [L.task_dir(root, t) / L.TRAIN_CLUSTERS for t in range(m)]
     present = [_present(p) for p in paths]
     if not any(present):
@@ -403,7 +499,10 @@ def _read_train_clusters(root: Path, m: int) -> tuple[ClusterStats | None, str |
     if not all(present):
         miss = [t for t, ok in enumerate(present) if not ok]
         return None, f"train-clusters-shared.npz missing for task(s) {fmt_list(miss)}"
-    parts = [load_cluster_stats(p, _rel(root, p), task_id=t) for t, p in enumerate(paths)]
+    notes = None if data is None else data.warnings
+    schemas = None if data is None else data.schemas
+    parts = [load_cluster_stats(p, _rel(root, p), task_id=t, notes=notes, schemas=schemas)
+             for t, p in enumerate(paths)]
     try:
         cs = ClusterStats.concat(parts)
         cs.validate("tasks/*/train-clusters-shared.npz")

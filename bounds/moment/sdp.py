@@ -138,10 +138,15 @@ def _psd_verified(M: np.ndarray, Mabs: np.ndarray) -> tuple[np.ndarray, np.ndarr
     The exact matrix (exact arithmetic on the stored floats) is PSD when the computed
     minimum eigenvalue is >= the margin: the margin covers the eigvalsh backward error
     (_EIG_C * n * eps * ||M||_2) and the rounding of forming M (3 eps per entry).
+    ``Mabs`` bounds the terms M was formed from; the margin uses the larger of its norm
+    and ||M||_F, so it is >= (8 n + 3) eps ||M||_F > 0 for any non-zero M whatever Mabs
+    says: a computed minimum eigenvalue of exactly 0 is never accepted (the zero matrix,
+    exactly PSD, excepted). Tested in tests/test_bounds_holes.py.
     """
     n = M.shape[-1]
     lam = np.linalg.eigvalsh(M)[:, 0]
-    fro = np.sqrt(np.einsum("kij,kij->k", Mabs, Mabs))
+    fro = np.maximum(np.sqrt(np.einsum("kij,kij->k", Mabs, Mabs)),
+                     np.sqrt(np.einsum("kij,kij->k", M, M)))
     margin = (_EIG_C * n + 3.0) * _EPS * fro * 1.01
     return lam, margin
 

@@ -12,7 +12,10 @@ and inputs; :func:`run_property` runs one with hypothesis and returns ``None`` o
   sketch never lowers the value;
 * **pac** (``joint-coverage``): over repeated calibration draws from a finite population
   with exact error rates, the population errors of *all* tasks are covered jointly in at
-  least 1 - delta of the draws, up to a binomial margin at level 1e-6;
+  least 1 - delta of the draws, up to a binomial margin at level 1e-6; (``pooled-coverage``)
+  a bound that reports an overall bound on the pooled calibration sample
+  (``details["pooled"]``, docs/theory.md §5.3) covers the pooled population error
+  ``sum_t pi_t eps_t`` (pi = the calibration task proportions) in the same sense;
 * **assumption** (``population-under-assumption``): on samples of the assumed Gaussian
   mixtures, empirical error <= bound + a Hoeffding slack at delta = 1e-6 (union over
   tasks);
@@ -198,6 +201,28 @@ def _joint_coverage(bound: Bound, pop: S.PACPopulation) -> None:
                               f"most {limit} are allowed (binomial margin at level 1e-6)")
 
 
+def _pooled_coverage(bound: Bound, pop: S.PACPopulation) -> None:
+    from scipy import stats as sps
+
+    exceed = 0
+    for i, inp in enumerate(pop.draws()):
+        res = _compute(bound, inp)
+        if "pooled" not in res.details:
+            if i == 0:
+                return  # no pooled overall bound: nothing to cover
+            raise PropertyFailure("details['pooled'] is reported for some draws only")
+        pooled = float(res.details["pooled"])
+        if not (math.isfinite(pooled) and 0.0 <= pooled <= 1.0):
+            raise PropertyFailure(f"details['pooled'] {pooled!r} is not finite in [0, 1]")
+        n_t = np.bincount(inp.cal_task, minlength=pop.m).astype(np.float64)
+        exceed += bool(float(n_t @ pop.error) / float(n_t.sum()) > pooled + TOL)
+    limit = int(sps.binom.ppf(1 - 1e-6, pop.repeats, pop.delta))
+    if exceed > limit:
+        raise PropertyFailure(f"pooled population error above the pooled bound in {exceed} of "
+                              f"{pop.repeats} calibration draws; at delta = {pop.delta:g} at "
+                              f"most {limit} are allowed (binomial margin at level 1e-6)")
+
+
 def _mixture_inputs(bound: Bound, mix: Any, Z: np.ndarray, y: np.ndarray) -> BoundInputs:
     """Every input a bound may read, from a sample (Z, y) of the mixtures ``mix``."""
     kw: dict[str, Any] = {"mixtures": mix}
@@ -275,6 +300,9 @@ PROPERTIES: tuple[Property, ...] = (
              doc="bound <= every bound it declares in at_most"),
     Property("joint-coverage", ("pac",), lambda: S.pac_populations(), _joint_coverage,
              cost=0.05, doc="population errors covered jointly in >= 1 - delta of draws"),
+    Property("pooled-coverage", ("pac",), lambda: S.pac_populations(), _pooled_coverage,
+             cost=0.05, doc="a pooled overall bound covers the pooled population error in "
+                            ">= 1 - delta of draws"),
     Property("population-under-assumption", ("assumption",),
              lambda: st.tuples(S.gaussian_mixtures(), st.integers(0, 2**32 - 1)),
              _under_assumption, lambda b: "mixtures" in b.reads, cost=0.15,

@@ -13,6 +13,8 @@ example: few tasks, points and dimensions, and arrays whose entries are mostly o
 * :func:`gaussian_mixtures`: per-task Gaussian mixtures (Assumption A.1, §4);
 * :func:`pac_populations`: a finite population of score vectors per task with its exact
   error rate, and a calibration design (n per task, delta, repetitions) for §5;
+* :func:`earlier_claim_matrices`: training-time score matrices of one task t whose samples
+  are claimed, each by at most one earlier task, in disjoint parts (§10);
 * :func:`scales`: powers of ten and of two between 1e-150 and 1e150.
 """
 
@@ -30,9 +32,10 @@ from ..distances import nearest_centroid_scores
 from ..empirical import empirical_error
 from ..mixture import GaussianMixtures
 
-__all__ = ["RetrievalProblem", "ScoreProblem", "PACPopulation", "retrieval_problems",
-           "score_matrices", "gaussian_mixtures", "pac_populations", "scales",
-           "DEFAULT_SCALES"]
+__all__ = ["RetrievalProblem", "ScoreProblem", "PACPopulation", "ClaimProblem",
+           "retrieval_problems", "score_matrices", "gaussian_mixtures", "pac_populations",
+           "pac_population",
+           "earlier_claim_matrices", "scales", "DEFAULT_SCALES"]
 
 #: Uniform scales of :func:`retrieval_problems` (every bound is scale-invariant, §2.4);
 #: 1 first, so that a failure shrinks to it.
@@ -168,17 +171,21 @@ def _generic(lo: float, hi: float) -> st.SearchStrategy[float]:
 def retrieval_problems(draw: st.DrawFn, *, max_tasks: int = 8, max_points: int = 12,
                        max_centroids: int = 5, max_dim: int = 64, grid_only: bool = False,
                        generic: bool = False,
-                       scales: tuple[float, ...] = DEFAULT_SCALES) -> RetrievalProblem:
+                       scales: tuple[float, ...] = DEFAULT_SCALES, min_tasks: int = 2,
+                       min_centroids: int = 1) -> RetrievalProblem:
     """An adversarial nearest-centroid configuration (see the module docstring).
 
-    ``max_points``: per task; ``max_centroids``: per task. ``grid_only``: integer grids
+    ``max_points``: per task; ``max_centroids``: per task. ``min_tasks`` /
+    ``min_centroids`` (per task) raise the floor, e.g. to have every cluster face more
+    foreign centroids than a bound's ``r_max``. ``grid_only``: integer grids
     (exact ties; exact under translations by integers and scaling by powers of two).
     ``generic=True`` (real-valued, every entry drawn on its own, magnitudes >= 1e-2, no
     zero spread) is for comparisons of rounded data with a tolerance: no exact ties.
     """
     d = draw(st.one_of(st.integers(1, min(4, max_dim)), st.integers(1, max_dim)))
-    m = draw(st.integers(2, max_tasks))
-    K = np.array(draw(st.lists(st.integers(1, max_centroids), min_size=m, max_size=m)))
+    m = draw(st.integers(min_tasks, max_tasks))
+    K = np.array(draw(st.lists(st.integers(min_centroids, max_centroids), min_size=m,
+                               max_size=m)))
     n_t = np.array(draw(st.lists(st.one_of(st.just(1), st.integers(1, max_points)),
                                  min_size=m, max_size=m)))
     grid = True if grid_only else False if generic else draw(st.booleans())
@@ -262,6 +269,25 @@ def gaussian_mixtures(draw: st.DrawFn, *, max_tasks: int = 4, max_components: in
     return GaussianMixtures(w, means, cov)
 
 
+def pac_population(m: int, target: np.ndarray, *, n_cal: int, delta: float, seed: int,
+                   size: int = 1000, repeats: int = 200) -> PACPopulation:
+    """The population of :func:`pac_populations` for one design: ``size`` Gaussian score
+    vectors per task (own and foreign scores N(0, 1), the own one shifted down so that
+    task t's exact error rate is about ``target[t]``)."""
+    target = np.asarray(target, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    task = np.repeat(np.arange(m), size)
+    S = rng.normal(size=(m * size, m))
+    rows = np.arange(m * size)
+    F = S.copy()
+    F[rows, task] = np.inf
+    gap = S[rows, task] - F.min(axis=1)  # an error iff gap - shift >= 0
+    shift = np.array([np.quantile(gap[task == t], 1.0 - target[t]) for t in range(m)])
+    S[rows, task] -= shift[task]
+    err = empirical_error(S, task)[0]
+    return PACPopulation(S, task, err, n_cal, repeats, delta, seed)
+
+
 @st.composite
 def pac_populations(draw: st.DrawFn, *, size: int = 1000,
                     repeats: int = 200) -> PACPopulation:
@@ -276,14 +302,51 @@ def pac_populations(draw: st.DrawFn, *, size: int = 1000,
     seed = draw(st.integers(0, 2**32 - 1))
     n_cal = draw(st.sampled_from([60, 10, 30, 120]))
     delta = draw(st.sampled_from([0.2, 0.05]))
-    rng = np.random.default_rng(seed)
-    task = np.repeat(np.arange(m), size)
-    S = rng.normal(size=(m * size, m))
-    rows = np.arange(m * size)
-    F = S.copy()
-    F[rows, task] = np.inf
-    gap = S[rows, task] - F.min(axis=1)  # an error iff gap - shift >= 0
-    shift = np.array([np.quantile(gap[task == t], 1.0 - target[t]) for t in range(m)])
-    S[rows, task] -= shift[task]
-    err = empirical_error(S, task)[0]
-    return PACPopulation(S, task, err, n_cal, repeats, delta, seed)
+    return pac_population(m, target, n_cal=n_cal, delta=delta, seed=seed, size=size,
+                          repeats=repeats)
+
+
+@dataclass
+class ClaimProblem:
+    """Training-time scores ``X`` (n, t + 1) of task t's samples against tasks 0..t (the own
+    score is the last column, §10), where sample i is claimed by the earlier task
+    ``owner[i]`` (``S_s <= S_t`` there, a tie included) or by none (-1); no other earlier
+    task claims it. The earlier-event rate is the fraction of claimed samples."""
+
+    X: np.ndarray
+    owner: np.ndarray
+
+    @property
+    def t(self) -> int:
+        return int(self.X.shape[1]) - 1
+
+    def rate(self) -> float:
+        return float(np.mean(self.owner >= 0))
+
+    def describe(self) -> str:
+        return (f"task {self.t}, {self.X.shape[0]} samples, claimed by earlier tasks "
+                f"{_fmt(self.owner)} (-1: none)\n  X = {_fmt(self.X)}")
+
+
+@st.composite
+def earlier_claim_matrices(draw: st.DrawFn, *, max_earlier: int = 6, max_points: int = 24,
+                           scales: tuple[float, ...] = (1.0, 1e-6, 1e6),
+                           min_earlier: int = 1) -> ClaimProblem:
+    """Several earlier tasks, each claiming its own disjoint part of task t's samples (the
+    case where the union over earlier tasks in ``claims.earlier_cantelli`` matters: k
+    tasks each claiming 1/k of the samples give the event rate 1). Integer scores (exact
+    ties: a tie is a claim) times a uniform scale. ``min_earlier = max_earlier = t`` fixes
+    the task index t (the number of earlier tasks)."""
+    k = draw(st.integers(min_earlier, max_earlier))
+    n = draw(st.integers(1, max_points))
+    owner = draw(st.one_of(
+        st.just(np.arange(n) % k),  # every earlier task claims about 1/k of the samples
+        hnp.arrays(np.int64, n, elements=st.integers(-1, k - 1))))
+    own = draw(hnp.arrays(np.int64, n, elements=st.integers(-4, 4))).astype(np.float64)
+    gap_in = draw(hnp.arrays(np.int64, (n, k), elements=st.integers(0, 3)))
+    gap_out = draw(hnp.arrays(np.int64, (n, k), elements=st.integers(1, 6)))
+    X = np.empty((n, k + 1))
+    claim = owner[:, None] == np.arange(k)[None, :]
+    X[:, :k] = np.where(claim, own[:, None] - gap_in, own[:, None] + gap_out)
+    X[:, k] = own
+    return ClaimProblem(X * draw(st.sampled_from(scales)), np.asarray(owner, dtype=np.int64))
