@@ -89,6 +89,29 @@ def rules(name: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def device(name: str) -> str:
+    """``results/NAME.json`` (``scripts/device_mpnet.sh``'s output) as a timing table."""
+    d = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+    env = d["env"]
+    out = [f"{d['note']}. Machine: {env['gpu']}, {env['cpu_threads']} CPU threads, torch "
+           f"{env['torch']}.", "",
+           "| step | cpu fp32 (s) | cuda fp32 (s) | cuda bf16 (s) | speed-up fp32 | speed-up bf16 |",
+           "|---|---:|---:|---:|---:|---:|"]
+    mb, sp = d["microbench"], d["speedup_microbench"]
+    for key, label in (("encode_lower_s_per_batch64", "lower layers, batch of 64"),
+                       ("train_step_s_per_batch32", "one training step, batch of 32"),
+                       ("upper_adapted_s_per_batch64", "adapted upper layers, batch of 64")):
+        out.append(f"| {label} | {mb['cpu-fp32'][key]:.4f} | {mb['cuda-fp32'][key]:.4f} | "
+                   f"{mb['cuda-bf16'][key]:.4f} | {sp['cuda-fp32'][key]:.1f}x | "
+                   f"{sp['cuda-bf16'][key]:.1f}x |")
+    g, c = d["run_gpu"], d["run_cpu"]
+    out += ["", f"Whole `wordnet-mpnet` run, 5 tasks: {sum(g['task_seconds']):.1f} s of task "
+                f"steps on the GPU against {sum(c['task_seconds']):.1f} s on the CPU "
+                f"(task 1 end to end: {d['speedup_task1_end_to_end']:.2f}x; the signature and "
+                f"head fits stay on the CPU); peak GPU memory {g['peak_gpu_mib']:.0f} MiB."]
+    return "\n".join(out) + "\n"
+
+
 def vocabulary(name: str) -> str:
     """The tiers, bounds and predictions of the bounds registry, one line each."""
     sys.path.insert(0, str(ROOT))
@@ -98,7 +121,7 @@ def vocabulary(name: str) -> str:
 
 
 RENDER: dict[str, Callable[[str], str]] = {"compare": compare, "text": text, "rules": rules,
-                                            "vocabulary": vocabulary}
+                                            "device": device, "vocabulary": vocabulary}
 
 
 def render(name: str) -> str:
