@@ -89,13 +89,64 @@ def rules(name: str) -> str:
     return "\n".join(out) + "\n"
 
 
+#: the PAC table: level delta and the bound / error ratio a calibration size is sized for
+PAC_DELTA, PAC_RATIO = 0.05, 1.25
+
+
+def _cp(k: float, n: float) -> float:
+    """One-sided Clopper-Pearson upper limit at ``PAC_DELTA`` (bounds.pac's pooled bound)."""
+    from scipy.stats import beta
+
+    return 1.0 if k >= n else float(beta.ppf(1.0 - PAC_DELTA, k + 1, n - k))
+
+
+def _n_needed(rate: float) -> int:
+    """The smallest calibration size whose pooled Clopper-Pearson bound at the same error
+    rate is at most ``PAC_RATIO`` times it (doubling, then bisection)."""
+    if rate <= 0:
+        return 0
+    ok = lambda n: _cp(round(rate * n), n) <= PAC_RATIO * rate  # noqa: E731
+    hi = 16
+    while not ok(hi):
+        hi *= 2
+    lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
+
+
+def pac(name: str) -> str:
+    """The PAC tier of ``results/NAME.csv`` (``collect``): per (stream, rule, seed), the pooled
+    Clopper-Pearson bound from the calibration split, its ratio to the test error, and the
+    calibration size the same error rate would need for a ratio of ``PAC_RATIO``."""
+    out = [f"| stream | retrieval rule | seed | test error | calibration errors / size | "
+           f"pooled Clopper-Pearson (delta {PAC_DELTA}) | bound / test error | calibration "
+           f"size for x{PAC_RATIO} at the calibration rate |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    seen = set()
+    for r in _rows(f"{name}.csv"):
+        key = (r["preset"], r["seed"], r["rule"])
+        if key in seen:
+            continue
+        seen.add(key)
+        k, n, e = int(r["cal_errors"]), int(r["cal_n"]), float(r["test_error"])
+        b = _cp(k, n)
+        out.append(f"| {r['preset']} | {r['rule']} | {r['seed']} | {e:.3f} | {k} / {n} | "
+                   f"{b:.3f} | {b / e:.2f} | {_n_needed(k / n)} |" if e > 0 else
+                   f"| {r['preset']} | {r['rule']} | {r['seed']} | 0 | {k} / {n} | {b:.3f} | "
+                   f"- | - |")
+    return "\n".join(out) + "\n"
+
+
 def device(name: str) -> str:
     """``results/NAME.json`` (``scripts/device_mpnet.sh``'s output) as a timing table."""
     d = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
     env = d["env"]
     out = [f"{d['note']}. Machine: {env['gpu']}, {env['cpu_threads']} CPU threads, torch "
            f"{env['torch']}.", "",
-           "| step | cpu fp32 (s) | cuda fp32 (s) | cuda bf16 (s) | speed-up fp32 | speed-up bf16 |",
+           "| step | cpu fp32 (s) | cuda fp32 (s) | cuda bf16 (s) | speed-up fp32 | "
+           "speed-up bf16 |",
            "|---|---:|---:|---:|---:|---:|"]
     mb, sp = d["microbench"], d["speedup_microbench"]
     for key, label in (("encode_lower_s_per_batch64", "lower layers, batch of 64"),
@@ -121,7 +172,7 @@ def vocabulary(name: str) -> str:
 
 
 RENDER: dict[str, Callable[[str], str]] = {"compare": compare, "text": text, "rules": rules,
-                                            "device": device, "vocabulary": vocabulary}
+                                            "device": device, "pac": pac, "vocabulary": vocabulary}
 
 
 def render(name: str) -> str:
@@ -165,11 +216,16 @@ def collect(out: Path, run_dirs: list[Path]) -> None:
                     continue  # the summary's kind
                 with np.load(f, allow_pickle=False) as z:
                     cl = claim_split(z["scores"], z["task"])
+                    test_err = float(np.mean(np.argmin(z["scores"], 1) != z["task"]))
+                with np.load(step.parent / "calibration" / f.name, allow_pickle=False) as z:
+                    n_cal = len(z["task"])
+                    k_cal = int(np.sum(np.argmin(z["scores"], 1) != z["task"]))
                 pi = cl["n_t"] / cl["n_t"].sum()
                 rows.append({"preset": cfg.get("preset"), "seed": cfg.get("seed"),
                              "rule": f"{mode}-{kind}", "retrieval_last": summ["retrieval_last"],
                              "ci_last": summ["ci_last"], "earlier": float(pi @ cl["earlier"]),
-                             "later": float(pi @ cl["later"])})
+                             "later": float(pi @ cl["later"]), "test_error": test_err,
+                             "cal_n": n_cal, "cal_errors": k_cal})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
