@@ -24,12 +24,44 @@ from .score_moments import ScoreStats, score_stats
 __all__ = ["TIERS", "EXACT_TIERS", "INPUT_FIELDS", "Bound", "BoundInputs", "BoundResult"]
 
 
+#: the start of the warning for a score matrix that looks like similarities
+ORIENTATION_WARNING = "looks like similarities (higher = closer)"
+
+
+def own_column_max_rate(S: np.ndarray, task: np.ndarray) -> float:
+    """Fraction of the rows whose own task's column is the strict row maximum (0.0 for
+    fewer than two columns): near 0 for distances, near 1 for similarities."""
+    S = np.asarray(S)
+    if S.ndim != 2 or S.shape[0] == 0 or S.shape[1] < 2:
+        return 0.0
+    own = S[np.arange(S.shape[0]), task]
+    others = np.where(np.arange(S.shape[1])[None, :] == np.asarray(task)[:, None], -np.inf, S)
+    return float(np.mean(own > others.max(axis=1)))
+
+
+def _warn_orientation(S: np.ndarray, task: np.ndarray, name: str) -> None:
+    """Warn when the own task's column is the row maximum on most rows (docstring of
+    :class:`BoundInputs`)."""
+    rate = own_column_max_rate(S, task)
+    if rate > 0.5:
+        import warnings
+
+        warnings.warn(f"{name}: {ORIENTATION_WARNING}: the own task's column is the row "
+                      f"maximum on {rate:.0%} of the rows; scores are 'lower = closer' "
+                      "(distances, negative log-likelihoods): pass -S for similarities",
+                      UserWarning, stacklevel=3)
+
+
 # ------------------------------------------------------------------ containers
 @dataclass
 class BoundInputs:
     """Everything a bound may read. Unused fields stay ``None``.
 
-    ``scores``/``task``: evaluation score matrix (n, m) and true tasks; ``clusters``:
+    ``scores``/``task``: evaluation score matrix (n, m) and true tasks. **Scores are
+    "lower = closer"** (distances, negative log-likelihoods; retrieval is ``argmin``): negate
+    a similarity matrix first. When the own task's column is the row *maximum* on most rows
+    (more than half, m >= 2), the scores look like similarities and a ``UserWarning`` says
+    so (:data:`ORIENTATION_WARNING`); the bounds are still computed as given. ``clusters``:
     :class:`ClusterStats` (shared space); ``mixtures``: :class:`GaussianMixtures`;
     ``cal_scores``/``cal_task``: held-out calibration sample for the PAC bounds;
     ``delta``: PAC confidence parameter.
@@ -80,6 +112,10 @@ class BoundInputs:
             ms["mixtures"] = self.mixtures.n_tasks
             self.mixtures, self.unit_exp["mixtures"] = self.mixtures.normalised()
         self.delta = check_probability(self.delta, "delta")
+        for name, S, t in (("scores", self.scores, self.task),
+                           ("cal_scores", self.cal_scores, self.cal_task)):
+            if S is not None:
+                _warn_orientation(S, t, name)
         if len(set(ms.values())) > 1:
             raise ValueError(f"clusters: inconsistent numbers of tasks across inputs {ms}")
 

@@ -1,6 +1,7 @@
 """Empirical retrieval error and margins from a score matrix (docs/theory.md §1).
 
-``S[i, k]`` is how foreign sample ``i`` looks to task ``k`` (smaller = closer); sample ``i``
+``S[i, k]`` is how foreign sample ``i`` looks to task ``k`` (**smaller = closer**: a distance
+or a negative log-likelihood; negate a similarity before passing it); sample ``i``
 belongs to task ``task[i]``. Retrieval picks ``argmin_k S[i, k]``; a sample is misretrieved
 when some foreign task scores it *at most* as low as its own task (ties count as errors).
 """
@@ -76,6 +77,13 @@ def empirical_error(
     S: object, task: object, m: int | None = None
 ) -> tuple[np.ndarray, float]:
     """Per-task empirical error eps_t and overall ``sum_t pi_t eps_t`` with pi_t = n_t / n.
+
+    Orientation: ``S`` holds **distances / costs, lower = closer** (squared centroid
+    distance, negative log-likelihood, ``1 - cosine``): retrieval is ``argmin``. A
+    similarity matrix (higher = closer: cosine, log-likelihood, logits) must be negated
+    first; passed as it is, a good rule reads as a bad one (``empirical_error(-S, task)``
+    of a perfect similarity ``S`` is 1.0). ``bounds.BoundInputs`` warns when the own
+    task's column is the row *maximum* on most rows.
 
     ``m`` (optional) must equal the number of score columns; it is a consistency check.
     """

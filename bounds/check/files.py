@@ -159,3 +159,72 @@ def _index_array(arr: np.ndarray, rel: str, key: str, n: int) -> np.ndarray:
     if arr.shape != (n,):
         raise RunDirError(f"{rel}: {key} has shape {arr.shape}, expected ({n},)")
     return arr
+
+
+#: the formats ``--plot`` writes, by file extension (matplotlib's names)
+PLOT_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+
+
+def check_output_path(path: str | os.PathLike[str], option: str) -> Path:
+    """Validate an output file of the checker (``--json``, ``--csv``, ``--plot``) before
+    anything is computed: its folder exists and is writable and the path is not a folder.
+    A one-line :class:`RunDirError` otherwise (exit 2)."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if os.path.isdir(p):
+        raise RunDirError(f"{option} {path}: is a directory, not a file")
+    if not os.path.isdir(parent):
+        what = "does not exist" if not os.path.lexists(parent) else "is not a directory"
+        raise RunDirError(f"{option} {path}: the folder {parent} {what}; nothing was computed")
+    if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(p)
+                                                    and not os.access(p, os.W_OK)):
+        raise RunDirError(f"{option} {path}: not writable; nothing was computed")
+    if option == "--plot" and p.suffix.lower() not in PLOT_FORMATS:
+        raise RunDirError(f"{option} {path}: unknown format {p.suffix or '(no extension)'!r}; "
+                          f"use one of {', '.join(PLOT_FORMATS)}")
+    return p
+
+
+def checker_version() -> str:
+    """``cft-bounds 0.2.0 (git 387285b-dirty)``: the installed version of the checker and
+    ``git describe --always --dirty`` of its source tree ("unknown" outside a checkout)."""
+    import subprocess
+    from importlib import metadata
+
+    root = Path(__file__).resolve().parents[2]
+    ver = None
+    try:  # a source checkout: its pyproject.toml (an editable install's metadata can lag)
+        import tomllib
+
+        proj = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        if proj.get("name") == "cft-bounds":
+            ver = str(proj["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if ver is None:
+        try:
+            ver = metadata.version("cft-bounds")
+        except metadata.PackageNotFoundError:
+            ver = "unknown"
+    git = "unknown"
+    if (root / ".git").exists():  # never describe an enclosing repository
+        try:
+            proc = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"],
+                                  capture_output=True, text=True, timeout=20, check=False)
+            if proc.returncode == 0 and proc.stdout.strip():
+                git = proc.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return f"cft-bounds {ver} (git {git})"
+
+
+def run_provenance(root: Path) -> str | None:
+    """What produced the run, from its ``env.json`` (``cft_version``, ``git``; optional,
+    never an error): ``cft 0.2.0 (git 387285b)``, or None when not recorded."""
+    try:
+        env = json.loads((root / "env.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(env, dict) or not ({"cft_version", "git"} & set(env)):
+        return None
+    return f"cft {env.get('cft_version', 'unknown')} (git {env.get('git', 'unknown')})"

@@ -11,6 +11,7 @@ representations used by the Assumption A.1 diagnostics.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from .files import (
     _read_npz,
     _rel,
     _require,
+    run_provenance,
 )
 
 __all__ = [
@@ -118,6 +120,15 @@ class RunData:
     warnings: list[str] = field(default_factory=list)
     #: relative path of each ClusterStats file read -> its layout (``CS_SCHEMA_*``)
     schemas: dict[str, str] = field(default_factory=dict)
+    #: the rules (``"{mode}-{kind}"``) the checked step should hold in every split: those
+    #: of any split's score files and of the step's ``metrics.json`` (``retrieval``)
+    rules_expected: list[str] = field(default_factory=list)
+    #: per task, its first class names (``tasks.json``; empty when not recorded)
+    task_names: list[str] = field(default_factory=list)
+    #: what made the run (``env.json``'s ``cft_version`` / ``git``), None if not recorded
+    provenance: str | None = None
+    #: the run's results line, condensed (``results.jsonl``), None if there is none
+    summary_line: str | None = None
 
     @property
     def m(self) -> int:
@@ -424,6 +435,8 @@ def load_run(
         raise RunDirError(
             f"{_rel(root, step_dir)}: no score matrix ({{mode}}-{{kind}}.npz) for split {want}"
         )
+    data.rules_expected = _expected_rules(step_dir, data)
+    _check_complete(root, meta, step_dir, data, splits)
     mpath = step_dir / L.MIXTURES
     if _present(mpath):
         data.mixtures_rel = _rel(root, mpath)
@@ -432,7 +445,80 @@ def load_run(
     data.train_scores, data.train_scores_note = _read_train_scores(root, m)
     _check_dims(data)
     data.warnings.extend(_schema_warnings(data.schemas))
+    data.task_names = _task_names(root)
+    data.provenance = run_provenance(root)
+    data.summary_line = _summary_line(root)
     return data
+
+
+def _task_names(root: Path) -> list[str]:
+    """Per task its first two class names, as ``cft run`` prints them (``tasks.json``;
+    optional: [] when absent or unreadable, never an error)."""
+    try:
+        meta = json.loads((root / L.TASKS_META).read_text(encoding="utf-8"))
+        out = []
+        for task in meta["tasks"]:
+            names = [str(n) for n in task.get("names", [])]
+            out.append(", ".join(names[:2]) + (", ..." if len(names) > 2 else ""))
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return []
+
+
+def _summary_line(root: Path) -> str | None:
+    """The run's results line (``results.jsonl``) as ``cft run`` summarises it: preset,
+    method, dataset and the last-step accuracies in % (optional, never an error)."""
+    try:
+        line = json.loads((root / L.RESULTS).read_text(encoding="utf-8").splitlines()[0])
+        parts = [f"{k} {line[k]}" for k in ("preset", "method", "dataset", "backbone")
+                 if line.get(k) is not None]
+        summ = line.get("summary") or {}
+        for mode in ("adapted", "shared"):
+            blk = summ.get(mode)
+            if isinstance(blk, dict) and isinstance(blk.get("retrieval_last"), (int, float)):
+                parts.append(f"{mode} retrieval accuracy {100 * blk['retrieval_last']:.1f}% "
+                             f"(error {1 - blk['retrieval_last']:.3f})")
+        return ", ".join(parts) or None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RecursionError):
+        return None
+
+
+def _expected_rules(step_dir: Path, data: RunData) -> list[str]:
+    """The rules of the step: the score files of every split, and the ``retrieval`` block
+    of the step's ``metrics.json`` (``{mode: {kind: ...}}``; modes / kinds the checker
+    does not read, e.g. a learned rule's ``keys-cosine``, are left out)."""
+    rules = {f"{mode}-{kind}" for sd in data.splits.values() for mode, kind in sd.scores}
+    try:
+        met = json.loads((step_dir / L.METRICS).read_text(encoding="utf-8"))
+        ret = met.get("retrieval") if isinstance(met, dict) else None
+    except (OSError, ValueError):
+        ret = None
+    if isinstance(ret, dict):
+        rules |= {f"{mode}-{kind}" for mode, kinds in ret.items() if mode in MODES
+                  and isinstance(kinds, dict) for kind in kinds if kind in KINDS}
+    return sorted(rules)
+
+
+def _check_complete(root: Path, meta: dict[str, Any], step_dir: Path, data: RunData,
+                    splits: tuple[str, ...]) -> None:
+    """A run whose ``run.json`` says ``complete`` holds every expected rule file in every
+    checked split: a missing one is bad input (exit 2), never a rule silently left out
+    of the ladder (a hand-made run without ``status`` is checked as it is)."""
+    if meta.get("status") != "complete":
+        return
+    for split in splits:
+        sd = data.splits.get(split)
+        if sd is None:  # no folder for the split at all: its rules are not compared
+            continue
+        have = {f"{mo}-{ki}" for mo, ki in sd.scores}
+        miss = [r for r in data.rules_expected if r not in have]
+        if miss:
+            rel = _rel(root, step_dir / split / f"{miss[0]}.npz")
+            more = f" (and {', '.join(miss[1:])})" if len(miss) > 1 else ""
+            raise RunDirError(
+                f"{rel}: missing{more}; run.json says the run is complete and the step's "
+                f"rules are {', '.join(data.rules_expected)}")
 
 
 def _read_train_scores(root: Path, m: int) -> tuple[dict[tuple[str, str], list[np.ndarray]],

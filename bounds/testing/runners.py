@@ -314,8 +314,29 @@ PROPERTIES: tuple[Property, ...] = (
 )
 
 
-def properties_for(bound: Bound) -> list[Property]:
-    """The properties ``bound`` must satisfy, from its declared tier and inputs."""
+def as_bound(bound: Any) -> Bound:
+    """``bound`` as an instance: a :class:`Bound` instance as it is, a subclass
+    instantiated without arguments (as ``bounds.register`` accepts both). Anything else, a
+    class that cannot be instantiated or a malformed declaration: a one-line
+    ``ValueError`` (a usage error is never reported as a counterexample)."""
+    if isinstance(bound, type) and issubclass(bound, Bound):
+        try:
+            return bound()
+        except Exception as exc:  # the user's constructor: one line, never a counterexample
+            msg = " ".join(str(exc).split())
+            raise ValueError(f"check_bound: {bound.__name__} cannot be instantiated without "
+                             f"arguments ({type(exc).__name__}: {msg}); pass an instance"
+                             ) from None
+    if not isinstance(bound, Bound):
+        raise ValueError(f"check_bound: {type(bound).__name__} {bound!r:.60} is not a "
+                         "bounds.Bound instance or subclass")
+    return bound
+
+
+def properties_for(bound: Bound | type[Bound]) -> list[Property]:
+    """The properties ``bound`` (an instance or a subclass) must satisfy, from its
+    declared tier and inputs."""
+    bound = as_bound(bound)
     return [p for p in PROPERTIES if bound.tier in p.tiers and p.applies(bound)]
 
 
@@ -323,7 +344,9 @@ def run_property(prop: Property, bound: Bound, *, examples: int = 50, seed_: int
                  strategy: st.SearchStrategy[Any] | None = None) -> Counterexample | None:
     """Run ``prop`` on ``prop.examples(examples)`` generated examples (hypothesis, random
     seed ``seed_``, no example database); the shrunk counterexample or None.
-    ``strategy`` replaces the property's own (e.g. smaller problems, for a fast test)."""
+    ``strategy`` replaces the property's own (e.g. smaller problems, for a fast test).
+    ``bound``: an instance or a subclass (:func:`as_bound`)."""
+    bound = as_bound(bound)
     last: dict[str, Any] = {}
 
     @settings(max_examples=prop.examples(examples), deadline=None, database=None,
@@ -349,8 +372,11 @@ def run_property(prop: Property, bound: Bound, *, examples: int = 50, seed_: int
     return None
 
 
-def check_bound(bound: Bound, *, examples: int = 50, seed_: int = 0
+def check_bound(bound: Bound | type[Bound], *, examples: int = 50, seed_: int = 0
                 ) -> list[tuple[Property, Counterexample | None]]:
-    """Every property of :func:`properties_for` on ``bound``."""
+    """Every property of :func:`properties_for` on ``bound``: a :class:`Bound` instance
+    or subclass (as ``bounds.register`` accepts); anything else is refused with a one-line
+    ``ValueError`` before any property runs (:func:`as_bound`)."""
+    bound = as_bound(bound)
     return [(p, run_property(p, bound, examples=examples, seed_=seed_))
             for p in properties_for(bound)]
