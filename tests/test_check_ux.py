@@ -301,3 +301,12 @@ def test_similarity_scores_are_warned_about() -> None:
     from bounds.base import own_column_max_rate
 
     assert own_column_max_rate(D, task) == 0.0 and own_column_max_rate(-D, task) == 1.0
+
+
+def test_bounds_option_says_what_it_does_not_filter(base_run: Path, capsys) -> None:
+    code, out, _ = _main(capsys, base_run, "--split", "test", "--bounds", "G-emp,A")
+    assert code == 0
+    flat = " ".join(out.split())
+    assert "--bounds G-emp,A: filters the bound rows" in flat
+    assert "not filtered: the predictions" in flat
+    assert "CP-pooled" not in flat and "moment-opt" not in flat

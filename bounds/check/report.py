@@ -491,15 +491,18 @@ def _stdout_closed() -> None:
 
 
 def render(report: Report, out: TextIO | None = None, *, per_task: bool = False,
-           worst: int = 3, wide: bool = False, checker: str | None = None) -> None:
+           worst: int = 3, wide: bool = False, checker: str | None = None,
+           selected: list[str] | None = None) -> None:
     """Print the ladder (always first), then with ``per_task`` every table (``rich``).
     ``checker``: the checker's version line for the header (the CLI passes
-    ``files.checker_version()``).
+    ``files.checker_version()``). ``selected``: the ``--bounds`` names, to say which
+    sections that option does not filter.
 
     The ladder fits ``LADDER_WIDTH`` columns (or the terminal, if narrower); ``wide``: one
     line per rule at any width. A closed stdout (``| head -1``) ends the output quietly."""
     try:
-        _render(report, out, per_task=per_task, worst=worst, wide=wide, checker=checker)
+        _render(report, out, per_task=per_task, worst=worst, wide=wide, checker=checker,
+                selected=selected)
     except BrokenPipeError:
         if out is not None and out is not sys.stdout:
             raise
@@ -507,7 +510,7 @@ def render(report: Report, out: TextIO | None = None, *, per_task: bool = False,
 
 
 def _render(report: Report, out: TextIO | None, *, per_task: bool, worst: int,
-            wide: bool, checker: str | None) -> None:
+            wide: bool, checker: str | None, selected: list[str] | None = None) -> None:
     from rich.markup import escape
     from rich.text import Text
 
@@ -590,6 +593,11 @@ def _render(report: Report, out: TextIO | None, *, per_task: bool, worst: int,
         con.print(Text(f"per-task tables, bound notes{extra}: --per-task; everything: "
                        "--json FILE" + ("" if wide else "; one line per rule: --wide"),
                        style="dim"))
+    if selected is not None:
+        _prose(con, f"--bounds {','.join(selected)}: filters the bound rows of every table, "
+               "the ladder's tiers and the worst-task lines; not filtered: the predictions, "
+               "the earlier-claimed training-time bound G-cantelli(e) and the A.1 diagnostics",
+               "dim")
     vac = vacuous_summary(report)
     if vac:
         _prose(con, f"vacuous (>= {VACUOUS:g} overall, says nothing): " + "; ".join(vac),
