@@ -23,7 +23,8 @@ from rundir_factory import write_minimal_run, write_run_dir
 
 import bounds
 from bounds.check import check_run, load_run, main
-from bounds.check.report import CSV_COLUMNS, LADDER_WIDTH, render, to_jsonable
+from bounds.check.export import CSV_COLUMNS
+from bounds.check.report import LADDER_WIDTH, render, to_jsonable
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
