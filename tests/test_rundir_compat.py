@@ -16,13 +16,13 @@ from rundir_factory import rewrite_npz, write_run_dir
 import bounds
 from bounds import rundir_schema as L
 from bounds.check import check_run, load_run
-from bounds.check.rundir import (
+from bounds.check.readers import (
     CS_SCHEMA_CURRENT,
     CS_SCHEMA_NO_RESID_DIAG,
     OFFSET_ROUNDING,
-    RunDirError,
     load_cluster_stats,
 )
+from bounds.check.rundir import RunDirError
 from bounds.predict import gauss_proj
 
 EPS = float(np.finfo(np.float64).eps)
