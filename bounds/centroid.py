@@ -13,12 +13,11 @@ from .clusters import ClusterStats
 from .forms import FUNCS, GUARD
 
 __all__ = ["MarginBound", "ClippedMarkovBound", "SecondMomentBound", "DirectionalBound",
-           "TruncatedUnionBound"]
+           "TruncatedUnionBound", "truncated_union"]
 
 
 def _per_task_from_clusters(cs: ClusterStats, eps_c: np.ndarray) -> np.ndarray:
     return np.bincount(cs.task, weights=cs.weight * eps_c, minlength=cs.n_tasks)
-
 
 
 # ------------------------------------------------------------------ centroid bounds
@@ -108,23 +107,34 @@ class TruncatedUnionBound(Bound):
 
     def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
         cs = inputs.clusters
-        g = inputs.cluster_geometry()
-        p = inputs.directional()
-        C = cs.n_clusters
-        Df = np.where(g["foreign"], g["D2"], np.inf)
-        order = np.argsort(Df, axis=1, kind="stable")
-        Ds = np.take_along_axis(Df, order, axis=1)
-        ps = np.take_along_axis(p, order, axis=1)
-        cum = np.concatenate([np.zeros((C, 1)), np.cumsum(ps, axis=1)], axis=1)
-        # first index of each run of equal sorted distances: strict "D_nu < 2r"
-        new = np.ones_like(Ds, dtype=bool)
-        new[:, 1:] = Ds[:, 1:] != Ds[:, :-1]
-        first = np.maximum.accumulate(np.where(new, np.arange(C)[None, :], 0), axis=1)
-        markov = FUNCS["markov"](cs.msr[:, None], Ds, GUARD)
-        vals = markov + np.take_along_axis(cum, first, axis=1)
-        k = np.argmin(vals, axis=1)
-        eps_c = np.minimum(1.0, vals[np.arange(C), k])
-        r_best = np.ldexp(np.sqrt(Ds[np.arange(C), k]) / 2.0, inputs.unit_exp["clusters"])
+        eps_c, r2 = truncated_union(inputs)
+        r_best = np.ldexp(np.sqrt(r2) / 2.0, inputs.unit_exp["clusters"])
         return _per_task_from_clusters(cs, eps_c), {"per_cluster": eps_c, "r": r_best}
 
 
+def truncated_union(inputs: BoundInputs) -> tuple[np.ndarray, np.ndarray]:
+    """Bound D's per-cluster term (docs/theory.md §3.6) and the squared distance ``(2r)^2``
+    of its best truncation radius r (+inf: the whole union), both (C,); cached on
+    ``inputs`` (``moment-opt`` reads it too, §13.1)."""
+    if "truncated_union" in inputs._cache:
+        return inputs._cache["truncated_union"]
+    cs = inputs.clusters
+    g = inputs.cluster_geometry()
+    p = inputs.directional()
+    C = cs.n_clusters
+    Df = np.where(g["foreign"], g["D2"], np.inf)
+    order = np.argsort(Df, axis=1, kind="stable")
+    Ds = np.take_along_axis(Df, order, axis=1)
+    ps = np.take_along_axis(p, order, axis=1)
+    cum = np.concatenate([np.zeros((C, 1)), np.cumsum(ps, axis=1)], axis=1)
+    # first index of each run of equal sorted distances: strict "D_nu < 2r"
+    new = np.ones_like(Ds, dtype=bool)
+    new[:, 1:] = Ds[:, 1:] != Ds[:, :-1]
+    first = np.maximum.accumulate(np.where(new, np.arange(C)[None, :], 0), axis=1)
+    markov = FUNCS["markov"](cs.msr[:, None], Ds, GUARD)
+    vals = markov + np.take_along_axis(cum, first, axis=1)
+    k = np.argmin(vals, axis=1)
+    eps_c = np.minimum(1.0, vals[np.arange(C), k])
+    out = (eps_c, Ds[np.arange(C), k])
+    inputs._cache["truncated_union"] = out
+    return out

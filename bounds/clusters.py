@@ -86,9 +86,8 @@ class ClusterStats:
 
     def task_sizes(self) -> np.ndarray:
         """n_t per task (sum of cluster counts)."""
-        return np.bincount(self.task, weights=self.count, minlength=self.n_tasks).astype(
-            np.int64
-        )
+        return np.bincount(self.task, weights=self.count,
+                           minlength=self.n_tasks).astype(np.int64)
 
     def validate(self, name: str = "clusters", *, complete: bool = True) -> ClusterStats:
         """Check shapes and finiteness; raises ``ValueError(name: ...)``.
@@ -100,20 +99,16 @@ class ClusterStats:
         if C == 0:
             raise ValueError(f"{name}: has no clusters")
         d = self.centroid.shape[1] if self.centroid.ndim == 2 else -1
-        expect = {
-            "task": (C,), "centroid": (C, d), "count": (C,), "weight": (C,), "msr": (C,),
-            "max_radius": (C,), "offset": (C, d), "resid": (C,),
-        }
+        expect = {"task": (C,), "centroid": (C, d), "count": (C,), "weight": (C,), "msr": (C,),
+                  "max_radius": (C,), "offset": (C, d), "resid": (C,)}
         for key, shp in expect.items():
             arr = getattr(self, key)
             if arr.shape != shp:
                 raise ValueError(f"{name}: field {key} has shape {arr.shape}, expected {shp}")
         q = self.eigvals.shape[1] if self.eigvals.ndim == 2 else -1
         if self.eigvals.shape != (C, q) or self.eigvecs.shape != (C, d, q):
-            raise ValueError(
-                f"{name}: sketch shapes eigvecs {self.eigvecs.shape} / eigvals "
-                f"{self.eigvals.shape} do not match {C} clusters of dimension {d}"
-            )
+            raise ValueError(f"{name}: sketch shapes eigvecs {self.eigvecs.shape} / eigvals "
+                             f"{self.eigvals.shape} do not match {C} clusters of dimension {d}")
         for f in _CS_FIELDS:
             arr = getattr(self, f)
             if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
@@ -126,9 +121,8 @@ class ClusterStats:
                                  f"expected {(C, d)}")
             if not np.all(np.isfinite(self.resid_diag)) or np.any(self.resid_diag < 0):
                 raise ValueError(f"{name}: field resid_diag must be finite and >= 0")
-        if self.point_cluster.size and (
-            self.point_cluster.min() < 0 or self.point_cluster.max() >= C
-        ):
+        pc = self.point_cluster
+        if pc.size and (pc.min() < 0 or pc.max() >= C):
             raise ValueError(f"{name}: point_cluster ids out of range")
         for f in ("count", "weight", "msr", "max_radius", "point_radius", "eigvals", "resid"):
             arr = getattr(self, f)
@@ -198,7 +192,7 @@ class ClusterStats:
                    "have a mean offset longer than their root mean squared radius")
         U, L = self.eigvecs, self.eigvals
         if L.shape[1]:
-            G = np.einsum("cdq,cdk->cqk", U, U)
+            G = np.matmul(np.swapaxes(U, 1, 2), U)  # U_c' U_c, batched BLAS
             nz = np.einsum("cqq->cq", G) > 0.5
             dev = np.abs(G - nz[:, :, None] * np.eye(L.shape[1]))
             lmax = np.maximum(L.max(axis=1), self.resid)[:, None, None]
@@ -238,12 +232,9 @@ class ClusterStats:
         scale-invariant, docs/theory.md §3.5). ``e = 0`` returns ``self``."""
         if e == 0:
             return self
-        kw = {}
-        for f in fields(self):
-            val = getattr(self, f.name)
-            p = _CS_POWER.get(f.name, 0)
-            kw[f.name] = np.ldexp(val, -p * e) if p and val is not None else val
-        return type(self)(**kw)
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        return type(self)(**{k: np.ldexp(v, -_CS_POWER[k] * e) if _CS_POWER.get(k) and v is not
+                             None else v for k, v in kw.items()})
 
     # ------------------------------------------------------------ composition / IO
     @classmethod
@@ -252,12 +243,10 @@ class ClusterStats:
         parts = list(parts)
         if not parts:
             raise ValueError("parts: need at least one ClusterStats")
-        d = {p.dim for p in parts}
-        q = {p.rank for p in parts}
-        if len(d) != 1:
-            raise ValueError(f"parts: dimensions differ {sorted(d)}")
-        if len(q) != 1:
-            raise ValueError(f"parts: sketch ranks differ {sorted(q)}")
+        d, q = {p.dim for p in parts}, {p.rank for p in parts}
+        if len(d) != 1 or len(q) != 1:
+            raise ValueError(f"parts: dimensions differ {sorted(d)}" if len(d) != 1 else
+                             f"parts: sketch ranks differ {sorted(q)}")
         offs = np.cumsum([0] + [p.n_clusters for p in parts[:-1]])
         kw = {}
         if all(p.resid_diag is not None for p in parts):
@@ -299,10 +288,9 @@ class ClusterStats:
             missing = [f for f in _CS_FIELDS if f not in z.files]
             if missing:
                 raise ValueError(f"path: archive lacks fields {missing}")
-            extra = {"resid_diag": np.array(z["resid_diag"])} if "resid_diag" in z.files else {}
-            return cls(**{f: np.array(z[f]) for f in _CS_FIELDS}, **extra).validate(
-                "path", complete=complete
-            )
+            extra = {"resid_diag": z["resid_diag"]} if "resid_diag" in z.files else {}
+            return cls(**{f: z[f] for f in _CS_FIELDS}, **extra).validate(
+                "path", complete=complete)
 
     # ------------------------------------------------------------ bound-time geometry
     def foreign_sqdist(self) -> tuple[np.ndarray, np.ndarray]:
@@ -312,25 +300,16 @@ class ClusterStats:
         foreign = self.task[:, None] != self.task[None, :]
         return D2, foreign
 
-    def separation_sq(
-        self, *, geometry: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> np.ndarray:
-        """D_c^2 = min over foreign centroids of ||nu - mu_c||^2 (+inf if none), (C,).
-
-        ``geometry``: a result of :meth:`foreign_sqdist` to reuse (saves recomputing it).
-        """
+    def separation_sq(self, *, geometry: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> np.ndarray:
+        """D_c^2 = min over foreign centroids of ||nu - mu_c||^2 (+inf if none), (C,);
+        ``geometry``: a result of :meth:`foreign_sqdist` to reuse (saves recomputing it)."""
         D2, foreign = self.foreign_sqdist() if geometry is None else geometry
         return np.where(foreign, D2, np.inf).min(axis=1)
 
 
-def cluster_stats(
-    Z: object,
-    task: object,
-    centroids: object,
-    centroid_task: object,
-    *,
-    sketch_rank: int | None = None,
-) -> ClusterStats:
+def cluster_stats(Z: object, task: object, centroids: object, centroid_task: object, *,
+                  sketch_rank: int | None = None) -> ClusterStats:
     """Cluster geometry of representations ``Z`` about stored centroids (§3).
 
     Each point is assigned to its nearest *own* centroid (ties -> the lexicographically
@@ -344,20 +323,16 @@ def cluster_stats(
     Z = as_float_array(Z, "Z", ndim=2)
     mu = as_float_array(centroids, "centroids", ndim=2)
     e = unit_exponent(Z, mu)
-    cs = _cluster_stats_unit(np.ldexp(Z, -e), task, np.ldexp(mu, -e), centroid_task,
+    cs = _cluster_stats_unit(Z if e == 0 else np.ldexp(Z, -e), task,
+                             mu if e == 0 else np.ldexp(mu, -e), centroid_task,
                              sketch_rank=sketch_rank).scaled(-e)
     cs.centroid = mu.copy()
     return cs
 
 
-def _cluster_stats_unit(
-    Z: np.ndarray,
-    task: object,
-    centroids: np.ndarray,
-    centroid_task: object,
-    *,
-    sketch_rank: int | None = None,
-) -> ClusterStats:
+def _cluster_stats_unit(Z: np.ndarray, task: object, centroids: np.ndarray,
+                        centroid_task: object, *, sketch_rank: int | None = None
+                        ) -> ClusterStats:
     """:func:`cluster_stats` of data whose largest magnitude is about 1."""
     Z = as_float_array(Z, "Z", ndim=2)
     n, d = Z.shape
@@ -375,39 +350,47 @@ def _cluster_stats_unit(
     if lacking.size:
         raise ValueError(f"task: task(s) {fmt_list(lacking)} have points but no centroid")
     assign = np.empty(n, dtype=np.int64)
-    for t in tasks_with_points:  # loop over tasks only: O(n_t K_t d) each
-        pts = np.flatnonzero(task == t)
-        own = np.flatnonzero(ct == t)
-        # canonical tie-break: lexicographically smallest centroid (permutation-invariant)
-        own = own[np.lexsort(mu[own].T[::-1])]
-        # any own centroid gives valid bounds (§3.1), so large problems may use BLAS
-        direct = pts.size * own.size * d <= (1 << 20)
-        assign[pts] = own[np.argmin(sqdist(Z[pts], mu[own], direct=direct), axis=1)]
-    diff = Z - mu[assign]
-    r2 = np.einsum("ij,ij->i", diff, diff)
-    counts = np.bincount(assign, minlength=C)
-    n_t = np.bincount(task, minlength=has_centroid.size)
-    denom = n_t[ct]
-    weight = np.where(denom > 0, counts / np.maximum(denom, 1), 0.0)
-    safe = np.maximum(counts, 1)
-    msr = np.bincount(assign, weights=r2, minlength=C) / safe
+    from threadpoolctl import threadpool_limits  # many small products: one BLAS thread
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        for t in tasks_with_points:  # loop over tasks only: O(n_t K_t d) each
+            pts = np.flatnonzero(task == t)
+            own = np.flatnonzero(ct == t)
+            # canonical tie-break: lexicographically smallest centroid (permutation-invariant)
+            own = own[np.lexsort(mu[own].T[::-1])]
+            # any own centroid gives valid bounds (§3.1), so large problems may use BLAS
+            direct = pts.size * own.size * d <= (1 << 20)
+            assign[pts] = own[np.argmin(sqdist(Z[pts], mu[own], direct=direct), axis=1)]
+    # one pass over the points, sorted by cluster: Xs = z - mu_c, then z - mean_c in place
     order = np.argsort(assign, kind="stable")
+    counts = np.bincount(assign, minlength=C)
     starts, _ = _group_starts(assign[order], C)
     nonempty = counts > 0
+    Xs = Z[order]
+    for c in np.flatnonzero(nonempty):  # loop over clusters: slices of the sorted points
+        Xs[starts[c]:starts[c] + counts[c]] -= mu[c]
+    r2s = np.einsum("ij,ij->i", Xs, Xs)
+    r2 = np.empty(n)
+    r2[order] = r2s
+    denom = np.bincount(task, minlength=has_centroid.size)[ct]
+    weight = np.where(denom > 0, counts / np.maximum(denom, 1), 0.0)
+    msr = np.bincount(assign, weights=r2, minlength=C) / np.maximum(counts, 1)
     max_radius = np.zeros(C)
     offset = np.zeros((C, d))
-    ds = diff[order]
     if np.any(nonempty):
         st = starts[nonempty]
-        max_radius[nonempty] = np.sqrt(np.maximum.reduceat(r2[order], st))
-        offset[nonempty] = np.add.reduceat(ds, st, axis=0) / counts[nonempty, None]
-    Xs = ds - offset[assign[order]]
+        max_radius[nonempty] = np.sqrt(np.maximum.reduceat(r2s, st))
+        offset[nonempty] = np.add.reduceat(Xs, st, axis=0) / counts[nonempty, None]
+    for c in np.flatnonzero(nonempty):
+        Xs[starts[c]:starts[c] + counts[c]] -= offset[c]
     U, L, R = _cov_sketch(Xs, starts, counts, q)
     # diag(Sigma_c) - diag(U L U'): per-coordinate variance the sketch misses (predictions)
     diag = np.zeros((C, d))
     if np.any(nonempty):
-        diag[nonempty] = np.add.reduceat(Xs * Xs, starts[nonempty], axis=0) / counts[
+        np.square(Xs, out=Xs)
+        diag[nonempty] = np.add.reduceat(Xs, starts[nonempty], axis=0) / counts[
             nonempty, None]
+    del Xs
     resid_diag = np.maximum(diag - np.einsum("cdq,cq->cd", U * U, L), 0.0)
     return ClusterStats(
         task=ct, centroid=mu.copy(), count=counts.astype(np.int64), weight=weight, msr=msr,

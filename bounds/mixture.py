@@ -59,12 +59,14 @@ class GaussianMixtures:
             if not np.allclose(cov, np.swapaxes(cov, -1, -2), rtol=1e-10, atol=0):
                 raise ValueError("covariances: must be symmetric")
             try:
-                np.linalg.cholesky(cov)
+                chol = _cholesky_reused(cov)
             except np.linalg.LinAlgError:
                 raise ValueError("covariances: must be positive definite") from None
         self.weights = w
         self.means = mu
         self.covariances = cov
+        if not diag:
+            self._chol = chol
 
     @property
     def diagonal(self) -> bool:
@@ -117,22 +119,97 @@ class GaussianMixtures:
             inv_sd = 1.0 / np.sqrt(var)
             logdet = np.log(var).sum(axis=1)
             W = None
-        else:
-            Lc = np.linalg.cholesky(self.covariances.reshape(P, d, d))
-            logdet = 2.0 * np.log(np.diagonal(Lc, axis1=1, axis2=2)).sum(axis=1)
-            W = np.linalg.inv(Lc)  # (P, d, d), whitening maps
-            Wmu = np.einsum("pij,pj->pi", W, mu)
+        else:  # one factorisation per mixture object, reused by every call
+            logdet, W, Wmu = self._whitening()
         out = np.empty((n, P))
-        step = max(1, _CHUNK_ELEMS // max(1, P * d))
+        # diagonal: blocks of ~1 MiB (cache-resident; each entry is the same arithmetic)
+        step = max(1, (_CHUNK_ELEMS if W is not None else 1 << 17) // max(1, P * d))
         for i0 in range(0, n, step):
             Zc = Z[i0 : i0 + step]
             if W is None:
-                y = (Zc[:, None, :] - mu[None]) * inv_sd[None]
+                y = Zc[:, None, :] - mu[None]
+                y *= inv_sd[None]
             else:
                 y = (Zc @ W.reshape(P * d, d).T).reshape(-1, P, d) - Wmu[None]
             out[i0 : i0 + step] = np.einsum("npd,npd->np", y, y)
         logpdf = -0.5 * (out + logdet[None] + d * np.log(2 * np.pi))
         return logpdf.reshape(n, m_, K)
+
+    def _whitening(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logdet (P,), W (P, d, d) = L^{-1}, W mu (P, d)) of full covariances S = L L',
+        computed once per object (the Cholesky factors of the constructor, which reuses
+        those of an earlier object with the same task covariances: :func:`_cholesky_reused`)."""
+        cached = getattr(self, "_white", None)
+        if cached is None:
+            P, d = self.n_tasks * self.n_components, self.dim
+            Lc = getattr(self, "_chol", None)
+            Lc = np.linalg.cholesky(self.covariances) if Lc is None else Lc
+            Lc = Lc.reshape(P, d, d)
+            logdet = 2.0 * np.log(np.diagonal(Lc, axis1=1, axis2=2)).sum(axis=1)
+            W = np.linalg.inv(Lc)  # (P, d, d), whitening maps
+            cached = (logdet, W, np.einsum("pij,pj->pi", W, self.means.reshape(P, d)))
+            self._white = cached
+        return cached
+
+    def nll_screen(self, Z: object, *, tasks: np.ndarray | None = None,
+                   dims: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(S, u): likelihood scores ``S`` (n, len(tasks)) as :meth:`nll` (all tasks by
+        default), and per row a bound ``u`` (n,) with ``|S[i, k] - nll(Z)[i, k]| <= u[i]``
+        for every k (docs/theory.md §13.2). ``dims`` (diagonal covariances only): the
+        quadratic forms summed over these coordinates only, so that ``S - u`` is a *lower*
+        bound of the scores (the other coordinates add ``(z_j - mu_j)^2 / v_j >= 0``).
+
+        Diagonal covariances: ``sum_j (z_j - mu_j)^2 / v_j`` is expanded into two BLAS
+        products (about centred data), with the worst-case rounding of a dot product of
+        length 2d, ``gamma_{2d+8} * sum |terms|`` (``|2 z mu| <= z^2 + mu^2``), as ``u``
+        (the log-sum-exp is 1-Lipschitz in the max norm). Full covariances: :meth:`nll`
+        itself (``u = 0``). A caller needing the exact scores of a row recomputes it."""
+        Z = as_float_array(Z, "Z", ndim=2)
+        tasks = np.arange(self.n_tasks) if tasks is None else np.asarray(tasks)
+        if not self.diagonal:
+            return self.nll(Z)[:, tasks], np.zeros(Z.shape[0])
+        K, d = self.n_components, self.dim
+        mu = self.means[tasks].reshape(-1, d)
+        var = self.covariances[tasks].reshape(-1, d)
+        const = np.log(var).sum(axis=1) + d * np.log(2 * np.pi)
+        with np.errstate(divide="ignore"):
+            lw = np.log(self.weights[tasks]).reshape(-1)
+        if dims is not None:
+            Z, mu, var = Z[:, dims], mu[:, dims], var[:, dims]
+        return _nll_expanded(Z, mu, var, const, lw, tasks.size, K)
+
+    def nll_lower(self, Z: object, dims: np.ndarray) -> np.ndarray:
+        """A lower bound (n, m) of :meth:`nll` (diagonal covariances): per task the least
+        ``(q_k + log det S_k + d log 2 pi) / 2`` over its components of positive weight,
+        with ``q_k`` summed over the coordinates ``dims`` only, minus the rounding bound of
+        :meth:`nll_screen` (``sum_k w_k e^{a_k} <= max_k e^{a_k}`` and the other coordinates
+        add non-negative terms; docs/theory.md §13.2)."""
+        Z = as_float_array(Z, "Z", ndim=2)
+        m_, K, d = self.n_tasks, self.n_components, self.dim
+        mu = self.means.reshape(-1, d)[:, dims]
+        var = self.covariances.reshape(-1, d)
+        const = np.log(var).sum(axis=1) + d * np.log(2 * np.pi)
+        iv = 1.0 / var[:, dims]
+        center = mu.mean(axis=0)
+        mu0 = mu - center
+        B = np.ascontiguousarray(np.concatenate([iv, -2.0 * mu0 * iv], axis=1).T)
+        mq = np.einsum("pd,pd->p", mu0 * mu0, iv)
+        add = np.where(self.weights.reshape(-1) > 0, mq + const, np.inf)
+        iv_max = iv.max(axis=0)  # sum_j y_j^2 / v_kj <= sum_j y_j^2 max_k (1 / v_kj)
+        gam = 1.01 * (2 * dims.size + 8) * np.finfo(np.float64).eps
+        c_max = float(np.abs(const).max())
+        out = np.empty((Z.shape[0], m_))
+        step = max(1, _CHUNK_ELEMS // max(1, mu.shape[0] + 2 * dims.size))
+        for i0 in range(0, Z.shape[0], step):
+            Z0 = Z[i0 : i0 + step, dims] - center
+            Z2 = Z0 * Z0
+            quad = np.concatenate([Z2, Z0], axis=1) @ B  # sum y^2/v - 2 sum y m/v
+            quad += add
+            low = 0.5 * quad.reshape(-1, m_, K).min(axis=2)
+            slack = gam * (Z2 @ iv_max + mq.max()) + 1e-11 * (
+                1.0 + np.abs(low).max(axis=1) + c_max)
+            out[i0 : i0 + step] = low - slack[:, None]
+        return out
 
     def weighted_logpdf(self, Z: object) -> np.ndarray:
         """``log w_tk + log N(z; mu_tk, S_tk)`` (n, m, K); -inf for weight-0 components."""
@@ -237,3 +314,69 @@ def stack_mixtures(parts: Sequence[tuple[object, object, object]]) -> GaussianMi
         k = w.shape[0]
         W[t, :k], MU[t, :k], C[t, :k] = w, mu, cov
     return GaussianMixtures(W, MU, C)
+
+
+def _nll_expanded(Z: np.ndarray, mu: np.ndarray, var: np.ndarray, const: np.ndarray,
+                  lw: np.ndarray, m_: int, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`GaussianMixtures.nll_screen` of diagonal components ``mu``, ``var`` (m K, d')
+    with the constants ``const`` = log det + d log 2 pi and log weights ``lw`` (m K,)."""
+    n, d = Z.shape
+    P = mu.shape[0]
+    iv = 1.0 / var
+    center = mu.mean(axis=0)
+    mu0 = mu - center
+    ivT = np.ascontiguousarray(iv.T)
+    BT = np.ascontiguousarray((-2.0 * mu0 * iv).T)
+    mq = np.einsum("pd,pd->p", mu0 * mu0, iv)
+    gam = 1.01 * (2 * d + 8) * np.finfo(np.float64).eps
+    S = np.empty((n, m_))
+    u = np.empty(n)
+    step = max(1, _CHUNK_ELEMS // max(1, P + 2 * d))
+    for i0 in range(0, n, step):
+        Z0 = Z[i0 : i0 + step] - center
+        Z2 = Z0 * Z0
+        bound = Z2 @ ivT  # sum z^2 / v
+        quad = Z0 @ BT  # -2 sum z mu / v
+        quad += bound
+        quad += mq
+        bound += mq  # >= (sum |terms|) / 2
+        quad += const
+        # 0.5 |error of quad| <= gam * bound; the rest (constants, log-sum-exp and the
+        # reference's own rounding, <= d eps |quad|) is covered by the relative term
+        u[i0 : i0 + step] = gam * bound.max(axis=1) + 1e-11 * (1.0 + np.abs(quad).max(axis=1))
+        a = (-0.5 * quad + lw).reshape(-1, m_, K)
+        amax = a.max(axis=2, keepdims=True)
+        S[i0 : i0 + step] = -(amax[..., 0] + np.log(np.exp(a - amax).sum(axis=2)))
+    return S, u
+
+
+#: Cholesky factors of the last task covariances seen, per (task index, K, d): a mixture
+#: file of step t repeats the tasks of step t - 1 (docs/theory.md §13.2), whose factors
+#: are then reused instead of recomputed (compared exactly, element by element)
+_CHOL_CACHE: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _cholesky_reused(cov: np.ndarray) -> np.ndarray:
+    """``np.linalg.cholesky(cov)`` for (m, K, d, d) covariances, task by task, reusing
+    the factor of a task whose covariances equal those of the previous call's task with
+    the same index (bitwise the same factor: the same LAPACK call on the same numbers)."""
+    m_, K, d, _ = cov.shape
+    out = np.empty_like(cov)
+    todo = []
+    for t in range(m_):
+        hit = _CHOL_CACHE.get((t, K, d))
+        if hit is not None and np.array_equal(hit[0], cov[t]):
+            out[t] = hit[1]
+        else:
+            todo.append(t)
+    if todo:
+        out[todo] = np.linalg.cholesky(cov[todo])
+    if K * d * d * m_ <= _CACHE_ELEMS:  # keep at most one run's factors
+        _CHOL_CACHE.clear()
+        for t in range(m_):
+            _CHOL_CACHE[(t, K, d)] = (cov[t].copy(), out[t].copy())
+    return out
+
+
+_CACHE_ELEMS = 1 << 24  # 128 MiB of covariances and as much of factors
+

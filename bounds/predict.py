@@ -18,7 +18,8 @@ and a reported standard error.
 
 Covariance summary (§9.3): the sketch ``V diag(L) V'`` plus the per-coordinate residual
 ``resid_diag`` (``ClusterStats.resid_diag``); files without it fall back to the isotropic
-upper bound ``resid (I - V V')``, which over-states the spread.
+upper bound ``resid (I - V V')``, which over-states the spread. Fast paths (batched
+factorisations, certified screenings, reuse across steps): docs/theory.md §13.2-§13.3.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import numpy as np
 from ._validate import check_positive_int
 from .stats import ClusterStats, GaussianMixtures
 
-__all__ = ["Prediction", "gauss_proj", "gauss_full", "gauss_scores", "spearman", "PREDICTORS"]
+__all__ = ["Prediction", "gauss_proj", "gauss_full", "gauss_scores", "likelihood_errors",
+           "spearman", "PREDICTORS"]
 
 #: predictor name -> (rule it predicts, one-line assumption); the checker's display order
 PREDICTORS: dict[str, tuple[str, str]] = {
@@ -90,8 +92,93 @@ def centroid_basis(centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return g0, Vt[s > tol].T
 
 
+def _bases(cent: np.ndarray, comps: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`centroid_basis` of each competitor set, one batched SVD per set size (the
+    same LAPACK call per matrix as the unbatched one, so the same bases)."""
+    out: list[np.ndarray] = [np.zeros((cent.shape[1], 0))] * len(comps)
+    sizes = np.array([c.size for c in comps])
+    for k in np.unique(sizes[sizes >= 2]):
+        idx = np.flatnonzero(sizes == k)
+        for b0 in range(0, idx.size, 64):  # (64, k, d) per batch
+            ii = idx[b0 : b0 + 64]
+            cc = np.stack([comps[i] for i in ii])
+            D = cent[cc] - cent[cc[:, :1]]
+            _, sv, Vt = np.linalg.svd(D, full_matrices=False)
+            tol = sv.max(axis=1) * max(k, cent.shape[1]) * np.finfo(np.float64).eps
+            for j, i in enumerate(ii):
+                out[i] = Vt[j][sv[j] > tol[j]].T
+    return out
+
+
+def _competitors(cs: ClusterStats, means: np.ndarray, live: np.ndarray,
+                 n: int) -> list[np.ndarray]:
+    """Per live cluster: its task's centroids, then the ``n`` foreign centroids nearest to
+    its mean (stable order of the squared distances ``einsum((g - mean)^2)``). The
+    distances come from one BLAS product; the candidates within its rounding bound of the
+    n-th are re-measured exactly, so the choice is the one the exact distances make."""
+    cent = cs.centroid
+    d = cent.shape[1]
+    ctr = cent.mean(axis=0)
+    A, B = means[live] - ctr, cent - ctr
+    nA, nB = np.einsum("ij,ij->i", A, A), np.einsum("ij,ij->i", B, B)
+    out = []
+    for i0 in range(0, live.size, 256):
+        G = nA[i0 : i0 + 256, None] + nB[None, :] - 2.0 * (A[i0 : i0 + 256] @ B.T)
+        for j, c in enumerate(live[i0 : i0 + 256]):
+            own = np.flatnonzero(cs.task == cs.task[c])
+            foreign = np.flatnonzero(cs.task != cs.task[c])
+            if foreign.size > n:
+                g = G[j, foreign]
+                delta = 8.0 * (d + 4) * np.finfo(np.float64).eps * (nA[i0 + j] + nB.max())
+                cand = foreign[g <= np.partition(g, n - 1)[n - 1] + 2.0 * delta]
+                X = cent[cand] - means[c]
+                d2 = np.einsum("fd,fd->f", X, X)
+                foreign = cand[np.argsort(d2, kind="stable")[:n]]
+            out.append(np.concatenate([own, foreign]))
+    return out
+
+
+def _screen(cs: ClusterStats, means: np.ndarray, live: np.ndarray,
+            comps: list[np.ndarray]) -> np.ndarray:
+    """Per live cluster an upper bound of its modelled error probability (docs/theory.md
+    §13.3): the union over its foreign competitors g of ``P(||z - g|| <= ||z - o||)``, o
+    its own centroid nearest to the mean, for z ~ N(mean_c, Sigma_c): a Gaussian tail
+    ``Phi(-(|mean - g|^2 - |mean - o|^2) / (2 sqrt((g - o)' Sigma_c (g - o))))``."""
+    from scipy.special import ndtr
+
+    cent = cs.centroid
+    out = np.ones(live.size)
+    for j, c in enumerate(live):
+        comp = comps[j]
+        n_own = int(np.sum(cs.task[comp] == cs.task[c]))
+        if comp.size == n_own:
+            out[j] = 0.0
+            continue
+        X = cent[comp] - means[c]
+        r2 = np.einsum("fd,fd->f", X, X)
+        o = int(np.argmin(r2[:n_own]))
+        Dl = X[n_own:] - X[o]  # g - o
+        W = Dl @ cs.eigvecs[c]
+        v = (W * W) @ cs.eigvals[c]
+        if cs.resid_diag is not None:
+            v += (Dl * Dl) @ cs.resid_diag[c]
+        else:
+            v += cs.resid[c] * np.maximum(np.einsum("fd,fd->f", Dl, Dl)
+                                          - np.einsum("fq,fq->f", W, W), 0.0)
+        gap = r2[n_own:] - r2[o] - 1e-9 * (r2[n_own:] + r2[o])  # minus rounding slack
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(gap > 0, gap / (2.0 * np.sqrt(v) * (1 + 1e-9)), -np.inf)
+        out[j] = float(np.minimum(1.0, ndtr(-z).sum()))
+    return out
+
+
+#: a cluster whose modelled error probability is certified below SCREEN / n_samples is
+#: not sampled (its frequency would be 0 except with probability < SCREEN; docs/theory.md §13.3)
+SCREEN = 1e-9
+
+
 def gauss_proj(cs: ClusterStats, *, n_samples: int = 4000, seed: int = 0,
-               n_competitors: int = 32) -> Prediction:
+               n_competitors: int = 32, cache: dict | None = None) -> Prediction:
     """``pred:gauss-proj``: nearest-centroid error if each cluster were Gaussian in the
     centroid-difference subspace (docs/theory.md §9.1).
 
@@ -103,42 +190,72 @@ def gauss_proj(cs: ClusterStats, *, n_samples: int = 4000, seed: int = 0,
     runs; the far ones almost never win, and dropping them keeps the cost at
     O(C n k^2) for C clusters instead of O(C^2 n)). Per task: sum_c w_c p_c, standard error
     sqrt(sum_c w_c^2 p_c (1 - p_c) / n_samples).
+
+    Cluster c draws from its own stream ``default_rng([seed, c])``; a cluster whose error
+    probability under the model is certified below ``SCREEN / n_samples`` (:func:`_screen`)
+    is not sampled (``details["screened"]``). ``cache``: a dict shared by calls on
+    prefixes (:meth:`ClusterStats.first_tasks`) of one ClusterStats (steps of a run): a
+    cluster with the same competitors and statistics is not recomputed (§13.3).
     """
     n_samples = check_positive_int(n_samples, "n_samples")
     n_competitors = check_positive_int(n_competitors, "n_competitors")
     cs.validate("clusters")
-    rng = np.random.default_rng(seed)
     C, m_ = cs.n_clusters, cs.n_tasks
-    p_c = np.zeros(C)
-    dims = np.zeros(C, dtype=np.int64)
-    for c in range(C):
-        if cs.count[c] == 0:
+    means = cs.centroid + cs.offset
+    live = np.flatnonzero(cs.count > 0)
+    from threadpoolctl import threadpool_limits  # small products: one BLAS thread
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        comps = _competitors(cs, means, live, n_competitors)
+        ub = _screen(cs, means, live, comps)
+    p_c, dims = np.zeros(C), np.zeros(C, dtype=np.int64)
+    screened = np.isin(np.arange(C), live[ub * n_samples <= SCREEN])
+    keys, todo = {}, []
+    for j, c in enumerate(live):
+        if screened[c]:
             continue
-        mean_c = cs.centroid[c] + cs.offset[c]
-        own = np.flatnonzero(cs.task == cs.task[c])
-        foreign = np.flatnonzero(cs.task != cs.task[c])
-        if foreign.size > n_competitors:
-            d2 = np.einsum("fd,fd->f", cs.centroid[foreign] - mean_c,
-                           cs.centroid[foreign] - mean_c)
-            foreign = foreign[np.argsort(d2, kind="stable")[:n_competitors]]
-        comp = np.concatenate([own, foreign])
-        g0, U = centroid_basis(cs.centroid[comp])
-        P = (cs.centroid[comp] - g0) @ U  # (k, r) projected competitors
-        Pn = np.einsum("cr,cr->c", P, P)
-        F = _sqrt_psd(_projected_cov(cs, c, U))
-        Y = ((mean_c - g0) @ U)[None, :] + rng.standard_normal((n_samples, F.shape[1])) @ F.T
-        D2 = Pn[None, :] - 2.0 * (Y @ P.T)  # ||Y - P_g||^2 - ||Y||^2
-        n_own = own.size
-        err = D2[:, n_own:].min(axis=1, initial=np.inf) <= D2[:, :n_own].min(axis=1)
-        p_c[c] = err.mean()
-        dims[c] = U.shape[1]
+        if cache is not None:
+            keys[c] = _cache_key(cs, c, comps[j], seed, n_samples)
+            if keys[c] in cache:
+                p_c[c], dims[c] = cache[keys[c]]
+                continue
+        todo.append(j)
+    with threadpool_limits(limits=1, user_api="blas"):
+        bases = _bases(cs.centroid, [comps[j] for j in todo])
+        for j, U in zip(todo, bases):
+            c, comp = live[j], comps[j]
+            g0 = cs.centroid[comp[0]]
+            P = (cs.centroid[comp] - g0) @ U  # (k, r) projected competitors
+            Pn = np.einsum("cr,cr->c", P, P)
+            F = _sqrt_psd(_projected_cov(cs, c, U))
+            rng = np.random.default_rng([seed, int(c)])
+            Y = ((means[c] - g0) @ U)[None, :] + rng.standard_normal(
+                (n_samples, F.shape[1])) @ F.T
+            D2 = Pn[None, :] - 2.0 * (Y @ P.T)  # ||Y - P_g||^2 - ||Y||^2
+            n_own = int(np.sum(cs.task[comp] == cs.task[c]))
+            err = D2[:, n_own:].min(axis=1, initial=np.inf) <= D2[:, :n_own].min(axis=1)
+            p_c[c], dims[c] = err.mean(), U.shape[1]
+            if cache is not None:
+                cache[keys[c]] = (p_c[c], dims[c])
     w = cs.weight
     p_t = np.bincount(cs.task, weights=w * p_c, minlength=m_)
     var_t = np.bincount(cs.task, weights=w**2 * p_c * (1 - p_c) / n_samples, minlength=m_)
     return _finish("pred:gauss-proj", p_t, var_t, cs.task_sizes().astype(np.float64),
                    {"per_cluster": p_c, "subspace_dim": dims, "n_samples": n_samples,
-                    "n_competitors": n_competitors, "seed": seed,
+                    "n_competitors": n_competitors, "seed": seed, "screened": screened,
+                    "error_upper": np.bincount(live, weights=ub, minlength=C),
                     "residual": "diag" if cs.resid_diag is not None else "iso"})
+
+
+def _cache_key(cs: ClusterStats, c: int, comp: np.ndarray, seed: int, n: int) -> tuple:
+    """What cluster c's estimate depends on: its statistics, its competitors, the draws."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for a in (cs.centroid[comp], cs.offset[c], cs.eigvecs[c], cs.eigvals[c], cs.resid[c],
+              cs.resid_diag[c] if cs.resid_diag is not None else np.zeros(0), cs.task[comp]):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return (int(c), h.hexdigest(), int(seed), int(n))
 
 
 def _sample_cluster(cs: ClusterStats, c: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -155,6 +272,7 @@ def _sample_cluster(cs: ClusterStats, c: int, n: int, rng: np.random.Generator) 
 
 #: multiply-adds of the mixture scoring in :func:`gauss_full` (keeps m = 100 in seconds)
 FULL_BUDGET = 4e9
+_BLOCK = 1 << 23  # draws x dimension scored at once by gauss_full
 
 
 def gauss_full(cs: ClusterStats, mixtures: GaussianMixtures, *, n_per_task: int = 2000,
@@ -175,20 +293,80 @@ def gauss_full(cs: ClusterStats, mixtures: GaussianMixtures, *, n_per_task: int 
                          f"not match the cluster statistics ({cs.n_tasks}, {cs.dim})")
     rng = np.random.default_rng(seed)
     m_ = cs.n_tasks
-    p_t = np.zeros(m_)
-    for t in range(m_):
+    n_err = np.zeros(m_)
+    draws: list[np.ndarray] = []
+    t0 = 0
+    for t in range(m_):  # the draws in the order of the random stream, scored in blocks
         idx = np.flatnonzero((cs.task == t) & (cs.count > 0))
         w = cs.weight[idx] / cs.weight[idx].sum()
         counts = rng.multinomial(n_per_task, w)
-        Z = np.concatenate([_sample_cluster(cs, c, k, rng) for c, k in zip(idx, counts)])
-        S = mixtures.nll(Z)
-        own = S[:, t].copy()
-        S[:, t] = np.inf
-        p_t[t] = float(np.mean(S.min(axis=1) <= own)) if m_ > 1 else 0.0
+        draws += [_sample_cluster(cs, c, k, rng) for c, k in zip(idx, counts)]
+        if m_ > 1 and ((t + 1 - t0) * n_per_task * cs.dim >= _BLOCK or t == m_ - 1):
+            own = np.repeat(np.arange(t0, t + 1), n_per_task)
+            err = likelihood_errors(mixtures, np.concatenate(draws), own)
+            n_err[t0 : t + 1] = np.bincount(own - t0, weights=err, minlength=t + 1 - t0)
+            draws, t0 = [], t + 1
+    p_t = n_err / n_per_task
     var_t = p_t * (1 - p_t) / n_per_task
     return _finish("pred:gauss-full", p_t, var_t, cs.task_sizes().astype(np.float64),
                    {"n_per_task": n_per_task, "seed": seed,
                     "residual": "diag" if cs.resid_diag is not None else "iso"})
+
+
+#: coordinates of the first, partial pass of :func:`likelihood_errors` (§13.2)
+SCREEN_DIMS = 64
+
+
+def likelihood_errors(mixtures: GaussianMixtures, Z: np.ndarray, own: np.ndarray,
+                      ) -> np.ndarray:
+    """Retrieval errors of the likelihood rule: ``min_{s != own} S_s(z) <= S_own(z)`` with
+    ``S = mixtures.nll(Z)`` (ties are errors; docs/theory.md §1, §13.2).
+
+    First pass (diagonal covariances, d > 2 SCREEN_DIMS): every foreign score is bounded
+    below through its quadratic forms over ``SCREEN_DIMS`` coordinates
+    (:meth:`GaussianMixtures.nll_lower`) and the own score above; a draw whose every
+    foreign lower bound exceeds its own upper bound is correctly retrieved. The others are
+    scored over all coordinates by :meth:`GaussianMixtures.nll_screen` (BLAS), and a draw
+    whose margin is within the rounding bound by :meth:`GaussianMixtures.nll`: every
+    decision is the one the exact scores make."""
+    n = own.size
+    sure = np.zeros(n, dtype=bool)
+    if mixtures.diagonal and mixtures.dim > 2 * SCREEN_DIMS:
+        mu0 = mixtures.means - mixtures.means.reshape(-1, mixtures.dim).mean(axis=0)
+        spread = np.einsum("mkd,mkd->d", mu0 * mu0, 1.0 / mixtures.covariances)
+        dims = np.sort(np.argsort(-spread, kind="stable")[:SCREEN_DIMS])
+        own_ub = np.empty(n)
+        from threadpoolctl import threadpool_limits  # small products: one BLAS thread
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            for t in np.unique(own):  # the own score over every coordinate, from above
+                sel = own == t
+                s_t, u_t = mixtures.nll_screen(Z[sel], tasks=np.array([t]))
+                own_ub[sel] = s_t[:, 0] + u_t
+        low = mixtures.nll_lower(Z, dims)
+        low[np.arange(n), own] = np.inf
+        sure = low.min(axis=1) > own_ub + 1e-9 * (1.0 + np.abs(own_ub))
+    err = np.zeros(n, dtype=bool)
+    rest = np.flatnonzero(~sure)
+    if rest.size:
+        err[rest] = _errors_scored(mixtures, Z[rest], own[rest])
+    return err
+
+
+def _errors_scored(mixtures: GaussianMixtures, Z: np.ndarray, own: np.ndarray) -> np.ndarray:
+    rows = np.arange(own.size)
+    S, u = mixtures.nll_screen(Z)
+    s_own = S[rows, own]
+    S[rows, own] = np.inf
+    margin = S.min(axis=1) - s_own
+    err = margin <= 0.0
+    unsure = np.flatnonzero(np.abs(margin) <= 2.0 * u)
+    if unsure.size:
+        Se = mixtures.nll(Z[unsure])
+        so = Se[np.arange(unsure.size), own[unsure]].copy()
+        Se[np.arange(unsure.size), own[unsure]] = np.inf
+        err[unsure] = Se.min(axis=1) <= so
+    return err
 
 
 def gauss_scores(mean: list[np.ndarray], cov: list[np.ndarray], n_t: np.ndarray, *,

@@ -63,8 +63,15 @@ def _non_negative(val: int) -> int:
     return val
 
 
+def _positive(val: int) -> int:
+    if val < 1:
+        raise ValueError(f"must be >= 1, got {val}")
+    return val
+
+
 _delta = _checked(float, lambda v: check_probability(v, "delta"))
 _step = _checked(int, _non_negative)
+_jobs = _checked(int, _positive)
 
 
 def _nothing_selected(names: list[str]) -> str:
@@ -105,6 +112,22 @@ def _no_retrieval(run_dir: str, step: int | None) -> str | None:
             f"run.json checked, nothing to bound")
 
 
+class _Version(argparse.Action):
+    """``--version``: the checker's version and ``git describe`` (run only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0,
+                         help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from .files import checker_version
+
+        print(f"{PROG}: {checker_version()}")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the checker."""
     from .. import REGISTRY
@@ -121,9 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which evaluation split(s) to check (default: both)")
     p.add_argument("--step", type=_step, default=None, metavar="N",
                    help="evaluation step (default: the latest completed one)")
-    p.add_argument("--json", default=None, metavar="FILE", help="write the report as JSON")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="write the report as JSON (docs/check-json.md)")
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help="write one CSV row per split, rule, task and bound: split, rule, "
+                        "task, bound, tier, value, error, holds (docs/check-json.md)")
     p.add_argument("--plot", default=None, metavar="FILE",
-                   help="write a PNG: bounds vs. empirical error and delta_t per task")
+                   help="write a figure (format from the extension: .png, .pdf, .svg): the "
+                        "tightest bound of each tier against the error per rule, and the "
+                        "predicted against the realised error over the steps")
+    p.add_argument("--wide", action="store_true",
+                   help="the ladder in one line per rule at any width (default: at most "
+                        "120 columns, rows fold, never cut)")
+    p.add_argument("--version", action=_Version,
+                   help="print the checker's version and git describe, then exit")
     p.add_argument("--bounds", type=_names, default=None, metavar="NAME,...",
                    help="only these bounds (names of bounds.REGISTRY)")
     p.add_argument("--delta", type=_delta, default=0.05,
@@ -133,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after the ladder, print every per-task table with the bound notes")
     p.add_argument("--worst", type=_step, default=3, metavar="N",
                    help="tasks listed per rule in the summary, largest error first (default 3)")
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="processes for the independent parts (splits, tiers, SDP chunks, "
+                        "predictions, plot steps); the output does not depend on it "
+                        "(default: the CPU cores)")
     return p
 
 
@@ -146,8 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     splits = SPLITS if args.split == "both" else (args.split,)
     try:
         from .core import check_run
+        from .files import check_output_path
         from .report import render, write_json
 
+        for opt in ("json", "csv", "plot"):  # before anything is computed
+            if getattr(args, opt):
+                check_output_path(getattr(args, opt), f"--{opt}")
         na = _no_retrieval(args.run_dir, args.step)
         if na is not None:
             print(na)
@@ -155,12 +197,24 @@ def main(argv: list[str] | None = None) -> int:
         data = load_run(args.run_dir, step=args.step, splits=splits)
         for w in data.warnings:
             sys.stderr.write(f"{PROG}: warning: {w}\n")
-        report = check_run(data, splits=splits, names=args.bounds, delta=args.delta)
+        from .jobs import cores, set_default_jobs
+
+        jobs = cores() if args.jobs is None else args.jobs
+        set_default_jobs(jobs)  # also for the steps of --plot
+        report = check_run(data, splits=splits, names=args.bounds, delta=args.delta,
+                           jobs=jobs)
         if args.bounds is not None and not any(t.rows for t in report.tables):
             raise RunDirError(_nothing_selected(args.bounds))
-        render(report, per_task=args.per_task, worst=args.worst)
+        from .files import checker_version
+
+        render(report, per_task=args.per_task, worst=args.worst, wide=args.wide,
+               checker=checker_version(), selected=args.bounds)
         if args.json:
             write_json(report, args.json)
+        if args.csv:
+            from .report import write_csv
+
+            write_csv(report, args.csv)
         if args.plot:
             from .plot import write_plot
 

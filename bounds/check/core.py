@@ -26,9 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import REGISTRY, BoundInputs, empirical_error, evaluate
-from .. import rundir_schema as L
-from .diagnostics import A1Expectation, a1_diagnostics
+from .. import REGISTRY, BoundInputs, empirical_error
 from .rundir import RunData, RunDirError, ScoreFile
 
 __all__ = ["TOL", "BoundRow", "Table", "Report", "Violation", "check_run", "bound_groups"]
@@ -159,18 +157,43 @@ def _category(name: str) -> str:
     return "guaranteed" if REGISTRY[name].guaranteed else "assumption"
 
 
-def _evaluate(inputs: BoundInputs, names: list[str], what: str) -> dict:
-    try:
-        return evaluate(inputs, names=names) if names else {}
-    except ValueError as exc:
-        raise RunDirError(f"{what}: {' '.join(str(exc).split())}") from None
+def skip_note(name: str, r: Any) -> str:
+    """Why a bound reads 1 on some tasks (never a silent 1.0), and which work moment-opt
+    skipped (from its details; docs/theory.md §13.1)."""
+    det = r.details
+    parts = []
+    sk = det.get("skipped")
+    if sk is not None:
+        n_sdp = int(det.get("n_sdp", 0))
+        why = {"one": "a Cantelli term is 1", "cap": "largest term + Cantelli rest reach "
+               "the union cap", "D": "bound D's truncated union is below the SDP's lower "
+               "bound"}
+        done = [f"{v} {why[k]}" for k, v in sk.items() if v]
+        if done:
+            parts.append(f"SDP solved for {n_sdp} cluster(s), skipped for "
+                         f"{sum(sk.values())} ({'; '.join(done)})")
+        if det.get("from_D"):
+            parts.append(f"{det['from_D']} cluster(s) take bound D's value "
+                         "(per-cluster minimum, docs/theory.md §13.1)")
+    one = np.flatnonzero(r.per_task >= 1.0)
+    if one.size:
+        parts.append(f"1 on {one.size} task(s) (e.g. task {int(one[0])}): " + _WHY_ONE.get(
+            name, "every cluster's term is 1 (its radius reaches half its separation)"))
+    return "; ".join(parts)
 
 
-def _inputs(what: str, **kw: Any) -> BoundInputs:
-    try:
-        return BoundInputs(**kw)
-    except ValueError as exc:
-        raise RunDirError(f"{what}: {' '.join(str(exc).split())}") from None
+_UNION = "the union of Cantelli terms over the foreign centroids reaches 1 on every cluster"
+#: why a bound is 1 on a task (docs/theory.md §2-§3.7)
+_WHY_ONE = {
+    "C": _UNION,
+    "D": _UNION + ", and no truncation radius brings Markov + truncated union below 1",
+    "moment-opt": _UNION + ", bound D is 1, and the SDP over the largest terms plus the "
+                  "Cantelli rest reaches 1",
+    "corollary": "m / (1 + delta_t^2) < 1 needs the separation factor delta_t > sqrt(m - 1)",
+    "G-cantelli": "at every threshold r the own Cantelli term plus the m - 1 foreign ones "
+                  "reach 1",
+    "G-emp": "at every threshold the own tail plus the m - 1 foreign tails reach 1",
+}
 
 
 def _new_table(sf: ScoreFile, inputs: BoundInputs) -> Table:
@@ -191,27 +214,23 @@ def check_run(
     names: list[str] | None = None,
     delta: float = 0.05,
     diag_seed: int = 0,
+    jobs: int = 1,
 ) -> Report:
-    """Evaluate the bounds of ``data`` for ``splits`` (see the module docstring)."""
+    """Evaluate the bounds of ``data`` for ``splits`` (see the module docstring).
+
+    ``jobs``: processes evaluating the independent parts (:mod:`bounds.check.work`); the
+    report is the same for every value."""
+    from .jobs import value
+    from .work import compute
+
     groups = bound_groups()
     wanted = set(REGISTRY) if names is None else set(names)
     sel = {g: [n for n in lst if n in wanted] for g, lst in groups.items()}
     warnings = list(data.warnings)
     tables: list[Table] = []
-
-    train_res: dict = {}
-    if data.train_clusters is not None and sel["clusters"]:
-        what = f"{L.TASKS}/*/{L.TRAIN_CLUSTERS}"
-        train_res = _evaluate(_inputs(what, clusters=data.train_clusters, delta=delta),
-                              sel["clusters"], what)
-    gauss_res: dict = {}
-    expectation = None
-    if data.mixtures is not None and sel["mixtures"]:
-        what = data.mixtures_rel or L.MIXTURES
-        gauss_res = _evaluate(_inputs(what, mixtures=data.mixtures, delta=delta),
-                              sel["mixtures"], what)
-        expectation = A1Expectation(data.mixtures, seed=diag_seed)
-
+    done = compute(data, splits, sel, delta, diag_seed, jobs)
+    train_res = value(done[("clusters", "train")]) if ("clusters", "train") in done else {}
+    gauss_res = value(done[("mixtures",)]) if ("mixtures",) in done else {}
     for split in splits:
         sd = data.splits.get(split)
         if sd is None:
@@ -220,38 +239,9 @@ def check_run(
             warnings.append(f"{sd.clusters_rel}: no shared-centroid.npz to compare with; "
                             "centroid-geometry bounds skipped")
         for (mode, kind), sf in sorted(sd.scores.items()):
-            inputs = _inputs(sf.rel, scores=sf.scores, task=sf.task, delta=delta)
-            tab = _new_table(sf, inputs)
+            # distribution-free score bounds and PAC bounds (from the calibration split)
+            tab = value(done[("table", split, mode, kind)])
             tables.append(tab)
-            # distribution-free score bounds -------------------------------------
-            res = _evaluate(inputs, sel["scores"], sf.rel)
-            for name, r in res.items():
-                tab.rows.append(_row(name, name, _category(name), "scores", r.per_task,
-                                     r.overall, tab))
-            # PAC bounds from the calibration split -------------------------------
-            cal = data.splits.get("calibration")
-            if split == "test" and sel["pac"]:
-                csf = cal.scores.get((mode, kind)) if cal is not None else None
-                if csf is None:
-                    tab.notes.append("PAC bounds skipped: no calibration scores for "
-                                     f"{mode}-{kind}")
-                else:
-                    # the PAC bounds read only the calibration sample
-                    inp = _inputs(csf.rel, cal_scores=csf.scores, cal_task=csf.task,
-                                  delta=delta)
-                    for name, r in _evaluate(inp, sel["pac"], csf.rel).items():
-                        tab.rows.append(_row(
-                            name, name, "pac", "calibration-scores", r.per_task, r.overall,
-                            tab, note=f"holds with probability >= 1 - delta = {1 - delta:g} "
-                            "over the calibration draw"))
-                        if "pooled" in r.details:  # overall: no union over tasks needed
-                            row = _row(f"{name}:pooled", name, "pac", "calibration-scores",
-                                       r.per_task, r.details["pooled"], tab,
-                                       note="overall = one bound on the pooled calibration "
-                                       "sample at level delta (calibration task weights)")
-                            row.overall = row.overall_native
-                            row.holds_overall = row.overall >= tab.err - TOL
-                            tab.rows.append(row)
             # centroid geometry ---------------------------------------------------
             if (mode, kind) == ("shared", "centroid") and sel["clusters"]:
                 if sd.clusters is not None:
@@ -263,20 +253,20 @@ def check_run(
                             "summarise the evaluated samples"
                         )
                     # the centroid-geometry bounds read only the cluster statistics
-                    inp = _inputs(sd.clusters_rel or "clusters", clusters=sd.clusters,
-                                  delta=delta)
-                    for name, r in _evaluate(inp, sel["clusters"], sd.clusters_rel).items():
+                    for name, r in value(done[("clusters", split)]).items():
                         tab.rows.append(_row(name, name, _category(name), "clusters-shared",
-                                             r.per_task, r.overall, tab))
+                                             r.per_task, r.overall, tab,
+                                             note=skip_note(name, r)))
                 else:
                     tab.notes.append(f"no {split}/clusters-shared.npz: guaranteed centroid "
                                      "bounds skipped")
                 for name, r in train_res.items():
-                    tab.rows.append(_row(
-                        f"train:{name}", name, "assumption", "train-clusters", r.per_task,
-                        r.overall, tab,
-                        note="predictive: from training-time statistics, bounds the "
-                             "train-split error, not guaranteed on this split"))
+                    note = ("predictive: from training-time statistics, bounds the "
+                            "train-split error, not guaranteed on this split")
+                    extra = skip_note(name, r)
+                    tab.rows.append(_row(f"train:{name}", name, "assumption", "train-clusters",
+                                         r.per_task, r.overall, tab,
+                                         note=f"{note}; {extra}" if extra else note))
                 if data.train_clusters is None and data.train_note:
                     tab.notes.append(f"predictive centroid bounds skipped: {data.train_note}")
             # Gaussian mixtures ----------------------------------------------------
@@ -285,16 +275,15 @@ def check_run(
                     tab.rows.append(_row(name, name, "assumption", "mixtures", r.per_task,
                                          r.overall, tab,
                                          note="population bound under Assumption A.1"))
-                if sd.reps is not None and expectation is not None:
-                    tab.diagnostics = a1_diagnostics(data.mixtures, sd.reps,
-                                                     expectation=expectation)
+                if sd.reps is not None:
+                    tab.diagnostics = value(value(done[("diag",)])[split])
                 else:
                     tab.notes.append(f"A.1 diagnostics skipped: {sd.reps_note}")
     if not tables:
         raise RunDirError("eval: no score matrix for the selected split(s)")
     from .ladder import attach
 
-    warnings.extend(attach(tables, data, seed=diag_seed))
+    warnings.extend(attach(tables, data, seed=diag_seed, computed=done))
 
     violations, soft = [], []
     for tab in tables:

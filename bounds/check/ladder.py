@@ -25,6 +25,7 @@ import numpy as np
 
 from ..claims import claim_split, earlier_cantelli, earlier_event, train_score_moments
 from ..predict import PREDICTORS, Prediction, gauss_full, gauss_proj, gauss_scores, spearman
+from .jobs import STATE, default_jobs, run_items, value
 
 __all__ = ["TIER_NAMES", "PredRow", "Rung", "attach", "ladder", "tier_of"]
 
@@ -105,22 +106,20 @@ def _draws(p: Prediction) -> dict[str, Any]:
     return {"n_draws": int(d.get("n_samples", 0)), "per": per, "seed": d.get("seed")}
 
 
-def attach(tables: list[Any], data: Any, *, seed: int = 0) -> list[str]:
-    """Add ``predictions`` and ``claims`` to every table; returns notes for the report.
+def _pred_centroid(seed: int) -> Prediction:
+    return gauss_proj(STATE["data"].train_clusters, seed=seed)
 
-    Predictions are computed once from the training-time statistics and compared with
-    each split's realised errors (the prediction's seed is fixed: ``seed``)."""
-    notes: list[str] = []
-    cs = data.train_clusters
-    preds: dict[tuple[str, str], Prediction] = {}
-    if cs is not None:
-        preds[("shared", "centroid")] = gauss_proj(cs, seed=seed)
-        if data.mixtures is not None:
-            preds[("shared", "nll")] = gauss_full(cs, data.mixtures, seed=seed)
-    else:
-        notes.append(f"no training-time predictions: {data.train_note}")
-    earlier: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    for key, mats in data.train_scores.items():
+
+def _pred_nll(seed: int) -> Prediction:
+    data = STATE["data"]
+    return gauss_full(data.train_clusters, data.mixtures, seed=seed)
+
+
+def _pred_earlier(seed: int) -> dict:
+    """Per (mode, kind) of the training-time scores: the earlier-claimed bound, the train
+    rate of the earlier event and its prediction (docs/theory.md §10)."""
+    earlier: dict[tuple[str, str], dict[str, Any]] = {}
+    for key, mats in STATE["data"].train_scores.items():
         means, covs = train_score_moments(mats)
         n_tr = np.array([T.shape[0] for T in mats], dtype=np.float64)
         bound = np.array([earlier_cantelli(mu[-1], c[-1, -1], mu[:-1], np.diag(c)[:-1])[0]
@@ -130,6 +129,41 @@ def attach(tables: list[Any], data: Any, *, seed: int = 0) -> list[str]:
             for t, T in enumerate(mats)])
         earlier[key] = {"bound": bound, "train_rate": train_rate,
                         "pred": gauss_scores(means, covs, n_tr, seed=seed)}
+    return earlier
+
+
+def prediction_items(data: Any, seed: int) -> dict:
+    """The predictions of a check as work items (:mod:`bounds.check.jobs`), reading the
+    run from ``jobs.STATE["data"]``."""
+    items: dict = {}
+    if data.train_clusters is not None:
+        items[("pred", "shared", "centroid")] = (_pred_centroid, (seed,))
+        if data.mixtures is not None:
+            items[("pred", "shared", "nll")] = (_pred_nll, (seed,))
+    if data.train_scores:
+        items[("pred", "earlier")] = (_pred_earlier, (seed,))
+    return items
+
+
+def attach(tables: list[Any], data: Any, *, seed: int = 0,
+           computed: dict | None = None) -> list[str]:
+    """Add ``predictions`` and ``claims`` to every table; returns notes for the report.
+
+    Predictions are computed once from the training-time statistics and compared with
+    each split's realised errors (the prediction's seed is fixed: ``seed``); ``computed``:
+    the results of :func:`prediction_items` (computed here when not given)."""
+    if computed is None:
+        STATE["data"] = data
+        try:
+            computed = run_items(prediction_items(data, seed), 1)
+        finally:
+            STATE.pop("data", None)
+    notes: list[str] = []
+    preds: dict[tuple[str, str], Prediction] = {
+        k[1:]: value(v) for k, v in computed.items() if k[0] == "pred" and len(k) == 3}
+    if data.train_clusters is None:
+        notes.append(f"no training-time predictions: {data.train_note}")
+    earlier = value(computed[("pred", "earlier")]) if ("pred", "earlier") in computed else {}
     if not data.train_scores and data.train_scores_note:
         notes.append(f"no earlier-claimed bounds/predictions: {data.train_scores_note}")
     for tab in tables:
@@ -180,12 +214,13 @@ def ladder(report: Any) -> list[Rung]:
 
 
 def over_steps(data: Any, *, split: str = "test", seed: int = 0, max_steps: int = 8,
-               cache: dict | None = None) -> dict[str, Any]:
+               cache: dict | None = None, jobs: int | None = None) -> dict[str, Any]:
     """Predicted against realised overall error after each evaluated step (at most
     ``max_steps``, evenly spaced, always the checked one) for the shared rules.
 
     The predictions do not depend on the split: pass the same ``cache`` dict for several
-    splits and each (step, rule) is computed once."""
+    splits and each (step, rule) is computed once. ``jobs``: processes for the steps
+    (default: the checker's ``--jobs``); the result does not depend on it."""
     cache = {} if cache is None else cache
     from .. import rundir_schema as L
     from ..empirical import empirical_error
@@ -201,10 +236,11 @@ def over_steps(data: Any, *, split: str = "test", seed: int = 0, max_steps: int 
     cs = data.train_clusters
     if cs is None:
         return out
-    for k in steps:
+    todo: dict = {}
+    got: dict[int, dict] = {}
+    for k in steps:  # read every step first (a step with an unreadable file is left out)
         sdir = L.step_dir(root, k)
-        sub = cs.first_tasks(k)
-        got = {}
+        got_k, todo_k = {}, {}
         try:
             for kind in L.KINDS:
                 p = sdir / L.scores_file(split, "shared", kind)
@@ -215,17 +251,35 @@ def over_steps(data: Any, *, split: str = "test", seed: int = 0, max_steps: int 
                 mp = sdir / L.MIXTURES
                 if kind == "nll" and not mp.is_file():
                     continue
-                if (k, kind, seed) not in cache:
-                    cache[(k, kind, seed)] = (
-                        gauss_proj(sub, seed=seed).overall if kind == "centroid" else
-                        gauss_full(sub, _read_mixtures(mp, str(mp.relative_to(root)), k + 1),
-                                   seed=seed).overall)
-                pred = cache[(k, kind, seed)]
-                got[f"shared-{kind}"] = (real, pred)
+                if (k, kind, seed) not in cache and (k, kind, seed) not in todo:
+                    todo_k[(k, kind, seed)] = (_step_pred, (k, kind, seed)) if kind == \
+                        "centroid" else (_step_pred, (k, kind, seed, _read_mixtures(
+                            mp, str(mp.relative_to(root)), k + 1)))
+                got_k[f"shared-{kind}"] = (real, (k, kind, seed))
         except RunDirError:
             continue
+        got[k] = got_k
+        todo.update(todo_k)
+    # the predictions of the steps, in parallel (step t's clusters extend step t-1's: the
+    # per-cluster estimates of gauss_proj are reused, STATE["proj_cache"]; theory §13.3)
+    STATE.update(data=data, proj_cache=cache.setdefault("proj_clusters", {}))
+    try:
+        res = run_items(todo, default_jobs() if jobs is None else jobs)
+    finally:
+        STATE.pop("data", None)
+        STATE.pop("proj_cache", None)
+    cache.update({key: value(v) for key, v in res.items()})
+    for k, got_k in got.items():
         out["steps"].append(k)
-        for rule, (real, pred) in got.items():
+        for rule, (real, key) in got_k.items():
             out["realised"].setdefault(rule, []).append((k, real))
-            out["predicted"].setdefault(rule, []).append((k, pred))
+            out["predicted"].setdefault(rule, []).append((k, cache[key]))
     return out
+
+
+def _step_pred(k: int, kind: str, seed: int, mixtures: Any = None) -> float:
+    """Overall prediction of step k (tasks 0..k) for the shared ``kind`` rule."""
+    sub = STATE["data"].train_clusters.first_tasks(k)
+    if kind == "centroid":
+        return gauss_proj(sub, seed=seed, cache=STATE.get("proj_cache")).overall
+    return gauss_full(sub, mixtures, seed=seed).overall

@@ -9,13 +9,11 @@ plus the Cantelli union of the others (§3.7.2, §3.7.7).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .._validate import as_float_array, check_positive_int
 from ..base import Bound, BoundInputs
-from ..centroid import DirectionalBound, _per_task_from_clusters
+from ..centroid import DirectionalBound, _per_task_from_clusters, truncated_union
 from ..clusters import ClusterStats
 from ..geometry import _cluster_geometry, _directional_tails
 from .law import _pow2, _sup_union
@@ -88,7 +86,8 @@ def centroid_moment_bound(own: object, foreign: object, offset: object, eigvecs:
         p = as_float_array(tails, "tails", ndim=1, allow_empty=True)
         if p.shape != (k,):
             raise ValueError(f"tails: shape {p.shape}, expected ({k},)")
-    return _cluster_bound(own, foreign, offset, V, L, resid, p, r_max, law, backend)
+    return _cluster_bound(own, foreign, offset, V, L, resid, p, r_max, law, backend,
+                          skip=not law)  # the attaining law needs the SDP itself
 
 
 def _select(foreign: np.ndarray, own: np.ndarray, p: np.ndarray, r_max: int) -> np.ndarray:
@@ -100,6 +99,9 @@ def _select(foreign: np.ndarray, own: np.ndarray, p: np.ndarray, r_max: int) -> 
     cand = np.flatnonzero(p > PRUNE_TOL)
     if cand.size == 0:
         return cand
+    if cand.size > r_max:  # only terms >= the r_max-th largest can be chosen (ties kept)
+        pc = p[cand]
+        cand = cand[pc >= np.partition(pc, pc.size - r_max)[pc.size - r_max]]
     Fc = foreign[cand]
     diff = Fc - own[None, :]
     d2 = np.einsum("ij,ij->i", diff, diff)
@@ -113,7 +115,9 @@ def _select(foreign: np.ndarray, own: np.ndarray, p: np.ndarray, r_max: int) -> 
 
 def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: np.ndarray,
                    L: np.ndarray, resid: float, p: np.ndarray, r_max: int, law: bool,
-                   backend: str) -> ClusterMomentResult:
+                   backend: str, *, skip: bool = True) -> ClusterMomentResult:
+    """One cluster's bound (§3.7); ``skip=False`` solves the SDP even where §13.1 shows
+    that it cannot change the value (the reference of the tests)."""
     k, d = foreign.shape
     cant = float(min(1.0, p.sum()))
     if k == 0:
@@ -126,7 +130,10 @@ def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: 
     rest_mask[sel] = False
     rest = float(p[rest_mask].sum())
     n_pruned = int(rest_mask.sum())
-    if sel.size <= 1:  # one halfspace: the SDP equals Cantelli (docs/theory.md §3.7)
+    # one halfspace: the SDP equals Cantelli (§3.7.3); several: the SDP is at least their
+    # largest Cantelli term (§3.7.4), so when that plus the rest already reaches the union
+    # cap min(1, sum p) no SDP can lower the value (§13.1): it is not solved
+    if sel.size <= 1 or (skip and float(p[sel].max()) + rest >= cant):
         sdp = float(p[sel].sum())
         val = min(1.0, (sdp + rest) * (1.0 + 2 * _EPS), cant)
         return ClusterMomentResult(val, sdp, rest, cant, sel, 0, n_pruned)
@@ -168,12 +175,42 @@ def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: 
 
 
 # ------------------------------------------------------------------ registered bound
-class MomentOptBound(Bound):
-    """moment-opt: per cluster the optimal two-moment bound (SDP) (docs/theory.md §3.7).
+#: D replaces the two-moment value only when smaller by more than this (relative): at
+#: rounding-level ties the certified SDP value (and its optimality law) is kept
+_MATERIAL = 1e-6
 
-    eps_c = min(1, SDP over the r_max largest Cantelli directions + Cantelli union of the
-    rest, Cantelli union of all); per task sum_c w_c eps_c. Exact on the empirical measure
-    (the sample is one law with these moments); a sketch keeps it valid (monotone in Sigma).
+#: why a cluster's SDP was not solved (docs/theory.md §13.1), as printed in the details
+SKIP_REASONS = {
+    "one": "a foreign centroid's Cantelli term is 1 (coincident centroid, or the mean on "
+           "its side of the bisector): the cluster's term is 1",
+    "cap": "largest Cantelli term + Cantelli rest >= the Cantelli union min(1, sum p): "
+           "no SDP over the r_max largest terms can lower it",
+    "D": "bound D's truncated union (Markov screening of far centroids) <= the SDP's "
+         "lower bound (largest Cantelli term + Cantelli rest)",
+}
+
+
+def sdp_lower_bound(p: np.ndarray, r_max: int) -> np.ndarray:
+    """Per row of ``p`` (C, k) >= 0, a lower bound of ``SDP_T + rest`` (§3.7.4, §3.7.7):
+    the largest Cantelli term above PRUNE_TOL plus every term outside the ``r_max``
+    largest of them (which set T is chosen among ties does not change either sum)."""
+    if p.shape[1] == 0:
+        return np.zeros(p.shape[0])
+    pk = np.where(p > PRUNE_TOL, p, 0.0)
+    r = min(r_max, p.shape[1])
+    top = -np.partition(-pk, r - 1, axis=1)[:, :r]
+    return top.max(axis=1) + (p.sum(axis=1) - top.sum(axis=1))
+
+
+class MomentOptBound(Bound):
+    """moment-opt: per cluster the optimal two-moment bound (SDP) (docs/theory.md §3.7),
+    screened by bound D's truncated union (§13.1).
+
+    eps_c = min(D_c, SDP over the r_max largest Cantelli directions + Cantelli union of
+    the rest, Cantelli union of all, 1); per task sum_c w_c eps_c. Exact on the empirical
+    measure (the sample is one law with these moments; D_c is exact on it, §3.6); a
+    sketch keeps it valid (monotone in Sigma). The SDP is skipped, with the reason in
+    ``details["method"]``, where its lower bound already reaches min(1, C_c, D_c).
     """
 
     name, title, section = "moment-opt", "optimal two-moment bound (SDP)", "docs/theory.md §3.7"
@@ -182,52 +219,102 @@ class MomentOptBound(Bound):
         "Cantelli union over the rest; certified dual-feasible value",
     )
     tier = "training-time"
-    at_most = ("C",)  # §3.7.4: never above bound C
+    at_most = ("C", "D")  # §3.7.4, §13.1: never above bound C nor bound D
     reads = ("clusters",)
 
     def __init__(self, r_max: int = DEFAULT_R_MAX) -> None:
         self.r_max = check_positive_int(r_max, "r_max")
 
     def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
+        plan = self.prepare(inputs)
+        return self.finish(inputs.clusters, plan, self.solve(inputs.clusters, plan))
+
+    # the three stages, so that a caller may solve the SDPs of several clusters in parallel
+    # (``python -m bounds.check --jobs``): prepare -> solve (any split of plan["todo"]) ->
+    # finish; the result does not depend on the split
+    def prepare(self, inputs: BoundInputs) -> dict:
+        """Everything but the SDPs: bound C's and D's terms, the SDPs' lower bounds, the
+        clusters skipped (with the reason, §13.1) and ``todo``, the clusters whose
+        closed form or SDP is computed by :meth:`solve` (with their rows of p)."""
         cs = inputs.clusters
-        g = inputs.cluster_geometry()
         # bound C's tails; a non-finite one (overflow at extreme scales) is replaced by the
         # trivial 1, which keeps every use below valid
         p = inputs.directional()
         p = np.where(np.isfinite(p), p, 1.0)
+        d_c = truncated_union(inputs)[0]
+        d_c = np.where(np.isfinite(d_c), d_c, 1.0)
+        cap = np.minimum(1.0, p.sum(axis=1))
+        lower = sdp_lower_bound(p, self.r_max)
+        live = cs.count > 0
+        # D below anything the SDP can return: the SDP is not solved (§13.1)
+        by_d = live & (d_c <= np.minimum(lower, cap) * (1.0 - _MATERIAL))
+        # the largest term plus the rest reach 1: the term is 1 whatever the SDP (the
+        # closed form of _cluster_bound gives exactly 1.0 there), nothing to solve
+        at_one = live & ~by_d & (lower >= 1.0)
+        todo = np.flatnonzero(live & ~by_d & ~at_one)
+        fidx = inputs.cluster_geometry()["foreign"][todo]
+        return {"cap": cap, "d_c": d_c, "by_d": by_d, "at_one": at_one, "todo": todo,
+                "p_rows": p[todo], "foreign": fidx, "live": live, "pmax": p.max(axis=1)}
+
+    def solve(self, cs: ClusterStats, plan: dict, rows: np.ndarray | None = None
+              ) -> list[ClusterMomentResult]:
+        """:func:`_cluster_bound` of the clusters ``plan["todo"][rows]`` (all by default)."""
+        from threadpoolctl import threadpool_limits  # small products: one BLAS thread
+
+        rows = np.arange(plan["todo"].size) if rows is None else rows
+        out = []
+        with threadpool_limits(limits=1, user_api="blas"):
+            for i in rows:  # loop over clusters: one small SDP each
+                c, fidx = int(plan["todo"][i]), np.flatnonzero(plan["foreign"][i])
+                out.append(_cluster_bound(cs.centroid[c], cs.centroid[fidx], cs.offset[c],
+                                          cs.eigvecs[c], cs.eigvals[c], float(cs.resid[c]),
+                                          plan["p_rows"][i, fidx], self.r_max, False,
+                                          "clarabel"))
+        return out
+
+    def finish(self, cs: ClusterStats, plan: dict, results: list[ClusterMomentResult]
+               ) -> tuple[np.ndarray, dict]:
+        """Per-task values and details from the plan and the results of every ``todo``."""
         C = cs.n_clusters
-        eps_c = np.minimum(1.0, p.sum(axis=1))
-        sdp = np.full(C, np.nan)
-        primal = np.full(C, np.nan)
-        gap = np.full(C, np.nan)
+        cap, d_c = plan["cap"], plan["d_c"]
+        at_one = plan["at_one"]
+        eps_c = np.where(plan["by_d"], d_c, np.where(at_one, 1.0, cap))
+        sdp, primal, gap = np.full(C, np.nan), np.full(C, np.nan), np.full(C, np.nan)
         r_used = np.zeros(C, dtype=np.int64)
         n_pruned = np.zeros(C, dtype=np.int64)
-        methods = [""] * C
-        t0 = time.perf_counter()
+        one = at_one & (plan["pmax"] >= 1.0)
+        methods = ["empty" if not ok else "skipped (D)" if b else "skipped (one)" if o else
+                   "skipped (cap)" if a else "" for ok, b, o, a in
+                   zip(plan["live"], plan["by_d"], one, at_one)]
+        skipped = dict.fromkeys(SKIP_REASONS, 0)
+        skipped.update(D=int(plan["by_d"].sum()), one=int(one.sum()),
+                       cap=int((at_one & ~one).sum()))
         solver_time = 0.0
-        for c in range(C):  # loop over clusters: one small SDP each
-            if cs.count[c] == 0:  # weight 0: contributes nothing
-                methods[c] = "empty"
-                continue
-            fidx = np.flatnonzero(g["foreign"][c])
-            res = _cluster_bound(cs.centroid[c], cs.centroid[fidx], cs.offset[c],
-                                 cs.eigvecs[c], cs.eigvals[c], float(cs.resid[c]),
-                                 p[c, fidx], self.r_max, False, "clarabel")
+        for i, (c, res) in enumerate(zip(plan["todo"], results)):
             eps_c[c] = res.value
-            sdp[c] = res.sdp
-            r_used[c] = res.r
-            n_pruned[c] = res.n_pruned
+            if d_c[c] < res.value * (1.0 - _MATERIAL):
+                eps_c[c] = d_c[c]
+            sdp[c], r_used[c], n_pruned[c] = res.sdp, res.r, res.n_pruned
             cert = res.certificate
+            pmax = float(plan["p_rows"][i].max(initial=0.0))
             if cert is not None:
                 primal[c] = cert.primal + res.rest
                 gap[c] = cert.gap
                 methods[c] = cert.method
                 solver_time += cert.solve_time
+            elif res.chosen.size <= 1 and pmax < 1.0:
+                methods[c] = "closed-form"  # one halfspace: the SDP is its Cantelli term
             else:
-                methods[c] = "closed-form"
+                why = "one" if pmax >= 1.0 else "cap"
+                skipped[why] += 1
+                methods[c] = f"skipped ({why})"
+                sdp[c] = np.nan if why == "cap" else sdp[c]
         details = {
             "per_cluster": eps_c, "sdp": sdp, "primal": primal, "gap": gap, "r": r_used,
             "n_pruned": n_pruned, "method": methods, "r_max": self.r_max,
-            "solver_time": solver_time, "time": time.perf_counter() - t0,
+            "skipped": skipped, "n_sdp": int(np.isfinite(gap).sum()),
+            # clusters whose value is bound D's (below the Cantelli union cap)
+            "from_D": int(np.sum((eps_c == d_c) & (d_c < cap) & plan["live"])),
+            "solver_time": solver_time,
         }
         return _per_task_from_clusters(cs, eps_c), details

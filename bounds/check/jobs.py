@@ -1,0 +1,95 @@
+"""Parallel evaluation of the checker's independent parts (``python -m bounds.check --jobs``).
+
+The checker splits its work into *items* (docs/theory.md §13.4: the bound tiers of each
+split, the predictions, the A.1 diagnostics, chunks of the moment SDPs, the steps of the
+plot) that read the loaded run and nothing else. :func:`run_items` evaluates them, in this
+process (``jobs = 1``) or in ``jobs`` forked worker processes that inherit the run from
+:data:`STATE`; every item is the same deterministic function either way, and the results
+are assembled in one fixed order, so the output does not depend on ``jobs``
+(``tests/test_check_speed_equivalence.py``). Workers use one BLAS thread each (numpy's
+results do not depend on the thread count of its BLAS, which only splits independent
+output blocks).
+
+An item that raises returns its exception (:class:`Failed`); the caller re-raises it where
+the sequential checker would have met it, so the first error reported is the same too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["STATE", "Failed", "cores", "default_jobs", "set_default_jobs", "run_items",
+           "value"]
+
+#: what the items read (the run, plans of the moment SDPs); inherited by forked workers
+STATE: dict[str, Any] = {}
+
+_DEFAULT_JOBS: list[int | None] = [None]
+
+
+@dataclass
+class Failed:
+    """An item's exception, re-raised by :func:`value`."""
+
+    exc: BaseException
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def default_jobs() -> int:
+    """``--jobs`` of the running checker (set by the command line), else 1."""
+    return _DEFAULT_JOBS[0] or 1
+
+
+def set_default_jobs(n: int | None) -> None:
+    _DEFAULT_JOBS[0] = n
+
+
+def value(res: Any) -> Any:
+    """An item's result; re-raises its exception."""
+    if isinstance(res, Failed):
+        raise res.exc
+    return res
+
+
+def _call(fn: Callable[..., Any], args: tuple) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:  # returned, re-raised in sequential order by the caller
+        return Failed(exc)
+
+
+def _init_worker(threads: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    STATE["_limits"] = threadpool_limits(limits=threads, user_api="blas")
+
+
+def run_items(items: dict[Hashable, tuple[Callable[..., Any], tuple]], jobs: int,
+              cost: dict[Hashable, float] | None = None) -> dict[Hashable, Any]:
+    """``{key: fn(*args)}`` (an exception becomes :class:`Failed`) for ``items``.
+
+    ``jobs > 1`` uses that many forked workers (where fork exists), the items submitted by
+    decreasing ``cost`` (a guess, seconds) so that the longest start first; the result
+    dict keeps the order of ``items``."""
+    jobs = min(int(jobs), len(items))
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return {k: _call(fn, args) for k, (fn, args) in items.items()}
+    from concurrent.futures import ProcessPoolExecutor
+
+    order = sorted(items, key=lambda k: -(cost or {}).get(k, 0.0))
+    threads = max(1, cores() // jobs)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_init_worker, initargs=(threads,)) as ex:
+        futs = {k: ex.submit(_call, *items[k]) for k in order}
+        return {k: futs[k].result() for k in items}
