@@ -286,7 +286,7 @@ def test_skip_reasons_are_printed(tmp_path) -> None:
     assert ones and all("1 on " in r["note"] for r in ones)
     assert any("bound D's value" in r["note"] for r in rows if r["name"] == "moment-opt")
     cs = _clusters(0)  # every kind of skip, in the details and the note
-    from bounds.check.core import skip_note
+    from bounds.check.rows import skip_note
 
     r = bounds.evaluate(bounds.BoundInputs(clusters=cs), names=["moment-opt"])["moment-opt"]
     note = skip_note("moment-opt", r)

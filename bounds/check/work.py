@@ -102,7 +102,7 @@ def _moment_result(which: str, name: str, parts: list) -> BoundResult:
 
 
 def _table_item(split: str, mode: str, kind: str, sel: dict, delta: float) -> Any:
-    from .core import TOL, _new_table, _row, skip_note
+    from .rows import TOL, _new_table, _row, skip_note
 
     data = STATE["data"]
     sf = data.splits[split].scores[(mode, kind)]
