@@ -115,7 +115,7 @@ class TruncatedUnionBound(Bound):
 def truncated_union(inputs: BoundInputs) -> tuple[np.ndarray, np.ndarray]:
     """Bound D's per-cluster term (docs/theory.md §3.6) and the squared distance ``(2r)^2``
     of its best truncation radius r (+inf: the whole union), both (C,); cached on
-    ``inputs`` (``moment-opt`` reads it too, §13.1)."""
+    ``inputs`` (``moment-opt`` reads it too, §14.1)."""
     if "truncated_union" in inputs._cache:
         return inputs._cache["truncated_union"]
     cs = inputs.clusters

@@ -155,7 +155,7 @@ class GaussianMixtures:
                    dims: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(S, u): likelihood scores ``S`` (n, len(tasks)) as :meth:`nll` (all tasks by
         default), and per row a bound ``u`` (n,) with ``|S[i, k] - nll(Z)[i, k]| <= u[i]``
-        for every k (docs/theory.md §13.2). ``dims`` (diagonal covariances only): the
+        for every k (docs/theory.md §14.2). ``dims`` (diagonal covariances only): the
         quadratic forms summed over these coordinates only, so that ``S - u`` is a *lower*
         bound of the scores (the other coordinates add ``(z_j - mu_j)^2 / v_j >= 0``).
 
@@ -183,7 +183,7 @@ class GaussianMixtures:
         ``(q_k + log det S_k + d log 2 pi) / 2`` over its components of positive weight,
         with ``q_k`` summed over the coordinates ``dims`` only, minus the rounding bound of
         :meth:`nll_screen` (``sum_k w_k e^{a_k} <= max_k e^{a_k}`` and the other coordinates
-        add non-negative terms; docs/theory.md §13.2)."""
+        add non-negative terms; docs/theory.md §14.2)."""
         Z = as_float_array(Z, "Z", ndim=2)
         m_, K, d = self.n_tasks, self.n_components, self.dim
         mu = self.means.reshape(-1, d)[:, dims]
@@ -351,7 +351,7 @@ def _nll_expanded(Z: np.ndarray, mu: np.ndarray, var: np.ndarray, const: np.ndar
 
 
 #: Cholesky factors of the last task covariances seen, per (task index, K, d): a mixture
-#: file of step t repeats the tasks of step t - 1 (docs/theory.md §13.2), whose factors
+#: file of step t repeats the tasks of step t - 1 (docs/theory.md §14.2), whose factors
 #: are then reused instead of recomputed (compared exactly, element by element)
 _CHOL_CACHE: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 

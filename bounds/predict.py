@@ -19,7 +19,7 @@ and a reported standard error.
 Covariance summary (§9.3): the sketch ``V diag(L) V'`` plus the per-coordinate residual
 ``resid_diag`` (``ClusterStats.resid_diag``); files without it fall back to the isotropic
 upper bound ``resid (I - V V')``, which over-states the spread. Fast paths (batched
-factorisations, certified screenings, reuse across steps): docs/theory.md §13.2-§13.3.
+factorisations, certified screenings, reuse across steps): docs/theory.md §14.2-§14.3.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def _competitors(cs: ClusterStats, means: np.ndarray, live: np.ndarray,
 def _screen(cs: ClusterStats, means: np.ndarray, live: np.ndarray,
             comps: list[np.ndarray]) -> np.ndarray:
     """Per live cluster an upper bound of its modelled error probability (docs/theory.md
-    §13.3): the union over its foreign competitors g of ``P(||z - g|| <= ||z - o||)``, o
+    §14.3): the union over its foreign competitors g of ``P(||z - g|| <= ||z - o||)``, o
     its own centroid nearest to the mean, for z ~ N(mean_c, Sigma_c): a Gaussian tail
     ``Phi(-(|mean - g|^2 - |mean - o|^2) / (2 sqrt((g - o)' Sigma_c (g - o))))``."""
     from scipy.special import ndtr
@@ -173,7 +173,7 @@ def _screen(cs: ClusterStats, means: np.ndarray, live: np.ndarray,
 
 
 #: a cluster whose modelled error probability is certified below SCREEN / n_samples is
-#: not sampled (its frequency would be 0 except with probability < SCREEN; docs/theory.md §13.3)
+#: not sampled (its frequency would be 0 except with probability < SCREEN; docs/theory.md §14.3)
 SCREEN = 1e-9
 
 
@@ -195,7 +195,7 @@ def gauss_proj(cs: ClusterStats, *, n_samples: int = 4000, seed: int = 0,
     probability under the model is certified below ``SCREEN / n_samples`` (:func:`_screen`)
     is not sampled (``details["screened"]``). ``cache``: a dict shared by calls on
     prefixes (:meth:`ClusterStats.first_tasks`) of one ClusterStats (steps of a run): a
-    cluster with the same competitors and statistics is not recomputed (§13.3).
+    cluster with the same competitors and statistics is not recomputed (§14.3).
     """
     n_samples = check_positive_int(n_samples, "n_samples")
     n_competitors = check_positive_int(n_competitors, "n_competitors")
@@ -313,14 +313,14 @@ def gauss_full(cs: ClusterStats, mixtures: GaussianMixtures, *, n_per_task: int 
                     "residual": "diag" if cs.resid_diag is not None else "iso"})
 
 
-#: coordinates of the first, partial pass of :func:`likelihood_errors` (§13.2)
+#: coordinates of the first, partial pass of :func:`likelihood_errors` (§14.2)
 SCREEN_DIMS = 64
 
 
 def likelihood_errors(mixtures: GaussianMixtures, Z: np.ndarray, own: np.ndarray,
                       ) -> np.ndarray:
     """Retrieval errors of the likelihood rule: ``min_{s != own} S_s(z) <= S_own(z)`` with
-    ``S = mixtures.nll(Z)`` (ties are errors; docs/theory.md §1, §13.2).
+    ``S = mixtures.nll(Z)`` (ties are errors; docs/theory.md §1, §14.2).
 
     First pass (diagonal covariances, d > 2 SCREEN_DIMS): every foreign score is bounded
     below through its quadratic forms over ``SCREEN_DIMS`` coordinates

@@ -1,6 +1,6 @@
 """Parallel evaluation of the checker's independent parts (``python -m bounds.check --jobs``).
 
-The checker splits its work into *items* (docs/theory.md §13.4: the bound tiers of each
+The checker splits its work into *items* (docs/theory.md §14.4: the bound tiers of each
 split, the predictions, the A.1 diagnostics, chunks of the moment SDPs, the steps of the
 plot) that read the loaded run and nothing else. :func:`run_items` evaluates them, in this
 process (``jobs = 1``) or in ``jobs`` forked worker processes that inherit the run from
@@ -76,20 +76,39 @@ def _init_worker(threads: int) -> None:
 
 
 def run_items(items: dict[Hashable, tuple[Callable[..., Any], tuple]], jobs: int,
-              cost: dict[Hashable, float] | None = None) -> dict[Hashable, Any]:
+              cost: dict[Hashable, float] | None = None,
+              follow: Callable[[Hashable, Any], dict] | None = None) -> dict[Hashable, Any]:
     """``{key: fn(*args)}`` (an exception becomes :class:`Failed`) for ``items``.
 
-    ``jobs > 1`` uses that many forked workers (where fork exists), the items submitted by
-    decreasing ``cost`` (a guess, seconds) so that the longest start first; the result
-    dict keeps the order of ``items``."""
+    ``follow(key, result)`` may return more items, queued when ``key`` is done (their
+    arguments travel to the worker; what every item reads is in :data:`STATE`). ``jobs > 1``
+    uses that many forked workers (where fork exists), the items submitted by decreasing
+    ``cost`` (a guess, seconds) so that the longest start first. The results are keyed as
+    the items, in the order of ``items`` then of the follow-ups."""
+    follow = follow or (lambda key, res: {})
     jobs = min(int(jobs), len(items))
     if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return {k: _call(fn, args) for k, (fn, args) in items.items()}
-    from concurrent.futures import ProcessPoolExecutor
+        queue, out = list(items.items()), {}
+        while queue:
+            k, (fn, args) = queue.pop(0)
+            out[k] = _call(fn, args)
+            queue += list(follow(k, out[k]).items())
+        return out
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     order = sorted(items, key=lambda k: -(cost or {}).get(k, 0.0))
     threads = max(1, cores() // jobs)
+    keys: list[Hashable] = list(items)
+    res: dict[Hashable, Any] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
                              initializer=_init_worker, initargs=(threads,)) as ex:
-        futs = {k: ex.submit(_call, *items[k]) for k in order}
-        return {k: futs[k].result() for k in items}
+        running = {ex.submit(_call, *items[k]): k for k in order}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in sorted(done, key=lambda f: keys.index(running[f])):
+                k = running.pop(f)
+                res[k] = f.result()
+                for k2, item in follow(k, res[k]).items():
+                    keys.append(k2)
+                    running[ex.submit(_call, *item)] = k2
+    return {k: res[k] for k in keys}

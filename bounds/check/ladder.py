@@ -261,7 +261,7 @@ def over_steps(data: Any, *, split: str = "test", seed: int = 0, max_steps: int 
         got[k] = got_k
         todo.update(todo_k)
     # the predictions of the steps, in parallel (step t's clusters extend step t-1's: the
-    # per-cluster estimates of gauss_proj are reused, STATE["proj_cache"]; theory §13.3)
+    # per-cluster estimates of gauss_proj are reused, STATE["proj_cache"]; theory §14.3)
     STATE.update(data=data, proj_cache=cache.setdefault("proj_clusters", {}))
     try:
         res = run_items(todo, default_jobs() if jobs is None else jobs)

@@ -139,7 +139,7 @@ def _category(name: str) -> str:
 
 def skip_note(name: str, r: Any) -> str:
     """Why a bound reads 1 on some tasks (never a silent 1.0), and which work moment-opt
-    skipped (from its details; docs/theory.md §13.1)."""
+    skipped (from its details; docs/theory.md §14.1)."""
     det = r.details
     parts = []
     sk = det.get("skipped")
@@ -154,7 +154,7 @@ def skip_note(name: str, r: Any) -> str:
                          f"{sum(sk.values())} ({'; '.join(done)})")
         if det.get("from_D"):
             parts.append(f"{det['from_D']} cluster(s) take bound D's value "
-                         "(per-cluster minimum, docs/theory.md §13.1)")
+                         "(per-cluster minimum, docs/theory.md §14.1)")
     one = np.flatnonzero(r.per_task >= 1.0)
     if one.size:
         parts.append(f"1 on {one.size} task(s) (e.g. task {int(one[0])}): " + _WHY_ONE.get(

@@ -6,8 +6,8 @@
   matrix with its score and PAC rows;
 * ``("clusters", split)`` / ``("clusters", "train")``: the centroid-geometry bounds of a
   split's (or the training-time) cluster statistics, ``moment-opt`` included: its SDPs are
-  a second round of items, chunks of the clusters that need one (§13.1), over all
-  cluster sets at once;
+  further items, chunks of the clusters that need one (§14.1), queued as soon as the
+  cluster set's plan is ready;
 * ``("mixtures",)``: the Gaussian bound; ``("diag",)``: the A.1 diagnostics per split;
 * ``("pred", ...)``: the predictions (:func:`bounds.check.ladder.prediction_items`).
 
@@ -83,16 +83,19 @@ def _cluster_item(which: str, names: list[str], delta: float) -> dict:
     return {"res": res, "plans": plans, "names": names}
 
 
-def _sdp_item(which: str, name: str, rows: np.ndarray) -> list:
-    plan = STATE["plans"][(which, name)]
+_PIECE = ("todo", "foreign", "p_rows")  # the per-cluster rows of a plan an SDP chunk needs
+
+
+def _sdp_item(which: str, name: str, e: int, piece: dict) -> list:
+    """The SDPs of a chunk of a plan's ``todo`` clusters (``piece``: its rows of the plan,
+    sent to the worker with the item)."""
     cs = _cluster_source(which)[0]
-    return REGISTRY[name].solve(cs.scaled(plan["e"]), plan, rows)
+    return REGISTRY[name].solve(cs.scaled(e), piece)
 
 
-def _moment_result(which: str, name: str, parts: list) -> BoundResult:
+def _moment_result(which: str, plan: dict, parts: list) -> BoundResult:
     """:meth:`Bound.compute`'s result from the staged pieces (the same arithmetic)."""
-    plan = STATE["plans"][(which, name)]
-    b = REGISTRY[name]
+    b = REGISTRY[plan["name"]]
     cs = _cluster_source(which)[0]
     per, details = b.finish(cs.scaled(plan["e"]), plan, [r for p in parts for r in p])
     per = np.clip(np.asarray(per, dtype=np.float64), 0.0, 1.0)
@@ -185,36 +188,40 @@ def compute(data: Any, splits: tuple[str, ...], sel: dict, delta: float, seed: i
     for k in items:  # longest first: cluster sets (moment-opt), predictions, diagnostics
         cost[k] = {"clusters": 3.0, "pred": 2.0, "diag": 2.0, "mixtures": 1.0}.get(k[0], 0.5)
     STATE["data"] = data
+    n_chunks = max(1, _CHUNKS_PER_JOB * jobs)
+
+    def follow(key: Any, res: Any) -> dict:
+        """The SDP chunks of a cluster set, queued as soon as its plan is ready."""
+        if key[0] != "clusters" or isinstance(res, Failed):
+            return {}
+        out = {}
+        for name, plan in res["plans"].items():
+            for j, rows in enumerate(np.array_split(np.arange(plan["todo"].size), n_chunks)):
+                if rows.size or j == 0:
+                    piece = {f: plan[f][rows] for f in _PIECE}
+                    out[("sdp", key[1], name, j)] = (_sdp_item, (key[1], name, plan["e"],
+                                                                 piece))
+        return out
+
     try:
-        done = run_items(items, jobs, cost)
-        _moment_round(done, jobs)
+        done = run_items(items, jobs, cost, follow=follow)
+        _assemble_moment(done)
     finally:
         STATE.clear()
     return done
 
 
-def _moment_round(done: dict, jobs: int) -> None:
-    """Round 2: the moment SDPs of every cluster set, in chunks; their results replace the
-    plans in the cluster items (in the registry order of the bounds)."""
-    plans = {}
-    for key, res in done.items():
-        if key[0] == "clusters" and not isinstance(res, Failed):
-            plans.update({(key[1], n): p for n, p in res["plans"].items()})
-    STATE["plans"] = plans
-    n_chunks = max(1, _CHUNKS_PER_JOB * jobs)
-    items = {}
-    for (which, name), plan in plans.items():
-        for j, rows in enumerate(np.array_split(np.arange(plan["todo"].size), n_chunks)):
-            if rows.size or j == 0:
-                items[(which, name, j)] = (_sdp_item, (which, name, rows))
-    got = run_items(items, jobs) if items else {}
+def _assemble_moment(done: dict) -> None:
+    """Replace each cluster item by its bounds, ``moment-opt`` finished from its SDP
+    chunks (in the registry order of the bounds); drop the chunks."""
+    sdp = {k: done.pop(k) for k in [k for k in done if k[0] == "sdp"]}
     for key, res in done.items():
         if key[0] != "clusters" or isinstance(res, Failed):
             continue
         try:
-            mo = {n: _moment_result(key[1], n, [value(v) for k, v in got.items()
-                                                if k[:2] == (key[1], n)])
-                  for n in res["plans"]}
+            mo = {n: _moment_result(key[1], plan, [value(v) for k, v in sdp.items()
+                                                   if k[1:3] == (key[1], n)])
+                  for n, plan in res["plans"].items()}
         except ValueError as exc:
             done[key] = Failed(_err(_cluster_source(key[1])[2], exc))
             continue

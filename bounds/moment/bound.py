@@ -116,7 +116,7 @@ def _select(foreign: np.ndarray, own: np.ndarray, p: np.ndarray, r_max: int) -> 
 def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: np.ndarray,
                    L: np.ndarray, resid: float, p: np.ndarray, r_max: int, law: bool,
                    backend: str, *, skip: bool = True) -> ClusterMomentResult:
-    """One cluster's bound (§3.7); ``skip=False`` solves the SDP even where §13.1 shows
+    """One cluster's bound (§3.7); ``skip=False`` solves the SDP even where §14.1 shows
     that it cannot change the value (the reference of the tests)."""
     k, d = foreign.shape
     cant = float(min(1.0, p.sum()))
@@ -132,7 +132,7 @@ def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: 
     n_pruned = int(rest_mask.sum())
     # one halfspace: the SDP equals Cantelli (§3.7.3); several: the SDP is at least their
     # largest Cantelli term (§3.7.4), so when that plus the rest already reaches the union
-    # cap min(1, sum p) no SDP can lower the value (§13.1): it is not solved
+    # cap min(1, sum p) no SDP can lower the value (§14.1): it is not solved
     if sel.size <= 1 or (skip and float(p[sel].max()) + rest >= cant):
         sdp = float(p[sel].sum())
         val = min(1.0, (sdp + rest) * (1.0 + 2 * _EPS), cant)
@@ -179,7 +179,7 @@ def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: 
 #: rounding-level ties the certified SDP value (and its optimality law) is kept
 _MATERIAL = 1e-6
 
-#: why a cluster's SDP was not solved (docs/theory.md §13.1), as printed in the details
+#: why a cluster's SDP was not solved (docs/theory.md §14.1), as printed in the details
 SKIP_REASONS = {
     "one": "a foreign centroid's Cantelli term is 1 (coincident centroid, or the mean on "
            "its side of the bisector): the cluster's term is 1",
@@ -204,7 +204,7 @@ def sdp_lower_bound(p: np.ndarray, r_max: int) -> np.ndarray:
 
 class MomentOptBound(Bound):
     """moment-opt: per cluster the optimal two-moment bound (SDP) (docs/theory.md §3.7),
-    screened by bound D's truncated union (§13.1).
+    screened by bound D's truncated union (§14.1).
 
     eps_c = min(D_c, SDP over the r_max largest Cantelli directions + Cantelli union of
     the rest, Cantelli union of all, 1); per task sum_c w_c eps_c. Exact on the empirical
@@ -219,7 +219,7 @@ class MomentOptBound(Bound):
         "Cantelli union over the rest; certified dual-feasible value",
     )
     tier = "training-time"
-    at_most = ("C", "D")  # §3.7.4, §13.1: never above bound C nor bound D
+    at_most = ("C", "D")  # §3.7.4, §14.1: never above bound C nor bound D
     reads = ("clusters",)
 
     def __init__(self, r_max: int = DEFAULT_R_MAX) -> None:
@@ -234,7 +234,7 @@ class MomentOptBound(Bound):
     # finish; the result does not depend on the split
     def prepare(self, inputs: BoundInputs) -> dict:
         """Everything but the SDPs: bound C's and D's terms, the SDPs' lower bounds, the
-        clusters skipped (with the reason, §13.1) and ``todo``, the clusters whose
+        clusters skipped (with the reason, §14.1) and ``todo``, the clusters whose
         closed form or SDP is computed by :meth:`solve` (with their rows of p)."""
         cs = inputs.clusters
         # bound C's tails; a non-finite one (overflow at extreme scales) is replaced by the
@@ -246,7 +246,7 @@ class MomentOptBound(Bound):
         cap = np.minimum(1.0, p.sum(axis=1))
         lower = sdp_lower_bound(p, self.r_max)
         live = cs.count > 0
-        # D below anything the SDP can return: the SDP is not solved (§13.1)
+        # D below anything the SDP can return: the SDP is not solved (§14.1)
         by_d = live & (d_c <= np.minimum(lower, cap) * (1.0 - _MATERIAL))
         # the largest term plus the rest reach 1: the term is 1 whatever the SDP (the
         # closed form of _cluster_bound gives exactly 1.0 there), nothing to solve
@@ -256,15 +256,14 @@ class MomentOptBound(Bound):
         return {"cap": cap, "d_c": d_c, "by_d": by_d, "at_one": at_one, "todo": todo,
                 "p_rows": p[todo], "foreign": fidx, "live": live, "pmax": p.max(axis=1)}
 
-    def solve(self, cs: ClusterStats, plan: dict, rows: np.ndarray | None = None
-              ) -> list[ClusterMomentResult]:
-        """:func:`_cluster_bound` of the clusters ``plan["todo"][rows]`` (all by default)."""
+    def solve(self, cs: ClusterStats, plan: dict) -> list[ClusterMomentResult]:
+        """:func:`_cluster_bound` of the clusters ``plan["todo"]`` (a plan, or a piece of
+        one: its rows of ``todo``, ``foreign`` and ``p_rows``)."""
         from threadpoolctl import threadpool_limits  # small products: one BLAS thread
 
-        rows = np.arange(plan["todo"].size) if rows is None else rows
         out = []
         with threadpool_limits(limits=1, user_api="blas"):
-            for i in rows:  # loop over clusters: one small SDP each
+            for i in range(plan["todo"].size):  # loop over clusters: one small SDP each
                 c, fidx = int(plan["todo"][i]), np.flatnonzero(plan["foreign"][i])
                 out.append(_cluster_bound(cs.centroid[c], cs.centroid[fidx], cs.offset[c],
                                           cs.eigvecs[c], cs.eigvals[c], float(cs.resid[c]),
