@@ -68,16 +68,20 @@ def _pm(values: list[float]) -> str:
     return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
 
 
+def _unique_rows(name: str) -> list[dict[str, str]]:
+    """The rows of ``results/NAME.csv`` (``collect``) in order, a (stream, seed, rule) seen
+    twice kept once: the parameter-free rules of two runs that differ only in their learned
+    rule are the same."""
+    out: dict[tuple[str, str, str], dict[str, str]] = {}
+    for r in _rows(f"{name}.csv"):
+        out.setdefault((r["preset"], r["seed"], r["rule"]), r)
+    return list(out.values())
+
+
 def rules(name: str) -> str:
     """``results/NAME.csv`` (written by ``collect``): one row per (stream, rule), mean ± std
-    over seeds (a (stream, seed, rule) seen twice counts once: the parameter-free rules of
-    two runs that differ only in their learned rule are the same)."""
-    seen, rows = set(), []
-    for r in _rows(f"{name}.csv"):
-        key = (r["preset"], r["seed"], r["rule"])
-        if key not in seen:
-            seen.add(key)
-            rows.append(r)
+    over seeds."""
+    rows = _unique_rows(name)
     out = ["| stream | retrieval rule | seeds | task retrieval last | CIL last | errors "
            "claimed by an earlier task | by a later task |",
            "|---|---|---:|---:|---:|---:|---:|"]
@@ -124,12 +128,7 @@ def pac(name: str) -> str:
            f"pooled Clopper-Pearson (delta {PAC_DELTA}) | bound / test error | calibration "
            f"size for x{PAC_RATIO} at the calibration rate |",
            "|---|---|---:|---:|---:|---:|---:|---:|"]
-    seen = set()
-    for r in _rows(f"{name}.csv"):
-        key = (r["preset"], r["seed"], r["rule"])
-        if key in seen:
-            continue
-        seen.add(key)
+    for r in _unique_rows(name):
         k, n, e = int(r["cal_errors"]), int(r["cal_n"]), float(r["test_error"])
         b = _cp(k, n)
         out.append(f"| {r['preset']} | {r['rule']} | {r['seed']} | {e:.3f} | {k} / {n} | "
@@ -200,6 +199,7 @@ def update(check: bool = False) -> list[str]:
 def collect(out: Path, run_dirs: list[Path]) -> None:
     """Write ``out`` (CSV) from run directories: one row per (run, rule)."""
     sys.path.insert(0, str(ROOT))
+    from bounds import empirical_error
     from bounds.claims import claim_split
 
     rows = []
@@ -216,10 +216,10 @@ def collect(out: Path, run_dirs: list[Path]) -> None:
                     continue  # the summary's kind
                 with np.load(f, allow_pickle=False) as z:
                     cl = claim_split(z["scores"], z["task"])
-                    test_err = float(np.mean(np.argmin(z["scores"], 1) != z["task"]))
+                    test_err = empirical_error(z["scores"], z["task"])[1]
                 with np.load(step.parent / "calibration" / f.name, allow_pickle=False) as z:
                     n_cal = len(z["task"])
-                    k_cal = int(np.sum(np.argmin(z["scores"], 1) != z["task"]))
+                    k_cal = round(empirical_error(z["scores"], z["task"])[1] * n_cal)
                 pi = cl["n_t"] / cl["n_t"].sum()
                 rows.append({"preset": cfg.get("preset"), "seed": cfg.get("seed"),
                              "rule": f"{mode}-{kind}", "retrieval_last": summ["retrieval_last"],

@@ -64,6 +64,20 @@ def _wrap_items(prefix: str, items: list[str], width: int, indent: int = 4) -> l
     return lines
 
 
+def _a1_lines(report: Report, split: str) -> list[tuple[str, str | None]]:
+    """One line per table of ``split`` whose A.1 diagnostics flag tasks (the first two named)."""
+    out: list[tuple[str, str | None]] = []
+    for tab in [t for t in report.tables if t.split == split and t.diagnostics]:
+        diag = tab.diagnostics
+        if diag["n_flagged"]:
+            why = [f"task {_task_label(report, t)}: {diag['reason'][t]}"
+                   for t in range(len(diag["flag"])) if diag["flag"][t]]
+            more = f" (+{len(why) - 2} more)" if len(why) > 2 else ""
+            out.append((f"  {tab.mode}-{tab.kind}: A.1 diagnostics flag {len(why)} "
+                        f"task(s): {'; '.join(why[:2])}{more}", "yellow"))
+    return out
+
+
 def _task_label(report: Report, t: int) -> str:
     names = getattr(report.data, "task_names", None) or []
     return f"{t} [{names[t]}]" if t < len(names) and names[t] else str(t)
@@ -117,14 +131,7 @@ def _ladder_lines(report: Report, worst: int, width: int = LADDER_WIDTH,
         for i, (text, _) in enumerate(_fold([head] + body, width)):
             style = "dim" if i == 0 else "bold red" if bad_rows[i - 1] else None
             lines += [(t, style) for t in text]
-        for tab in [t for t in report.tables if t.split == split and t.diagnostics]:
-            diag = tab.diagnostics
-            if diag["n_flagged"]:
-                why = [f"task {_task_label(report, t)}: {diag['reason'][t]}"
-                       for t in range(len(diag["flag"])) if diag["flag"][t]]
-                more = f" (+{len(why) - 2} more)" if len(why) > 2 else ""
-                lines.append((f"  {tab.mode}-{tab.kind}: A.1 diagnostics flag {len(why)} "
-                              f"task(s): {'; '.join(why[:2])}{more}", "yellow"))
+        lines += _a1_lines(report, split)
         if worst > 0:
             for tab in [t for t in report.tables if t.split == split]:
                 order = np.argsort(-tab.err_t, kind="stable")[:worst]
@@ -199,14 +206,7 @@ def _wide_ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None
                    "dim" if i == 0 else "bold red" if cells[-1].startswith("VIOLATED")
                    else None)
                   for i, cells in enumerate([head] + body)]
-        for tab in [t for t in report.tables if t.split == split and t.diagnostics]:
-            diag = tab.diagnostics
-            if diag["n_flagged"]:
-                why = [f"task {_task_label(report, t)}: {diag['reason'][t]}"
-                       for t in range(len(diag["flag"])) if diag["flag"][t]]
-                more = f" (+{len(why) - 2} more)" if len(why) > 2 else ""
-                lines.append((f"  {tab.mode}-{tab.kind}: A.1 diagnostics flag {len(why)} "
-                              f"task(s): {'; '.join(why[:2])}{more}", "yellow"))
+        lines += _a1_lines(report, split)
         if any(r.best.get(3) and r.best[3][0].endswith("(earlier)") for r in rs):
             lines.append(("  (earlier): bounds the event 'an earlier task scores at least as "
                           "close' on the train sample; errors claimed by later modules have no "

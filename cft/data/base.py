@@ -270,10 +270,13 @@ class TaskStream:
     def __len__(self) -> int:
         return self.n_tasks
 
+    def _background_ids(self) -> list[int]:
+        used = set(self.class_order.tolist())
+        return [i for i in range(len(self.class_names)) if i not in used]
+
     def background_classes(self) -> list[str]:
         """Kept classes of the stream's corpus that no task uses."""
-        used = set(self.class_order.tolist())
-        return [c for i, c in enumerate(self.class_names) if i not in used]
+        return [self.class_names[i] for i in self._background_ids()]
 
     def background(self, n: int) -> Any:
         """Model inputs of ``n`` examples that belong to no task: the train splits of the
@@ -281,7 +284,7 @@ class TaskStream:
         permutation of each (deterministic from the seed; never data of a task, later
         tasks included). Fewer when the classes hold fewer."""
         n = check_int("n_background", n, minimum=1)
-        free = [i for i, _ in enumerate(self.class_names) if i not in set(self.class_order)]
+        free = self._background_ids()
         if not free:
             raise ValueError("background: every class of this stream belongs to a task, so no "
                              "text belongs to none; use a stream with unused classes (fewer "

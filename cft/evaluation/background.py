@@ -37,6 +37,14 @@ __all__ = ["GRID", "BackgroundRatioRule", "BackgroundZScoreRule"]
 GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+def _part(arrays: Any, prefix: str) -> Any:
+    """The signature saved under ``prefix`` by a rule's ``to_arrays``."""
+    from cft.evaluation.signatures import Signature
+
+    return Signature.from_arrays({k[len(prefix):]: arrays[k] for k in arrays
+                                  if k.startswith(prefix)})
+
+
 class _BackgroundRule:
     """Shared parts: the task's mixture on ``h_s`` of its training data (sklearn style)."""
 
@@ -106,13 +114,8 @@ class BackgroundRatioRule(_BackgroundRule):
 
     @classmethod
     def from_arrays(cls, arrays: Any, **kwargs: Any) -> BackgroundRatioRule:
-        from cft.evaluation.signatures import Signature
-
         obj = cls(**kwargs)
-        obj.task_ = Signature.from_arrays({k[5:]: arrays[k] for k in arrays
-                                           if k.startswith("task_")})
-        obj.background_ = Signature.from_arrays({k[3:]: arrays[k] for k in arrays
-                                                 if k.startswith("bg_")})
+        obj.task_, obj.background_ = _part(arrays, "task_"), _part(arrays, "bg_")
         return obj
 
 
@@ -140,11 +143,8 @@ class BackgroundZScoreRule(_BackgroundRule):
 
     @classmethod
     def from_arrays(cls, arrays: Any, **kwargs: Any) -> BackgroundZScoreRule:
-        from cft.evaluation.signatures import Signature
-
         obj = cls(**kwargs)
-        obj.task_ = Signature.from_arrays({k[5:]: arrays[k] for k in arrays
-                                           if k.startswith("task_")})
+        obj.task_ = _part(arrays, "task_")
         obj.bg_mean_ = float(arrays["bg_mean"])
         obj.bg_std_ = float(arrays["bg_std"])
         return obj
