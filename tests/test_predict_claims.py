@@ -200,6 +200,13 @@ def test_ladder_golden(tmp_path):
     js = to_jsonable(rep)
     js.pop("run_dir")
     assert_json_matches(js, GOLDEN / "ladder.json", tolerance=mc_tolerance)
+    # rho is not compared with the golden (a rank of Monte-Carlo values): it must be the
+    # rank correlation of the prediction's own per-task values with the realised errors
+    from bounds.predict import spearman
+
+    for p in (p for t in js["tables"] for p in t["predictions"]):
+        assert p["spearman_rho"] == spearman(np.asarray(p["per_task"]),
+                                             np.asarray(p["realised_per_task"]))
     # and the ladder's numbers are the report's own, Monte-Carlo ones at the digits of their se
     lines = text.splitlines()
     for r in ladder(rep):
