@@ -7,7 +7,7 @@
     python -m cft presets [--show NAME]
     python -m cft sweep SPEC --out DIR [--executor local|ray] [--workers N]
                         [--address ADDR] [--retries N] [--no-report]
-    python -m cft report DIR [--metrics M,...] [--plot M,...]
+    python -m cft report DIR [--metrics M,...] [--plot M,...] [--bounds]
     python -m cft --version
 
 ``run`` resolves the configuration (preset -> method bundle -> overrides, see
@@ -15,10 +15,11 @@
 prints a table of retrieval and class-incremental accuracy (``adapted`` and ``shared``
 retrieval), task-aware accuracy and the wall time.  Bad input (unknown preset, bad override,
 missing data, a ``RUN_DIR`` holding a different run) prints one line on stderr and exits
-with status 2.  Ctrl-C prints ``interrupted after task K/M; rerun the same command to
-resume`` and exits with status 130 (every write is atomic, so the rerun continues from the
-last completed task).  Progress bars are drawn only when stderr is a terminal; a log file
-gets the per-task lines alone.
+with status 2.  Tasks are numbered from 0 everywhere (task ``t`` is ``step-00t`` in the run
+dir and task ``t`` in ``python -m bounds.check``).  Ctrl-C prints ``interrupted with K of M
+tasks complete (tasks 0-K-1); rerun the same command to resume`` and exits with status 130
+(every write is atomic, so the rerun continues from the last completed task).  Progress bars
+are drawn only when stderr is a terminal; a log file gets the per-task lines alone.
 
 ``sweep`` runs every cell of a TOML SPEC (presets x methods x grid x seeds, see
 :mod:`cft.experiments.sweep`) as a resumable run directory under DIR, then writes the report;
@@ -125,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--metrics", default=None,
                     help="comma-separated table metrics (default: the main six)")
     rp.add_argument("--plot", default=None, help="comma-separated metrics to plot")
+    rp.add_argument("--bounds", action="store_true",
+                    help="run python -m bounds.check on every complete cell without a current "
+                         "check.json, and add the bound tightness over seeds (value / error "
+                         "per tier, prediction |error|): report-bounds.csv")
     return p
 
 
@@ -198,7 +203,9 @@ def _interrupted(run_dir: str | os.PathLike[str] | None = None) -> int:
 
         try:
             info = RunDir(run_dir).info()
-            where = f" after task {int(info['tasks_complete'])}/{int(info['n_tasks'])}"
+            k, m = int(info["tasks_complete"]), int(info["n_tasks"])
+            where = (f" with {k} of {m} tasks complete"
+                     + (f" (tasks 0-{k - 1})" if k > 1 else " (task 0)" if k else ""))
         except (OSError, ValueError, KeyError, TypeError):
             where = " before the first task started"
     print(f"\ncft: interrupted{where}; rerun the same command to resume", file=sys.stderr,
@@ -246,7 +253,7 @@ def _report(args: argparse.Namespace) -> int:
 
     try:
         res = report(args.dir, metrics=_split(args.metrics) or DEFAULT_TABLE,
-                     plot_metrics=_split(args.plot) or DEFAULT_PLOT)
+                     plot_metrics=_split(args.plot) or DEFAULT_PLOT, bounds=args.bounds)
     except ValueError as e:
         return _error(e)
     print(res.markdown)

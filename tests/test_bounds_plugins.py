@@ -136,7 +136,8 @@ def test_installed_plugins_appear_in_check(tmp_path: Path) -> None:
     run = write_minimal_run(tmp_path / "run", S, task)
     p = run_module("bounds.check", "--help", path=path)
     assert p.returncode == 0
-    assert "pairwise-union         sample-exact   union of pairwise errors" in p.stdout
+    assert ("pairwise-union       sample-exact / training-time union of pairwise errors"
+            in p.stdout)
     p = run_module("bounds.check", str(run), "--bounds", "pairwise-union,G-emp",
                    "--per-task", path=path)
     assert p.returncode == 0, p.stderr

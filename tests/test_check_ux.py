@@ -229,6 +229,26 @@ def test_one_verdict_vocabulary_and_vacuous(heavy_run: Path, monkeypatch) -> Non
     assert any(b["vacuous_overall"] for t in js["tables"] for b in t["bounds"])
 
 
+def test_help_and_ladder_speak_the_one_vocabulary(capsys) -> None:
+    """--help names every tier with the ladder's words, and each bound with the ladder tiers
+    its rows land in (a training-time registry bound is 'sample-exact / training-time', never
+    plain 'training-time'); the ladder's numbered tiers are the vocabulary's."""
+    from bounds.check.ladder import TIER_NAMES
+    from bounds.vocabulary import LADDER, bound_tiers
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert TIER_NAMES == {1: "sample-exact", 2: "PAC", 3: "training-time"}
+    for name, (n, what) in LADDER.items():
+        assert f"  {n if n else '-'} {name:<14} {what}" in out
+    for name, b in bounds.REGISTRY.items():
+        line = next(ln for ln in out.splitlines() if ln.startswith(f"  {name} "))
+        assert line.split(None, 1)[1].startswith(" / ".join(bound_tiers(b.tier))), line
+    assert "moment-opt" in out and "prediction" in out
+
+
 # ------------------------------------------------------------------ item 16: provenance
 def test_version_and_provenance_in_the_header(run: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:

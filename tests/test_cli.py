@@ -30,7 +30,8 @@ def test_end_to_end_tiny(tmp_path, capsys):
                  "--results", str(results), "data.n_tasks=2", "train.epochs=1"])
     assert code == 0
     text = capsys.readouterr().out
-    assert "task 1/2" in text and "task 2/2" in text
+    assert "task 0 [" in text and "(1 of 2 done)" in text and "task 1 [" in text
+    assert "(2 of 2 done)" in text
     for word in ("adapted", "shared", "task-aware", "wall time"):
         assert word in text
     line = json.loads(results.read_text().splitlines()[-1])

@@ -310,3 +310,19 @@ def test_real_mpnet_split_cache_and_adapter(mpnet) -> None:
         torch.testing.assert_close(bb.upper_cache(cache, adapter, batch_size=3),
                                    bb.features(TEXTS, adapter, batch_size=5),
                                    atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mp,twin", [("wordnet-mpnet", "wordnet-minilm"),
+                                     ("genres-mpnet", "genres-5")])
+def test_mpnet_presets_differ_from_their_twin_in_the_backbone_only(mp: str, twin: str) -> None:
+    """The preset carries all that differs: stream, training, signatures and rules are the
+    MiniLM twin's; the backbone is mpnet with the twin's max_length."""
+    from dataclasses import asdict
+
+    from cft.config import preset
+
+    a, b = asdict(preset(mp)), asdict(preset(twin))
+    assert a["backbone"]["name"] == "mpnet"
+    assert a["backbone"]["options"]["max_length"] == b["backbone"]["options"]["max_length"]
+    for key in set(a) - {"backbone", "preset"}:
+        assert a[key] == b[key], key

@@ -89,9 +89,9 @@ def test_notebook05_sweep_spec_resolves() -> None:
 
 def test_missing_run_dir_names_cft_run_dir(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a directory; set CFT_RUN_DIR"):
-        analysis.load_run(tmp_path / "nowhere")
+        analysis.open_run(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="no run.json.*set CFT_RUN_DIR"):
-        analysis.load_run(tmp_path)
+        analysis.open_run(tmp_path)
 
 
 def test_notebooks_present_and_stripped() -> None:
@@ -108,7 +108,7 @@ def test_notebooks_present_and_stripped() -> None:
 
 
 def test_analysis_reads_tiny_run(tiny_run: Path) -> None:
-    run = analysis.load_run(tiny_run)
+    run = analysis.open_run(tiny_run)
     assert run.steps and run.steps[-1] == run.n_tasks - 1
     k = run.steps[-1]
     tab = analysis.bound_table(run, "shared", "centroid")
@@ -139,7 +139,7 @@ def test_analysis_reads_tiny_run(tiny_run: Path) -> None:
     with pytest.raises(ValueError, match="step"):
         run.scores(k + 1)
     with pytest.raises(ValueError, match="path"):
-        analysis.load_run(tiny_run / "tasks")
+        analysis.open_run(tiny_run / "tasks")
 
 
 def test_features_experiment_guaranteed_bounds_hold() -> None:

@@ -87,7 +87,8 @@ def test_ctrl_c_prints_one_line_and_the_rerun_resumes(tmp_path: Path, capsys,
     argv = ["run", "--preset", "tiny", "--out", str(out), "--quiet", "train.epochs=1"]
     assert main(argv) == 130
     err = capsys.readouterr().err
-    assert err.strip() == "cft: interrupted after task 2/3; rerun the same command to resume"
+    assert err.strip() == ("cft: interrupted with 2 of 3 tasks complete (tasks 0-1); rerun "
+                           "the same command to resume")
     assert "Traceback" not in err
     monkeypatch.setattr(TaskTrainer, "train", train)
     assert main(argv) == 0
@@ -125,7 +126,7 @@ def test_progress_bars_only_on_a_terminal(tmp_path: Path, capsys,
     cap = capsys.readouterr()
     err = term.getvalue() if tty else cap.err
     assert ("\r" in err) is tty  # a log gets no carriage-return updates
-    assert "task 2/2" in cap.out  # the per-task lines, either way
+    assert "(2 of 2 done)" in cap.out  # the per-task lines, either way
 
 
 # ------------------------------------------------------------ item 16: provenance

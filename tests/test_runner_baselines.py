@@ -135,6 +135,19 @@ def test_bounds_check_says_not_applicable(runs, capsys):
     assert main([str(runs["ranpac"][0]), "--step", "7"]) == 2  # still checks its input
     assert main([str(runs["keys"][0]), "--split", "test"]) == 0  # a retrieval run: checked
     assert "not applicable" not in capsys.readouterr().out
+    # a closed stdout on the not-applicable line is a normal end too (exit 0, no error)
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "bounds.check", str(runs["ranpac"][0])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0, err
+    assert err == ""
 
 
 def test_keys_rule_is_a_third_retrieval_mode(runs):

@@ -130,15 +130,15 @@ class _Version(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the checker."""
-    from .. import REGISTRY
+    from ..vocabulary import help_lines
 
-    names = "\n".join(f"  {n:<22} {b.tier:<14} {b.title}" for n, b in REGISTRY.items())
+    names = "\n".join(help_lines())
     p = _Parser(prog=PROG, description="Check the task-retrieval error bounds recorded in a "
                 "cft run directory (docs/run-dir.md) against the empirical errors.",
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog="exit codes: 0 every guaranteed bound holds, 1 a guaranteed bound is "
-                "violated, 2 bad input\n\nbounds (name, tier, title; plug-ins of the "
-                f"cft_bounds.bounds entry point included):\n{names}")
+                "violated, 2 bad input\n\nthe ladder's words (plug-ins of the cft_bounds.bounds "
+                f"entry point included; docs/theory.md §11):\n{names}")
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory (docs/run-dir.md)")
     p.add_argument("--split", choices=("test", "calibration", "both"), default="both",
                    help="which evaluation split(s) to check (default: both)")
@@ -192,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
                 check_output_path(getattr(args, opt), f"--{opt}")
         na = _no_retrieval(args.run_dir, args.step)
         if na is not None:
-            print(na)
+            try:
+                print(na, flush=True)
+            except BrokenPipeError:  # ``| head -0``: a normal end, as for the report
+                from .report import _stdout_closed
+
+                _stdout_closed()
             return 0
         data = load_run(args.run_dir, step=args.step, splits=splits)
         for w in data.warnings:

@@ -25,11 +25,13 @@ import numpy as np
 
 from ..claims import claim_split, earlier_cantelli, earlier_event, train_score_moments
 from ..predict import PREDICTORS, Prediction, gauss_full, gauss_proj, gauss_scores, spearman
+from ..vocabulary import LADDER
 from .jobs import STATE, default_jobs, run_items, value
 
 __all__ = ["TIER_NAMES", "PredRow", "Rung", "attach", "ladder", "tier_of"]
 
-TIER_NAMES = {1: "sample-exact", 2: "PAC", 3: "training-time"}
+#: numbered ladder tier -> its name, from the one vocabulary (bounds/vocabulary.py)
+TIER_NAMES = {n: name for name, (n, _) in LADDER.items() if n is not None}
 
 
 @dataclass

@@ -167,6 +167,16 @@ def _genres(n_tasks: int) -> Callable[[], Config]:
     return make
 
 
+def _genres_mpnet() -> Config:
+    """all-mpnet-base-v2 on the ``genres-5`` stream: only the backbone differs (its
+    options as in ``wordnet-mpnet``, the corpus texts' ``max_length`` as in ``genres-5``)."""
+    cfg = _genres(5)()
+    cfg.preset = "genres-mpnet"
+    cfg.backbone = BackboneConfig("mpnet", {"max_length": 64, "adapt_layers": 2,
+                                            "targets": ["query", "value"]}, batch_size=64)
+    return cfg
+
+
 #: name -> (one-line description, factory)
 PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
     "wordnet-minilm": ("MiniLM-L6 on 5 WordNet tasks (real model; ~minutes on 2 cores)",
@@ -178,6 +188,9 @@ PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
                       _wordnet_mpnet),
     **{f"genres-{n}": (f"MiniLM-L6 on {n} tasks of real corpora of different genres "
                        f"(needs scripts/ensure-genres.sh)", _genres(n)) for n in (5, 10)},
+    "genres-mpnet": ("all-mpnet-base-v2 (d = 768) on the genres-5 stream (needs "
+                     "scripts/ensure-genres.sh and scripts/ensure-mpnet.sh; GPU advised)",
+                     _genres_mpnet),
     "synthetic": ("Gaussian-mixture feature stream, identity backbone (seconds)", _synthetic),
     "tiny": ("random tiny BERT on generated tokens (seconds; used by tests)", _tiny),
     "cifar100-vit": ("ViT-B/16 on CIFAR-100 in 10 tasks (needs the data and the weights; "

@@ -12,6 +12,9 @@ standard deviation (``ddof=1``) and the 95 % Student-t interval
 ``summary`` of each cell's ``metrics.json`` (test split, final step; fractions in the CSV,
 percentages in the Markdown).
 
+With ``--bounds`` (or where the cells already hold the checker's ``check.json``): the bound
+tightness per rule over seeds (:mod:`cft.experiments.tightness`, ``DIR/report-bounds.csv``).
+
 Writes ``DIR/report.md``, ``DIR/report.csv`` (one row per group and metric),
 ``DIR/report.png`` (each metric against the number of tasks, one line per method and
 grid point, task-count grid keys such as ``data.n_tasks`` aside; 95 % intervals as error
@@ -124,6 +127,8 @@ class Group:
     line: tuple[str, ...] = ()
     seeds: list[int] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)
+    #: the cells' run directories, in the order of ``seeds``
+    paths: list[Path] = field(default_factory=list)
 
     def stat(self, metric: str) -> Stat | None:
         (mode, key), _ = metric_info(metric)
@@ -142,6 +147,8 @@ class ReportResult:
     markdown: str
     csv: str
     paths: dict[str, Path]
+    #: bound tightness per (group, rule), from the cells' check.json (may be empty)
+    tightness: list[Any] = field(default_factory=list)
 
 
 #: grid keys that only change the number of tasks: such points share one plot line
@@ -205,15 +212,17 @@ def build_report(out: str | os.PathLike[str], metrics: Sequence[str] = DEFAULT_T
                                     variant, int(met["n_tasks"]), line=line)
         g.seeds.append(seed)
         g.summaries.append(met["summary"])
+        g.paths.append(path)
         res = path / L.RESULTS
         if res.is_file():
             lines += [x for x in res.read_text(encoding="utf-8").splitlines() if x.strip()]
     ordered = sorted(groups.values(), key=lambda g: (g.dataset, g.n_tasks, g.preset, g.method,
                                                      g.variant))
     for g in ordered:
-        pairs = sorted(zip(g.seeds, g.summaries), key=lambda p: p[0])
-        g.seeds = [s for s, _ in pairs]
-        g.summaries = [m for _, m in pairs]
+        trip = sorted(zip(g.seeds, g.summaries, g.paths), key=lambda p: p[0])
+        g.seeds = [s for s, _, _ in trip]
+        g.summaries = [m for _, m, _ in trip]
+        g.paths = [p for _, _, p in trip]
     return ordered, incomplete, lines
 
 
@@ -328,7 +337,8 @@ def plot(groups: list[Group], path: str | os.PathLike[str],
         lo, hi = ax.get_ylim()  # accuracies: intervals are cut at 0 and 100
         ax.set_ylim(max(lo, 0.0), min(hi, 100.0))
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    if axes[0][0].get_legend_handles_labels()[0]:  # no line: a metric no cell holds
+        axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, metadata={"Software": None})
@@ -338,8 +348,14 @@ def plot(groups: list[Group], path: str | os.PathLike[str],
 
 
 def report(out: str | os.PathLike[str], *, metrics: Sequence[str] = DEFAULT_TABLE,
-           plot_metrics: Sequence[str] = DEFAULT_PLOT, write: bool = True) -> ReportResult:
-    """Aggregate DIR and write ``report.md``, ``report.csv``, ``report.png``, ``results.jsonl``."""
+           plot_metrics: Sequence[str] = DEFAULT_PLOT, write: bool = True,
+           bounds: bool = False) -> ReportResult:
+    """Aggregate DIR and write ``report.md``, ``report.csv``, ``report.png``, ``results.jsonl``
+    and, where cells hold the checker's ``check.json`` (``bounds``: run the checker where it
+    is missing), ``report-bounds.csv`` and the bound-tightness section of ``report.md``
+    (:mod:`cft.experiments.tightness`)."""
+    from cft.experiments import tightness
+
     for m in plot_metrics:
         try:
             metric_info(m)
@@ -354,10 +370,15 @@ def report(out: str | os.PathLike[str], *, metrics: Sequence[str] = DEFAULT_TABL
     text = render_csv(groups)
     paths = {"markdown": outp / "report.md", "csv": outp / "report.csv",
              "plot": outp / "report.png", "results": outp / "results.jsonl"}
+    files = [("markdown", md), ("csv", text), ("results", "".join(x + "\n" for x in lines))]
+    rows, missing = tightness.gather(groups, ensure=bounds and write)
+    if rows or (bounds and write):
+        md += "\n" + tightness.render_markdown(rows, missing)
+        paths["bounds"] = outp / "report-bounds.csv"
+        files = [("markdown", md), *files[1:], ("bounds", tightness.render_csv(rows))]
     if write:
-        for key, content in (("markdown", md), ("csv", text),
-                             ("results", "".join(x + "\n" for x in lines))):
+        for key, content in files:
             with atomic_file(paths[key]) as fh:
                 fh.write(content.encode("utf-8"))
         plot(groups, paths["plot"], plot_metrics)
-    return ReportResult(groups, incomplete, md, text, paths)
+    return ReportResult(groups, incomplete, md, text, paths, rows)

@@ -50,11 +50,14 @@ def write_results_line(rundir: RunDir, cfg: Config, config_dict: dict[str, Any],
 
 def task_line(class_names: list[str], t: int, m: int, done: dict[str, Any],
               met: dict[str, Any], seconds: float) -> str:
-    """The console line after task ``t`` of ``m``: its first classes, last training loss,
-    :func:`cft.run.step_metrics.summary_text` of the step's metrics, wall seconds."""
+    """The console line after task ``t`` of ``m``: its id (0-based, as ``step-NNN`` in the
+    run dir and as the checker prints it), its first classes, how many of the ``m`` tasks are
+    done, the last training loss, :func:`cft.run.step_metrics.summary_text` of the step's
+    metrics and the wall seconds."""
     from cft.run.step_metrics import summary_text
 
     label = ", ".join(class_names[:2]) + (", ..." if len(class_names) > 2 else "")
     loss = done.get("train_loss") or []
     loss_s = f"loss {loss[-1]:.3f}" if loss else "no training"
-    return f"task {t + 1}/{m} [{label}] {loss_s} | {summary_text(met)} | {seconds:.1f}s"
+    return (f"task {t} [{label}] ({t + 1} of {m} done) {loss_s} | {summary_text(met)} | "
+            f"{seconds:.1f}s")

@@ -9,8 +9,8 @@ Bounds are evaluated only through the public :mod:`bounds` API
 
 Typical use::
 
-    from cft.experiments.analysis import load_run, bound_table
-    run = load_run("runs/wordnet-minilm")
+    from cft.experiments.analysis import open_run, bound_table
+    run = open_run("runs/wordnet-minilm")
     tab = bound_table(run, mode="shared", kind="centroid")   # every step, every bound
     tab["overall"]["B"], tab["empirical_overall"]
 
@@ -45,7 +45,7 @@ from .gaussian import (
     run_likelihood_inputs,
 )
 from .pairs import bhattacharyya_diag, pair_table, task_sources
-from .run import Run, bound_table, class_accuracy, load_run, ratio_to_error
+from .run import Run, bound_table, class_accuracy, open_run, ratio_to_error
 
 __all__ = [
     "KINDS",
@@ -58,7 +58,7 @@ __all__ = [
     "direction_projections",
     "features_experiment",
     "likelihood_calibration",
-    "load_run",
+    "open_run",
     "normality_tests",
     "pair_table",
     "ratio_to_error",

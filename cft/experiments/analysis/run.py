@@ -17,7 +17,7 @@ from bounds.check.rundir import RunData, RunDirError, ScoreFile, read_meta
 from bounds.check.rundir import load_run as _check_load_run
 from bounds.rundir_schema import KINDS, MODES, SPLITS
 
-__all__ = ["Run", "bound_table", "class_accuracy", "load_run", "ratio_to_error"]
+__all__ = ["Run", "bound_table", "class_accuracy", "open_run", "ratio_to_error"]
 
 #: what to do about a missing run directory (the notebooks read ``$CFT_RUN_DIR``)
 RUN_DIR_HINT = ("set CFT_RUN_DIR to a run directory, e.g. `python -m cft run --preset tiny "
@@ -195,7 +195,7 @@ class Run:
         return self._step_reps(step, split)[task]
 
     def _step_reps(self, step: int, split: str) -> list[np.ndarray]:
-        """The representations ``load_run`` read for ``step`` (one array per task)."""
+        """The representations :func:`open_run`'s run read for ``step`` (one array per task)."""
         sd = self.step_data(step).splits.get(split)
         if sd is None or sd.reps is None:
             note = f" ({sd.reps_note})" if sd is not None and sd.reps_note else ""
@@ -242,7 +242,7 @@ class Run:
                 f"status={self.info.get('status')!r})")
 
 
-def load_run(path: str | Path) -> Run:
+def open_run(path: str | Path) -> Run:
     """Open a run directory (docs/run-dir.md); raises ``ValueError`` if it is not one."""
     return Run(path)
 

@@ -1,0 +1,183 @@
+"""Bound tightness over seeds: the checker's ladder of every complete cell, aggregated.
+
+``python -m cft report DIR --bounds`` runs ``python -m bounds.check RUN --json
+RUN/check.json --split test`` on every complete cell whose ``check.json`` is missing or older
+than its ``run.json`` (in a subprocess: the checker is the stage after the run dir, so
+``cft`` reads its documented output, docs/check-json.md, and imports none of it), then
+aggregates, per (preset, method, variant) and rule of the test split, over the seeds:
+
+* the empirical retrieval error;
+* per ladder tier (1 sample-exact, 2 PAC, 3 training-time, bounds/vocabulary.py) the
+  tightest bound's ratio ``bound / error`` (docs/theory.md §11), and how many seeds have one;
+* the prediction's absolute error ``|prediction - error|`` (never a bound).
+
+Mean and sample standard deviation over seeds, as the accuracy tables
+(:func:`cft.experiments.report.ci95`).  Without ``--bounds`` the cells' existing
+``check.json`` files are used (none: no tightness table).  Writes ``DIR/report-bounds.csv``
+and a section of ``DIR/report.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bounds import rundir_schema as L
+
+__all__ = ["CHECK_FILE", "TIERS", "TightRow", "ensure_check", "gather", "render_csv",
+           "render_markdown"]
+
+#: the checker's JSON report, inside the run directory
+CHECK_FILE = "check.json"
+#: the ladder's numbered tiers, as check.json's ``ladder[].tiers`` keys them
+TIERS = ("1", "2", "3")
+CSV_FIELDS = ("preset", "dataset", "method", "variant", "rule", "n", "error_mean",
+              "error_std", "tier1_ratio_mean", "tier1_ratio_std", "tier1_n",
+              "tier2_ratio_mean", "tier2_ratio_std", "tier2_n", "tier3_ratio_mean",
+              "tier3_ratio_std", "tier3_n", "prediction_abs_error_mean",
+              "prediction_abs_error_std", "prediction_n", "seeds")
+
+
+def ensure_check(run_dir: str | os.PathLike[str], *, jobs: int = 1) -> str | None:
+    """Make ``RUN/check.json`` current (run the checker if it is missing or older than
+    ``run.json``); None when it is there, else one line saying why it is not."""
+    rd = Path(run_dir)
+    out, run_json = rd / CHECK_FILE, rd / L.RUN
+    if out.is_file() and out.stat().st_mtime >= run_json.stat().st_mtime:
+        return None
+    cmd = [sys.executable, "-m", "bounds.check", str(rd), "--json", str(out), "--split",
+           "test", "--jobs", str(jobs)]
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       check=False)
+    if p.returncode in (0, 1) and out.is_file():
+        return None  # 1: a guaranteed bound is violated; the report shows it
+    last = (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1]
+    return f"bounds.check exited {p.returncode}: {last}"
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    mean = math.fsum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+@dataclass(frozen=True)
+class TightRow:
+    """One (group, rule) of the test split, over the seeds that have a ``check.json``."""
+
+    preset: str
+    dataset: str
+    method: str
+    variant: str
+    rule: str
+    seeds: tuple[int, ...]
+    error: list[float]
+    #: tier -> ratios bound / error of the seeds where that tier has a bound and error > 0
+    ratios: dict[str, list[float]]
+    #: |prediction - realised| of the seeds with a prediction
+    pred_abs: list[float]
+
+
+def _ladder(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads((path / CHECK_FILE).read_text(encoding="utf-8"))
+        return [r for r in data["ladder"] if r.get("split") == "test"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def gather(groups: Sequence[Any], ensure: bool = False,
+           progress: Callable[[str], None] | None = None) -> tuple[list[TightRow], list[str]]:
+    """The tightness rows of ``groups`` (:class:`cft.experiments.report.Group` with their
+    ``paths``), and one line per cell without a usable ``check.json``.  ``ensure``: run the
+    checker where it is missing or stale."""
+    rows: list[TightRow] = []
+    missing: list[str] = []
+    for g in groups:
+        by_rule: dict[str, dict[str, Any]] = {}
+        for seed, path in zip(g.seeds, g.paths):
+            why = ensure_check(path) if ensure else None
+            if progress is not None and ensure:
+                progress(f"checked {path}")
+            rungs = _ladder(Path(path))
+            if not rungs:
+                missing.append(f"{path}: {why or 'no check.json (run cft report --bounds)'}")
+                continue
+            for r in rungs:
+                acc = by_rule.setdefault(r["rule"], {"seeds": [], "error": [], "pred": [],
+                                                     "ratios": {k: [] for k in TIERS}})
+                acc["seeds"].append(seed)
+                acc["error"].append(float(r["error"]))
+                for k in TIERS:
+                    t = (r.get("tiers") or {}).get(k)
+                    if t is not None and t.get("ratio") is not None:
+                        acc["ratios"][k].append(float(t["ratio"]))
+                pr = r.get("prediction")
+                if pr is not None and pr.get("abs_error") is not None:
+                    acc["pred"].append(float(pr["abs_error"]))
+        for rule in sorted(by_rule):
+            a = by_rule[rule]
+            rows.append(TightRow(g.preset, g.dataset, g.method, g.variant, rule,
+                                 tuple(a["seeds"]), a["error"], a["ratios"], a["pred"]))
+    return rows, missing
+
+
+def _ms(values: list[float], fmt: str) -> str:
+    mean, std = _mean_std(values)
+    if mean is None:
+        return "-"
+    return format(mean, fmt) + ("" if std is None else " ± " + format(std, fmt))
+
+
+def render_markdown(rows: Sequence[TightRow], missing: Sequence[str]) -> str:
+    """The report's section: one table row per (group, rule)."""
+    out = ["## Bound tightness (test split)", "",
+           "Over seeds, mean ± std: the retrieval error, the tightest bound of each ladder tier "
+           "as a ratio bound / error (1 sample-exact, 2 PAC, 3 training-time; `-`: no bound "
+           "of that tier; a ratio needs a non-zero error), and the prediction's |prediction "
+           "- error| (an estimate, not a bound). From each cell's `check.json` "
+           "(docs/check-json.md).", "",
+           "| preset | method | variant | rule | seeds | error | tier 1 ratio | tier 2 ratio "
+           "| tier 3 ratio | prediction abs. error |",
+           "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append("| " + " | ".join([
+            r.preset, r.method, r.variant, r.rule, str(len(r.seeds)), _ms(r.error, ".3f"),
+            *[_ms(r.ratios[k], ".2f") for k in TIERS], _ms(r.pred_abs, ".3f")]) + " |")
+    if missing:
+        out += ["", "Cells without a checker report:", ""]
+        out += [f"- `{m}`" for m in missing]
+    out.append("")
+    return "\n".join(out)
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:.6f}"
+
+
+def render_csv(rows: Sequence[TightRow]) -> str:
+    """One CSV row per (group, rule): :data:`CSV_FIELDS`."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    for r in rows:
+        cells: list[Any] = [r.preset, r.dataset, r.method, r.variant, r.rule, len(r.seeds),
+                            *map(_num, _mean_std(r.error))]
+        for k in TIERS:
+            cells += [*map(_num, _mean_std(r.ratios[k])), len(r.ratios[k])]
+        cells += [*map(_num, _mean_std(r.pred_abs)), len(r.pred_abs),
+                  " ".join(map(str, r.seeds))]
+        w.writerow(cells)
+    return buf.getvalue()
