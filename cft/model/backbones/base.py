@@ -40,13 +40,15 @@ from cft.config.validation import check_int
 if TYPE_CHECKING:  # pragma: no cover
     from cft.model.modules.proteus import ProteusAdapter
 
-#: Aliases of attention projection names across HF model families
-#: (BERT: ``query``/``key``/``value``; ViT in transformers 5.x: ``q_proj``/``k_proj``/``v_proj``).
+#: Aliases of attention projection names across HF model families (BERT:
+#: ``query``/``key``/``value``; ViT in transformers 5.x: ``q_proj``/``k_proj``/``v_proj``;
+#: MPNet: ``attention.attn.q``/``.k``/``.v``/``.o``). Matched as a dotted suffix of the module
+#: name, so ``attn.q`` never matches a module that is merely called ``q``.
 TARGET_ALIASES: dict[str, tuple[str, ...]] = {
-    "query": ("query", "q_proj"),
-    "key": ("key", "k_proj"),
-    "value": ("value", "v_proj"),
-    "output": ("attention.output.dense", "o_proj"),
+    "query": ("query", "q_proj", "attn.q"),
+    "key": ("key", "k_proj", "attn.k"),
+    "value": ("value", "v_proj", "attn.v"),
+    "output": ("attention.output.dense", "o_proj", "attn.o"),
 }
 
 MODALITIES = ("text", "tokens", "image", "features")

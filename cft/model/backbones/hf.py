@@ -7,26 +7,7 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
-from cft.model.backbones.base import (
-    TARGET_ALIASES,
-    Backbone,
-    _mean_pool,
-)
-
-#: Attention projection names of the other HF encoders this family drives, added to
-#: :data:`~cft.model.backbones.base.TARGET_ALIASES` (which holds BERT's and ViT's): MPNet
-#: names them ``attention.attn.q`` / ``.k`` / ``.v`` / ``.o``. Matched as a dotted suffix of
-#: the module name, so ``attn.q`` never matches a module that is merely called ``q``.
-HF_TARGET_ALIASES: dict[str, tuple[str, ...]] = {
-    "query": ("attn.q",),
-    "key": ("attn.k",),
-    "value": ("attn.v",),
-    "output": ("attn.o",),
-}
-for _target, _names in HF_TARGET_ALIASES.items():
-    TARGET_ALIASES[_target] = TARGET_ALIASES.get(_target, ()) + tuple(
-        n for n in _names if n not in TARGET_ALIASES.get(_target, ())
-    )
+from cft.model.backbones.base import Backbone, _mean_pool
 
 
 class _HFEncoder(Backbone):
