@@ -1,4 +1,4 @@
-"""Benchmark: the time ``import bounds`` takes in a fresh interpreter (issue 12).
+"""Benchmark: the time ``import bounds`` takes in a fresh interpreter.
 
 Every ``--help`` of ``python -m bounds.check`` / ``bounds.selftest`` pays it. The sympy
 closed forms are lambdified on first use (``bounds.forms``) and scipy / threadpoolctl are

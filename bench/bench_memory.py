@@ -4,7 +4,7 @@ Runs ``python -m cft run --preset wordnet-fine-50`` (real MiniLM, on the CPU) in
 into ``--out`` (resumable: an interrupted benchmark continues; a complete run is only
 re-read) and prints, after every step, the step's wall time, the process's resident set
 size (RSS, now and peak) and the adapted-representation store's bytes in memory and
-spilled to ``RUN_DIR/scratch/``. Target (issue 10): peak RSS <= 4 GB.
+spilled to ``RUN_DIR/scratch/``. Target: peak RSS <= 4 GB.
 
 Run: ``.venv/bin/python bench/bench_memory.py --out runs/bench-memory [key=value ...]``
 (defaults ``train.epochs=1 retrieval.shortlist=3 output.cache_mb=64``: one epoch per task

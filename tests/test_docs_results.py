@@ -67,3 +67,18 @@ def test_no_development_log_residue_and_no_hand_typed_numbers(path: Path) -> Non
     hand = re.sub(r"arXiv \d+\.\d+|Python \d+\.\d+|95 % Student-t", "", hand)
     numbers = re.findall(r"(?<![\w.§-])\d+\.\d+(?![\w.])|\d+(?:\.\d+)? ?%", hand)
     assert not numbers, f"numbers outside generated regions: {numbers}"
+
+
+_ROOT = README.parent
+_EVERY_DOC = sorted([*(_ROOT / "docs").glob("*.md"), *(_ROOT / "sweeps").glob("*.toml"),
+                     _ROOT / "notebooks" / "README.md", _ROOT / "results" / "README.md"])
+
+
+@pytest.mark.parametrize("path", _EVERY_DOC, ids=lambda p: p.relative_to(_ROOT).as_posix())
+def test_no_development_log_residue_in_any_doc(path: Path) -> None:
+    """Every document and sweep spec (not only the README): no issue numbers, no commit
+    hashes, no paths of one machine."""
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"\b[Ii]ssues? #?\d+", text), "issue numbers"
+    assert not re.search(r"\b(commit|main) [0-9a-f]{7,40}\b", text), "hashes"
+    assert not re.search(r"(?<![\w.~])/(work|home|root|tmp)/", text), "a machine's paths"

@@ -88,7 +88,7 @@ def _ladder_lines(report: Report, worst: int, width: int = LADDER_WIDTH,
     """The one-screen summary as (text, style) lines (docs/theory.md §11): per split, one
     row per rule, then the ``worst`` tasks of each rule. At most ``width`` columns (rows
     fold, never cut a verdict); ``wide``: one line per rule with the earlier/later split
-    and the full names (the layout before issue 25)."""
+    and the full names."""
     if wide:
         return _wide_ladder_lines(report, worst)
     rungs = ladder(report)

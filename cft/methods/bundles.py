@@ -12,7 +12,7 @@ never look at the method's name: everything a method changes is visible in the r
   orthogonality constraint and no coefficient penalty (``train.lambda_orth = 0``,
   ``train.lambda_l1 = 0``).
 
-Baselines (issue 9). Where a bundle of overrides is not enough, a method names a small
+Baselines. Where a bundle of overrides is not enough, a method names a small
 *hook* by configuration: a module family (``module.family``, :mod:`cft.model.modules`: how the
 task's module is built and trained, and whether inference retrieves a task's module or uses
 one merged module), a continual classifier head (``head.kind``,
