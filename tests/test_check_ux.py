@@ -331,3 +331,34 @@ def test_bounds_option_says_what_it_does_not_filter(base_run: Path, capsys) -> N
     assert "--bounds G-emp,A: filters the bound rows" in flat
     assert "not filtered: the predictions" in flat
     assert "CP-pooled" not in flat and "moment-opt" not in flat
+
+
+# ------------------------------------------------------------------ item 14: your own scores
+def test_readme_scores_example_runs_and_unknown_names_are_listed(tmp_path: Path) -> None:
+    """The README's hand-made run directory is checked as it stands (exit 0; its error
+    is the one the scores give), and a score file under another name is refused with the
+    valid names listed."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"\n  ```python\n(.*?)\n  ```", text, re.S)
+    assert code is not None
+    src = "\n".join(ln[2:] for ln in code.group(1).splitlines())
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        exec(compile(src, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    run = tmp_path / "my-run"
+    report = check_run(load_run(run))
+    (tab,) = report.tables
+    assert tab.err == pytest.approx(1 / 6)  # input 1 (task 0) is closest to task 1
+    assert main([str(run)]) == 0
+    step = run / "eval" / "step-002" / "test"
+    (step / "shared-centroid.npz").rename(step / "mine-centroid.npz")
+    p = subprocess.run([sys.executable, "-m", "bounds.check", str(run)], env=ENV,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert ("valid names: adapted-centroid.npz, adapted-nll.npz, shared-centroid.npz, "
+            "shared-nll.npz); found mine-centroid.npz") in p.stderr

@@ -172,8 +172,14 @@ def load_run(
     chosen = [s for s in splits if s in data.splits and data.splits[s].scores]
     if not chosen:
         want = " or ".join(splits)
+        valid = ", ".join(f"{md}-{k}.npz" for md in MODES for k in KINDS)
+        other = sorted(p.name for s in splits if (step_dir / s).is_dir()
+                       for p in (step_dir / s).glob("*.npz"))
+        seen = f"; found {', '.join(other[:5])}{' ...' if len(other) > 5 else ''}" if other \
+            else ""
         raise RunDirError(
-            f"{_rel(root, step_dir)}: no score matrix ({{mode}}-{{kind}}.npz) for split {want}"
+            f"{_rel(root, step_dir)}: no score matrix for split {want} (valid names: "
+            f"{valid}){seen}"
         )
     data.rules_expected = _expected_rules(step_dir, data)
     _check_complete(root, meta, step_dir, data, splits)
