@@ -54,8 +54,10 @@ def _rows(name: str) -> list[dict[str, str]]:
 
 
 def compare(name: str) -> str:
-    """``results/NAME.csv`` (``cft report``'s report.csv rows) as the comparison table."""
-    return _compare_table()(_rows(f"{name}.csv")) + "\n"
+    """``results/NAME.csv`` (``cft report``'s report.csv rows) as the comparison table; a
+    sweep without ``proteus`` cells shows PROTEUS's rows from its ``keys`` cells (same
+    modules, same seeds)."""
+    return _compare_table()(_rows(f"{name}.csv"), from_keys=True) + "\n"
 
 
 def text(name: str) -> str:
@@ -157,8 +159,8 @@ def device(name: str) -> str:
     g, c = d["run_gpu"], d["run_cpu"]
     out += ["", f"Whole `wordnet-mpnet` run, 5 tasks: {sum(g['task_seconds']):.1f} s of task "
                 f"steps on the GPU against {sum(c['task_seconds']):.1f} s on the CPU "
-                f"(task 1 end to end: {d['speedup_task1_end_to_end']:.2f}x; the signature and "
-                f"head fits stay on the CPU); peak GPU memory {g['peak_gpu_mib']:.0f} MiB."]
+                f"(task 0, the first, end to end: {d['speedup_task1_end_to_end']:.2f}x; the "
+                f"signature and head fits stay on the CPU); peak GPU memory {g['peak_gpu_mib']:.0f} MiB."]
     return "\n".join(out) + "\n"
 
 

@@ -16,7 +16,7 @@ from rundir_factory import write_minimal_run
 from bounds import empirical_error
 from cft.cli import main
 from cft.experiments.report import report
-from cft.experiments.tightness import CHECK_FILE, ensure_check
+from cft.experiments.tightness import CHECK_FILE, NOT_APPLICABLE, ensure_check
 from cft.run.rundir import write_json
 
 
@@ -91,3 +91,31 @@ def test_a_cell_the_checker_refuses_is_named(tmp_path) -> None:
     assert "Cells without a checker report:" in res.markdown
     assert "s1: bounds.check exited 2: " in res.markdown
     assert not math.isnan(row.error[0])
+
+
+def test_a_failed_check_never_reuses_a_stale_report(tmp_path) -> None:
+    """A current check.json, then the run changes and the checker refuses it: the old
+    report is removed from the aggregate (the cell is named), not read as current."""
+    _cell(tmp_path, 0)
+    d, _, _ = _cell(tmp_path, 1)
+    assert ensure_check(d) is None and (d / CHECK_FILE).is_file()
+    (d / "eval/step-002/test/shared-centroid.npz").write_bytes(b"not an npz")
+    later = (d / CHECK_FILE).stat().st_mtime + 5
+    os.utime(d / "run.json", (later, later))
+    res = report(tmp_path, metrics=("task_aware.last",), bounds=True)
+    (row,) = res.tightness
+    assert row.seeds == (0,)
+    assert "s1: bounds.check exited 2: " in res.markdown
+    assert not (d / "check.json.partial").exists()
+
+
+def test_a_method_without_task_retrieval_is_skipped_quietly(tmp_path) -> None:
+    _cell(tmp_path, 0)
+    d, _, _ = _cell(tmp_path, 1)
+    summ = {"retrieval": "n/a",
+            "task_aware": {"last": 0.9, "aia": 0.9, "forgetting": None, "bwt": None}}
+    write_json(d / "metrics.json", {"n_tasks": 3, "summary": summ})
+    assert ensure_check(d) == NOT_APPLICABLE and not (d / CHECK_FILE).exists()
+    res = report(tmp_path, metrics=("task_aware.last",), bounds=True)
+    assert [r.seeds for r in res.tightness] == [(0,)]
+    assert "Cells without a checker report" not in res.markdown

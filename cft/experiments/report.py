@@ -371,7 +371,11 @@ def report(out: str | os.PathLike[str], *, metrics: Sequence[str] = DEFAULT_TABL
     paths = {"markdown": outp / "report.md", "csv": outp / "report.csv",
              "plot": outp / "report.png", "results": outp / "results.jsonl"}
     files = [("markdown", md), ("csv", text), ("results", "".join(x + "\n" for x in lines))]
-    rows, missing = tightness.gather(groups, ensure=bounds and write)
+    import sys
+
+    rows, missing = tightness.gather(
+        groups, ensure=bounds and write,
+        progress=lambda msg: print(f"cft report: {msg}", file=sys.stderr, flush=True))
     if rows or (bounds and write):
         md += "\n" + tightness.render_markdown(rows, missing)
         paths["bounds"] = outp / "report-bounds.csv"

@@ -128,7 +128,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, executor: str = "
         state, done, m = states[cell.id]
         with lock:
             counter["started"] += 1
-            how = "new" if state == "new" else f"resuming at task {done + 1}/{m}"
+            how = "new" if state == "new" else f"resuming at task {done} ({done} of {m} done)"
             echo(f"[{counter['started']}/{total}] start {cell.id} ({how})")
 
     def report(cell: Cell, oc: CellOutcome) -> None:

@@ -33,8 +33,8 @@ from typing import Any
 
 from bounds import rundir_schema as L
 
-__all__ = ["CHECK_FILE", "TIERS", "TightRow", "ensure_check", "gather", "render_csv",
-           "render_markdown"]
+__all__ = ["CHECK_FILE", "NOT_APPLICABLE", "TIERS", "TightRow", "ensure_check", "gather",
+           "render_csv", "render_markdown"]
 
 #: the checker's JSON report, inside the run directory
 CHECK_FILE = "check.json"
@@ -47,19 +47,41 @@ CSV_FIELDS = ("preset", "dataset", "method", "variant", "rule", "n", "error_mean
               "prediction_abs_error_std", "prediction_n", "seeds")
 
 
+#: :func:`ensure_check`'s answer for a method with no task retrieval (nothing to bound)
+NOT_APPLICABLE = "not applicable"
+
+
+def _no_retrieval(rd: Path) -> bool:
+    """The run's summary records no task retrieval (``"retrieval": "n/a"``)."""
+    try:
+        met = json.loads((rd / L.METRICS).read_text(encoding="utf-8"))
+        return met["summary"].get("retrieval") == L.NOT_APPLICABLE
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
 def ensure_check(run_dir: str | os.PathLike[str], *, jobs: int = 1) -> str | None:
     """Make ``RUN/check.json`` current (run the checker if it is missing or older than
-    ``run.json``); None when it is there, else one line saying why it is not."""
+    ``run.json``); None when it is there, :data:`NOT_APPLICABLE` for a method with no task
+    retrieval, else one line saying why it is not.  The checker writes to a temporary file,
+    renamed over ``check.json`` only when it finished (exit 0 or 1), so a failed check never
+    leaves an old report looking current."""
     rd = Path(run_dir)
+    if _no_retrieval(rd):
+        return NOT_APPLICABLE
     out, run_json = rd / CHECK_FILE, rd / L.RUN
     if out.is_file() and out.stat().st_mtime >= run_json.stat().st_mtime:
         return None
-    cmd = [sys.executable, "-m", "bounds.check", str(rd), "--json", str(out), "--split",
+    tmp = rd / (CHECK_FILE + ".partial")
+    tmp.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "bounds.check", str(rd), "--json", str(tmp), "--split",
            "test", "--jobs", str(jobs)]
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                        check=False)
-    if p.returncode in (0, 1) and out.is_file():
-        return None  # 1: a guaranteed bound is violated; the report shows it
+    if p.returncode in (0, 1) and tmp.is_file():
+        os.replace(tmp, out)  # 1: a guaranteed bound is violated; the report shows it
+        return None
+    tmp.unlink(missing_ok=True)
     last = (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1]
     return f"bounds.check exited {p.returncode}: {last}"
 
@@ -108,10 +130,13 @@ def gather(groups: Sequence[Any], ensure: bool = False,
     for g in groups:
         by_rule: dict[str, dict[str, Any]] = {}
         for seed, path in zip(g.seeds, g.paths):
-            why = ensure_check(path) if ensure else None
+            why = ensure_check(path) if ensure else (
+                NOT_APPLICABLE if _no_retrieval(Path(path)) else None)
             if progress is not None and ensure:
                 progress(f"checked {path}")
-            rungs = _ladder(Path(path))
+            if why == NOT_APPLICABLE:
+                continue  # no task retrieval: no bound to aggregate
+            rungs = [] if why else _ladder(Path(path))
             if not rungs:
                 missing.append(f"{path}: {why or 'no check.json (run cft report --bounds)'}")
                 continue
