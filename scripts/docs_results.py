@@ -160,7 +160,8 @@ def device(name: str) -> str:
     out += ["", f"Whole `wordnet-mpnet` run, 5 tasks: {sum(g['task_seconds']):.1f} s of task "
                 f"steps on the GPU against {sum(c['task_seconds']):.1f} s on the CPU "
                 f"(task 0, the first, end to end: {d['speedup_task1_end_to_end']:.2f}x; the "
-                f"signature and head fits stay on the CPU); peak GPU memory {g['peak_gpu_mib']:.0f} MiB."]
+                f"signature and head fits stay on the CPU); peak GPU memory "
+                f"{g['peak_gpu_mib']:.0f} MiB."]
     return "\n".join(out) + "\n"
 
 
