@@ -119,3 +119,20 @@ def test_a_method_without_task_retrieval_is_skipped_quietly(tmp_path) -> None:
     res = report(tmp_path, metrics=("task_aware.last",), bounds=True)
     assert [r.seeds for r in res.tightness] == [(0,)]
     assert "Cells without a checker report" not in res.markdown
+
+
+def test_earlier_claimed_rows_get_no_ratio_to_the_whole_error(tmp_path) -> None:
+    """A tier whose tightest row bounds the earlier-claimed part only (key '... (earlier)')
+    and a prediction of that part are marked (e); no ratio to the whole error is averaged."""
+    d, _, _ = _cell(tmp_path, 0)
+    rung = {"split": "test", "rule": "adapted-nll", "error": 0.8,
+            "tiers": {"1": {"key": "G-emp", "overall": 1.0, "ratio": 1.25}, "2": None,
+                      "3": {"key": "train:G-cantelli (earlier)", "overall": 0.4, "ratio": 0.5}},
+            "prediction": {"key": "pred:gauss-scores", "target": "earlier", "abs_error": 0.01}}
+    (d / CHECK_FILE).write_text(json.dumps({"ladder": [rung]}))
+    res = report(tmp_path, metrics=("task_aware.last",))
+    (row,) = res.tightness
+    assert row.ratios == {"1": [1.25], "2": [], "3": []}
+    assert row.earlier == frozenset({"3", "pred"})
+    line = next(ln for ln in res.markdown.splitlines() if "| adapted-nll |" in ln)
+    assert line.endswith("| 0.800 | 1.25 | - | - (e) | 0.010 (e) |")

@@ -110,6 +110,9 @@ class TightRow:
     ratios: dict[str, list[float]]
     #: |prediction - realised| of the seeds with a prediction
     pred_abs: list[float]
+    #: the tiers (and "pred") whose row is about the earlier-claimed part of the error
+    #: (docs/theory.md §10): no ratio to the whole error is taken for such a tier
+    earlier: frozenset[str] = frozenset()
 
 
 def _ladder(path: Path) -> list[dict[str, Any]]:
@@ -142,20 +145,26 @@ def gather(groups: Sequence[Any], ensure: bool = False,
                 continue
             for r in rungs:
                 acc = by_rule.setdefault(r["rule"], {"seeds": [], "error": [], "pred": [],
-                                                     "ratios": {k: [] for k in TIERS}})
+                                                     "ratios": {k: [] for k in TIERS},
+                                                     "earlier": set()})
                 acc["seeds"].append(seed)
                 acc["error"].append(float(r["error"]))
                 for k in TIERS:
                     t = (r.get("tiers") or {}).get(k)
-                    if t is not None and t.get("ratio") is not None:
+                    if t is not None and str(t.get("key", "")).endswith("(earlier)"):
+                        acc["earlier"].add(k)  # bounds the earlier-claimed part only
+                    elif t is not None and t.get("ratio") is not None:
                         acc["ratios"][k].append(float(t["ratio"]))
                 pr = r.get("prediction")
+                if pr is not None and pr.get("target") == "earlier":
+                    acc["earlier"].add("pred")
                 if pr is not None and pr.get("abs_error") is not None:
                     acc["pred"].append(float(pr["abs_error"]))
         for rule in sorted(by_rule):
             a = by_rule[rule]
             rows.append(TightRow(g.preset, g.dataset, g.method, g.variant, rule,
-                                 tuple(a["seeds"]), a["error"], a["ratios"], a["pred"]))
+                                 tuple(a["seeds"]), a["error"], a["ratios"], a["pred"],
+                                 frozenset(a["earlier"])))
     return rows, missing
 
 
@@ -172,15 +181,18 @@ def render_markdown(rows: Sequence[TightRow], missing: Sequence[str]) -> str:
            "Over seeds, mean ± std: the retrieval error, the tightest bound of each ladder tier "
            "as a ratio bound / error (1 sample-exact, 2 PAC, 3 training-time; `-`: no bound "
            "of that tier; a ratio needs a non-zero error), and the prediction's |prediction "
-           "- error| (an estimate, not a bound). From each cell's `check.json` "
-           "(docs/check-json.md).", "",
+           "- error| (an estimate, not a bound). (e): that tier's tightest row bounds only "
+           "the part of the error claimed by an earlier task (docs/theory.md §10), so no "
+           "ratio to the whole error is given; a prediction marked (e) is scored against that "
+           "part. From each cell's `check.json` (docs/check-json.md).", "",
            "| preset | method | variant | rule | seeds | error | tier 1 ratio | tier 2 ratio "
            "| tier 3 ratio | prediction abs. error |",
            "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append("| " + " | ".join([
             r.preset, r.method, r.variant, r.rule, str(len(r.seeds)), _ms(r.error, ".3f"),
-            *[_ms(r.ratios[k], ".2f") for k in TIERS], _ms(r.pred_abs, ".3f")]) + " |")
+            *[_ms(r.ratios[k], ".2f") + (" (e)" if k in r.earlier else "") for k in TIERS],
+            _ms(r.pred_abs, ".3f") + (" (e)" if "pred" in r.earlier else "")]) + " |")
     if missing:
         out += ["", "Cells without a checker report:", ""]
         out += [f"- `{m}`" for m in missing]
