@@ -204,8 +204,8 @@ def _interrupted(run_dir: str | os.PathLike[str] | None = None) -> int:
         try:
             info = RunDir(run_dir).info()
             k, m = int(info["tasks_complete"]), int(info["n_tasks"])
-            where = (f" with {k} of {m} tasks complete"
-                     + (f" (tasks 0-{k - 1})" if k > 1 else " (task 0)" if k else ""))
+            done = {0: "", 1: " (task 0)"}.get(k, f" (tasks 0-{k - 1})")
+            where = f" with {k} of {m} tasks complete{done}"
         except (OSError, ValueError, KeyError, TypeError):
             where = " before the first task started"
     print(f"\ncft: interrupted{where}; rerun the same command to resume", file=sys.stderr,

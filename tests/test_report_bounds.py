@@ -5,7 +5,6 @@ or stale, the aggregates equal the per-cell ladders, and a cell the checker refu
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -82,15 +81,15 @@ def test_check_json_is_reused_until_the_run_changes(tmp_path) -> None:
 
 
 def test_a_cell_the_checker_refuses_is_named(tmp_path) -> None:
-    _cell(tmp_path, 0)
+    _, S, task = _cell(tmp_path, 0)
     bad, _, _ = _cell(tmp_path, 1)
     (bad / "eval/step-002/test/shared-centroid.npz").write_bytes(b"not an npz")
     res = report(tmp_path, metrics=("task_aware.last",), bounds=True)
     (row,) = res.tightness
     assert row.seeds == (0,)
+    assert row.error == [pytest.approx(empirical_error(S, task)[1], abs=1e-12)]
     assert "Cells without a checker report:" in res.markdown
     assert "s1: bounds.check exited 2: " in res.markdown
-    assert not math.isnan(row.error[0])
 
 
 def test_a_failed_check_never_reuses_a_stale_report(tmp_path) -> None:

@@ -173,9 +173,8 @@ def load_run(
     if not chosen:
         want = " or ".join(splits)
         valid = ", ".join(f"{md}-{k}.npz" for md in MODES for k in KINDS)
-        known = {L.CLUSTERS, L.MIXTURES, "task-aware.npz", "merged.npz"}  # not score files
         other = sorted({p.name for s in splits if (step_dir / s).is_dir()
-                        for p in (step_dir / s).glob("*.npz") if p.name not in known})
+                        for p in (step_dir / s).glob("*.npz")})
         seen = f"; found {', '.join(other[:5])}{' ...' if len(other) > 5 else ''}" if other \
             else ""
         raise RunDirError(

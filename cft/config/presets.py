@@ -82,9 +82,15 @@ def _wordnet_mpnet() -> Config:
     on the stream and training of ``wordnet-minilm``: only the backbone differs."""
     cfg = _wordnet_minilm()
     cfg.preset = "wordnet-mpnet"
-    cfg.backbone = BackboneConfig("mpnet", {"max_length": 32, "adapt_layers": 2,
-                                            "targets": ["query", "value"]}, batch_size=64)
+    cfg.backbone = _mpnet_backbone(cfg.backbone.options["max_length"])
     return cfg
+
+
+def _mpnet_backbone(max_length: int) -> BackboneConfig:
+    """all-mpnet-base-v2's backbone section of the ``*-mpnet`` presets: the top two layers'
+    query and value adapted, texts cut at the MiniLM twin's ``max_length``."""
+    return BackboneConfig("mpnet", {"max_length": max_length, "adapt_layers": 2,
+                                    "targets": ["query", "value"]}, batch_size=64)
 
 
 #: task counts of the fine-grained WordNet presets ``wordnet-fine-N``
@@ -172,8 +178,7 @@ def _genres_mpnet() -> Config:
     options as in ``wordnet-mpnet``, the corpus texts' ``max_length`` as in ``genres-5``)."""
     cfg = _genres(5)()
     cfg.preset = "genres-mpnet"
-    cfg.backbone = BackboneConfig("mpnet", {"max_length": 64, "adapt_layers": 2,
-                                            "targets": ["query", "value"]}, batch_size=64)
+    cfg.backbone = _mpnet_backbone(cfg.backbone.options["max_length"])
     return cfg
 
 

@@ -28,12 +28,14 @@ import csv
 import io
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bounds import rundir_schema as L
+from cft.experiments.stats import ci95, csv_number
 from cft.run.rundir import RunDir, atomic_file, read_json
 
 __all__ = ["METRICS", "Group", "Stat", "ReportResult", "build_report", "ci95", "report"]
@@ -83,20 +85,6 @@ DEFAULT_TABLE = ("adapted.retrieval_last", "adapted.ci_last", "adapted.ci_aia",
 DEFAULT_PLOT = ("adapted.retrieval_last", "adapted.ci_last", "shared.ci_last")
 CSV_FIELDS = ("preset", "dataset", "method", "variant", "n_tasks", "metric", "n", "mean",
               "std", "ci_low", "ci_high", "seeds")
-
-
-def ci95(values: Sequence[float]) -> tuple[float, float | None, float | None]:
-    """``(mean, std, half-width)`` of the 95 % t-interval (``None`` with fewer than 2)."""
-    n = len(values)
-    if n == 0:
-        raise ValueError("values: empty")
-    mean = math.fsum(values) / n
-    if n < 2:
-        return mean, None, None
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    from scipy.stats import t
-
-    return mean, std, float(t.ppf(0.975, n - 1)) * std / math.sqrt(n)
 
 
 @dataclass(frozen=True)
@@ -268,10 +256,6 @@ def render_markdown(title: str, groups: list[Group], incomplete: list[tuple[str,
     return "\n".join(out)
 
 
-def _num(x: float | None) -> str:
-    return "" if x is None else f"{x:.6f}"
-
-
 def render_csv(groups: list[Group], metrics: Sequence[str] | None = None) -> str:
     """Every metric of every group, one row each (``metrics``: default
     :func:`csv_metrics`)."""
@@ -285,7 +269,7 @@ def render_csv(groups: list[Group], metrics: Sequence[str] | None = None) -> str
             if st is None:
                 continue
             w.writerow([g.preset, g.dataset, g.method, g.variant, g.n_tasks, m, st.n,
-                        _num(st.mean), _num(st.std), _num(st.low), _num(st.high),
+                        *map(csv_number, (st.mean, st.std, st.low, st.high)),
                         " ".join(map(str, st.seeds))])
     return buf.getvalue()
 
@@ -370,18 +354,17 @@ def report(out: str | os.PathLike[str], *, metrics: Sequence[str] = DEFAULT_TABL
     text = render_csv(groups)
     paths = {"markdown": outp / "report.md", "csv": outp / "report.csv",
              "plot": outp / "report.png", "results": outp / "results.jsonl"}
-    files = [("markdown", md), ("csv", text), ("results", "".join(x + "\n" for x in lines))]
-    import sys
-
     rows, missing = tightness.gather(
         groups, ensure=bounds and write,
         progress=lambda msg: print(f"cft report: {msg}", file=sys.stderr, flush=True))
+    files = {"csv": text, "results": "".join(x + "\n" for x in lines)}
     if rows or (bounds and write):
         md += "\n" + tightness.render_markdown(rows, missing)
         paths["bounds"] = outp / "report-bounds.csv"
-        files = [("markdown", md), *files[1:], ("bounds", tightness.render_csv(rows))]
+        files["bounds"] = tightness.render_csv(rows)
+    files["markdown"] = md
     if write:
-        for key, content in files:
+        for key, content in files.items():
             with atomic_file(paths[key]) as fh:
                 fh.write(content.encode("utf-8"))
         plot(groups, paths["plot"], plot_metrics)

@@ -12,7 +12,7 @@ aggregates, per (preset, method, variant) and rule of the test split, over the s
 * the prediction's absolute error ``|prediction - error|`` (never a bound).
 
 Mean and sample standard deviation over seeds, as the accuracy tables
-(:func:`cft.experiments.report.ci95`).  Without ``--bounds`` the cells' existing
+(:func:`cft.experiments.stats.mean_std`).  Without ``--bounds`` the cells' existing
 ``check.json`` files are used (none: no tightness table).  Writes ``DIR/report-bounds.csv``
 and a section of ``DIR/report.md``.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bounds import rundir_schema as L
+from cft.experiments.stats import csv_number, mean_std
 
 __all__ = ["CHECK_FILE", "NOT_APPLICABLE", "TIERS", "TightRow", "ensure_check", "gather",
            "render_csv", "render_markdown"]
@@ -86,15 +86,6 @@ def ensure_check(run_dir: str | os.PathLike[str], *, jobs: int = 1) -> str | Non
     return f"bounds.check exited {p.returncode}: {last}"
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    mean = math.fsum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
 @dataclass(frozen=True)
 class TightRow:
     """One (group, rule) of the test split, over the seeds that have a ``check.json``."""
@@ -133,12 +124,11 @@ def gather(groups: Sequence[Any], ensure: bool = False,
     for g in groups:
         by_rule: dict[str, dict[str, Any]] = {}
         for seed, path in zip(g.seeds, g.paths):
-            why = ensure_check(path) if ensure else (
-                NOT_APPLICABLE if _no_retrieval(Path(path)) else None)
+            if _no_retrieval(Path(path)):
+                continue  # no task retrieval: no bound to aggregate
+            why = ensure_check(path) if ensure else None
             if progress is not None and ensure:
                 progress(f"checked {path}")
-            if why == NOT_APPLICABLE:
-                continue  # no task retrieval: no bound to aggregate
             rungs = [] if why else _ladder(Path(path))
             if not rungs:
                 missing.append(f"{path}: {why or 'no check.json (run cft report --bounds)'}")
@@ -169,7 +159,7 @@ def gather(groups: Sequence[Any], ensure: bool = False,
 
 
 def _ms(values: list[float], fmt: str) -> str:
-    mean, std = _mean_std(values)
+    mean, std = mean_std(values)
     if mean is None:
         return "-"
     return format(mean, fmt) + ("" if std is None else " ± " + format(std, fmt))
@@ -200,10 +190,6 @@ def render_markdown(rows: Sequence[TightRow], missing: Sequence[str]) -> str:
     return "\n".join(out)
 
 
-def _num(x: float | None) -> str:
-    return "" if x is None else f"{x:.6f}"
-
-
 def render_csv(rows: Sequence[TightRow]) -> str:
     """One CSV row per (group, rule): :data:`CSV_FIELDS`."""
     buf = io.StringIO()
@@ -211,10 +197,10 @@ def render_csv(rows: Sequence[TightRow]) -> str:
     w.writerow(CSV_FIELDS)
     for r in rows:
         cells: list[Any] = [r.preset, r.dataset, r.method, r.variant, r.rule, len(r.seeds),
-                            *map(_num, _mean_std(r.error))]
+                            *map(csv_number, mean_std(r.error))]
         for k in TIERS:
-            cells += [*map(_num, _mean_std(r.ratios[k])), len(r.ratios[k])]
-        cells += [*map(_num, _mean_std(r.pred_abs)), len(r.pred_abs),
+            cells += [*map(csv_number, mean_std(r.ratios[k])), len(r.ratios[k])]
+        cells += [*map(csv_number, mean_std(r.pred_abs)), len(r.pred_abs),
                   " ".join(map(str, r.seeds))]
         w.writerow(cells)
     return buf.getvalue()
