@@ -270,3 +270,45 @@ def test_over_steps_uses_the_statistics_of_each_step(tmp_path):
         with np.load(root / "eval" / f"step-{k:03d}" / "test" / "shared-nll.npz") as z:
             real = bounds.empirical_error(z["scores"], z["task"])[1]
         assert dict(hist["realised"]["shared-nll"])[k] == real
+
+
+# ------------------------------------------------------------------ scipy.stats, not imported
+@settings(max_examples=200, deadline=None)
+@given(st.integers(3, 40).flatmap(lambda n: st.tuples(
+    hnp.arrays(np.float64, n, elements=st.sampled_from([-1e300, -2.0, 0.0, 0.0, 1.5, 3.0,
+                                                        1e-300])),
+    hnp.arrays(np.float64, n, elements=st.floats(-1e6, 1e6)))))
+def test_spearman_equals_scipy_with_ties(ab):
+    """The checker's Spearman correlation (numpy average ranks, no scipy.stats import) is
+    scipy's to rounding, ties and duplicates included; undefined (constant) inputs give
+    None."""
+    from scipy.stats import spearmanr
+
+    from bounds.predict import spearman
+
+    a, b = ab
+    got = spearman(a, b)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        assert got is None
+        return
+    assert abs(got - spearmanr(a, b).statistic) <= 1e-12
+
+
+def test_clopper_pearson_and_chi2_tail_equal_scipy_stats():
+    """The quantile and the tail the checker takes from scipy.special equal scipy.stats'
+    beta.ppf and chi2.sf exactly (the same Boost/Cephes routines, without the 0.5 s import)."""
+    from scipy import stats
+    from scipy.special import betaincinv, chdtrc
+
+    from bounds.pac import _clopper_pearson
+
+    rng = np.random.default_rng(3)
+    n = rng.integers(1, 10**6, 500).astype(float)
+    k = np.floor(rng.random(500) * n)
+    alpha = 10 ** rng.uniform(-12, -0.5, 500)
+    np.testing.assert_array_equal(betaincinv(k + 1, n - k, 1 - alpha),
+                                  stats.beta.ppf(1 - alpha, k + 1, n - k))
+    assert _clopper_pearson(3.0, 50.0, 0.05) == stats.beta.ppf(0.95, 4, 47)
+    assert _clopper_pearson(50.0, 50.0, 0.05) == 1.0
+    x = np.r_[0.0, 1e-300, rng.exponential(4.0, 500), 1e3]
+    np.testing.assert_array_equal(chdtrc(2, x), stats.chi2.sf(x, 2))
