@@ -1,45 +1,44 @@
-"""Numeric forms of the closed forms of :mod:`bounds.symbolic`, lambdified on first use
-(docs/theory.md §8).
+"""Numeric forms of the closed forms of :mod:`bounds.symbolic` (docs/theory.md §8).
 
-``FUNCS[name]`` is the numpy version of ``EXPR[name]``; sympy is imported, and that one
-expression lambdified, the first time a bound needs it, so that ``import bounds`` stays
-cheap (bench/bench_import.py). The rounding guards live here because the numeric code
-reads them without needing sympy.
+``FUNCS[name]`` is the numpy version of ``EXPR[name]``: the ``lambdify`` output of every
+expression is kept as source in ``bounds/forms_generated.py`` (``python -m
+bounds.symbolic`` regenerates it; tests/test_bounds_api.py checks it against a fresh
+lambdify), so neither ``import bounds`` nor a checker run imports sympy (0.3-0.6 s;
+bench/bench_import.py). The rounding guards live here because the numeric code reads them
+without needing sympy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import numpy as np
 
+from .forms_generated import RAW
 from .guards import GUARD, NAMES, TAIL_GUARD
 
 __all__ = ["FUNCS", "GUARD", "TAIL_GUARD", "NAMES"]
 
 
-class _LazyForms(Mapping[str, Callable[..., np.ndarray]]):
-    """A read-only mapping name -> numpy function that lambdifies each form on first access."""
+def wrap_form(name: str, raw: Callable[..., object], doc: str) -> Callable[..., np.ndarray]:
+    """The calling convention of ``FUNCS``: float64 arrays in, broadcast float64 array out,
+    floating-point warnings silenced (the forms' branches handle 0 and inf)."""
 
-    def __init__(self) -> None:
-        self._done: dict[str, Callable[..., np.ndarray]] = {}
+    def fn(*args: object) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            out = raw(*(np.asarray(x, dtype=np.float64) for x in args))
+        shape = np.broadcast_shapes(*(np.shape(x) for x in args))
+        return np.broadcast_to(np.asarray(out, dtype=np.float64), shape).copy()
 
-    def __getitem__(self, name: str) -> Callable[..., np.ndarray]:
-        fn = self._done.get(name)
-        if fn is None:
-            if name not in NAMES:
-                raise KeyError(name)
-            from .symbolic import numeric_form  # imports sympy once
-
-            fn = self._done[name] = numeric_form(name)
-        return fn
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(NAMES)
-
-    def __len__(self) -> int:
-        return len(NAMES)
+    fn.__name__ = f"{name}_numeric"
+    fn.__doc__ = doc
+    return fn
 
 
-#: The lambdified numpy forms, keyed like ``bounds.symbolic.EXPR``.
-FUNCS: Mapping[str, Callable[..., np.ndarray]] = _LazyForms()
+#: The numpy forms, keyed like ``bounds.symbolic.EXPR`` (a name missing from the generated
+#: module, after an edit of EXPR, is missing here until ``python -m bounds.symbolic``;
+#: tests/test_bounds_api.py fails meanwhile).
+FUNCS: Mapping[str, Callable[..., np.ndarray]] = MappingProxyType({
+    name: wrap_form(name, RAW[name], f"numpy form of bounds.symbolic.EXPR[{name!r}]")
+    for name in NAMES if name in RAW})

@@ -1,5 +1,5 @@
 """The rounding guards of the numeric bound code and the names of the closed forms: a leaf
-module, imported by :mod:`bounds.forms` (the lazily lambdified numpy forms) and by
+module, imported by :mod:`bounds.forms` (the numpy forms) and by
 :mod:`bounds.symbolic` (the sympy expressions), so that neither imports the other at
 module level."""
 

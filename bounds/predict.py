@@ -32,7 +32,7 @@ from ._validate import check_positive_int
 from .stats import ClusterStats, GaussianMixtures
 
 __all__ = ["Prediction", "gauss_proj", "gauss_full", "gauss_scores", "likelihood_errors",
-           "spearman", "PREDICTORS"]
+           "PREDICTORS"]
 
 #: predictor name -> (rule it predicts, one-line assumption); the checker's display order
 PREDICTORS: dict[str, tuple[str, str]] = {
@@ -386,26 +386,3 @@ def gauss_scores(mean: list[np.ndarray], cov: list[np.ndarray], n_t: np.ndarray,
     return _finish("pred:gauss-scores", p_t, var_t, np.asarray(n_t, dtype=np.float64),
                    {"n_samples": n_samples, "seed": seed})
 
-
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of ``x``, ties given the mean of the ranks they span."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    first = np.r_[True, xs[1:] != xs[:-1]]
-    group = np.cumsum(first) - 1
-    starts = np.r_[np.flatnonzero(first), x.size]  # tie group g spans ranks starts[g]+1..
-    ranks = np.empty(x.size)
-    ranks[order] = 0.5 * (starts[group] + 1 + starts[group + 1])
-    return ranks
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Spearman rank correlation (average ranks for ties; the Pearson correlation of the
-    ranks, as ``scipy.stats.spearmanr`` without its import); None when undefined."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return None
-    ra, rb = _average_ranks(a), _average_ranks(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    return float(np.clip(ra @ rb / np.sqrt((ra @ ra) * (rb @ rb)), -1.0, 1.0))

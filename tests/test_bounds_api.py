@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -59,6 +61,56 @@ def test_every_expression_lambdifies_like_sympy() -> None:
             vals = [3.0, 0.05, 40.0]
         sym = complex(expr.subs(dict(zip(args, vals))).evalf())
         assert float(FUNCS[name](*vals)) == pytest.approx(sym.real, rel=1e-10), name
+
+
+def test_generated_forms_equal_a_fresh_lambdify() -> None:
+    """bounds/forms_generated.py (what FUNCS runs, without sympy) is the lambdify output of
+    today's EXPR: the same names and arguments, and bit-for-bit the same values on inputs
+    spanning every branch (signs, zeros, infinities, extreme scales). It fails after an
+    edit of EXPR until ``python -m bounds.symbolic`` regenerates the module."""
+    import bounds.forms_generated as gen
+    from bounds.symbolic import generated_source, numeric_form
+
+    assert tuple(gen.RAW) == tuple(EXPR) == tuple(FUNCS)
+    for name, fn in gen.RAW.items():
+        want = [str(a) + "_" * (str(a) == "lambda") for a in ARGS[name]]
+        assert list(fn.__code__.co_varnames[: fn.__code__.co_argcount]) == want, name
+    rng = np.random.default_rng(7)
+    pool = np.array([0.0, -0.0, 1e-300, -1e-300, 1e-12, 0.25, 0.5, 1.0, 2.0, -3.0, 1e12,
+                     1e300, np.inf, -np.inf])
+    for name in EXPR:
+        k = len(ARGS[name])
+        vals = [np.concatenate([rng.choice(pool, 400), rng.normal(size=400) * 10.0 **
+                                rng.integers(-8, 9, 400)]) for _ in range(k)]
+        if name == "hoeffding":  # domain m / delta > 1, n > 0
+            vals = [np.abs(v) + 1.5 for v in vals[:1]] + [np.full(800, 0.05),
+                                                          np.abs(vals[2]) + 1.0]
+        np.testing.assert_array_equal(FUNCS[name](*vals), numeric_form(name)(*vals),
+                                      err_msg=name)
+    # and the module text is what the generator writes now (pinned sympy)
+    path = Path(gen.__file__)
+    assert path.read_text(encoding="utf-8") == generated_source(), (
+        "bounds/forms_generated.py is stale: run python -m bounds.symbolic")
+
+
+def test_a_checker_run_imports_neither_sympy_nor_scipy_stats(tmp_path: Path) -> None:
+    """The closed forms come from the generated module and the statistics from
+    scipy.special, so a full checker run loads neither sympy nor scipy.stats
+    (each costs 0.3-0.6 s, bench/bench_check.py)."""
+    import subprocess
+    import sys
+
+    from rundir_factory import write_run_dir
+
+    run = write_run_dir(tmp_path / "run")
+    code = ("import sys, io, contextlib\n"
+            "from bounds.check.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    rc = main([{str(run)!r}])\n"
+            "print(rc, [m for m in ('sympy', 'scipy.stats') if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")[-2]
+    assert out.endswith(" []"), out
 
 
 def test_bounds_use_the_closed_forms() -> None:

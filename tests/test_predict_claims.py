@@ -202,7 +202,7 @@ def test_ladder_golden(tmp_path):
     assert_json_matches(js, GOLDEN / "ladder.json", tolerance=mc_tolerance)
     # rho is not compared with the golden (a rank of Monte-Carlo values): it must be the
     # rank correlation of the prediction's own per-task values with the realised errors
-    from bounds.predict import spearman
+    from bounds.rank_correlation import spearman
 
     for p in (p for t in js["tables"] for p in t["predictions"]):
         assert p["spearman_rho"] == spearman(np.asarray(p["per_task"]),
@@ -284,7 +284,7 @@ def test_spearman_equals_scipy_with_ties(ab):
     None."""
     from scipy.stats import spearmanr
 
-    from bounds.predict import spearman
+    from bounds.rank_correlation import spearman
 
     a, b = ab
     got = spearman(a, b)

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..claims import claim_split, earlier_cantelli, earlier_event, train_score_moments
-from ..predict import PREDICTORS, Prediction, gauss_full, gauss_proj, gauss_scores, spearman
+from ..predict import PREDICTORS, Prediction, gauss_full, gauss_proj, gauss_scores
+from ..rank_correlation import spearman
 from ..vocabulary import LADDER
 from .jobs import STATE, default_jobs, run_items, value
 
