@@ -47,18 +47,18 @@ def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndar
         else:
             Ub = U[sl]
             nb = Ub.shape[0]
-            proj_all = (np.transpose(Ub, (0, 2, 1)).reshape(nb * q, d) @ mu0.T).reshape(
-                nb, q, C
-            )
-            proj = proj_all - np.einsum("bdq,bd->bq", Ub, mu0[sl])[:, :, None]
+            proj = (np.transpose(Ub, (0, 2, 1)).reshape(nb * q, d) @ mu0.T).reshape(nb, q, C)
+            # in place (the block is the largest array of the check): the same operations
+            proj -= np.einsum("bdq,bd->bq", Ub, mu0[sl])[:, :, None]
             mproj = b[sl] @ mu0.T - np.einsum("bd,bd->b", b[sl], mu0[sl])[:, None]
         d2 = D2[sl]
         with np.errstate(divide="ignore", invalid="ignore"):
             D = np.sqrt(d2)
-            cos = proj / D[:, None, :]  # U'u for the unit direction u: no 4th powers
-            m_nu = mproj / D
-        quad = np.einsum("bq,bqn->bn", L[sl], cos * cos)
-        nrm = np.einsum("bqn,bqn->bn", cos, cos)
+            cos = np.divide(proj, D[:, None, :], out=proj)  # U'u for the unit direction u:
+            m_nu = mproj / D  # no 4th powers
+        cos2 = np.multiply(cos, cos, out=cos)
+        quad = np.einsum("bq,bqn->bn", L[sl], cos2)
+        nrm = cos2.sum(axis=1)
         v = quad + R[sl, None] * np.maximum(1.0 - nrm, 0.0)
         # rounding guard §3.5: the gap a = D/2 - m_nu is reduced by a slack covering its own
         # cancellation (D/2 + |m_nu|) and the rounding of the scores that decide a point's

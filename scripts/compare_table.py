@@ -35,7 +35,15 @@ def _cell(stats: dict[str, tuple[float, float, int]], metric: str | None) -> str
     return f"{100 * mean:.1f} ± {100 * std:.1f}" if n > 1 else f"{100 * mean:.1f}"
 
 
-def table(rows: list[dict[str, str]], from_keys: bool = False) -> str:
+HEADER = ("| method | retrieval rule | seeds | task retrieval last | task retrieval AIA | "
+          "task retrieval forgetting | CIL last | CIL AIA | CIL forgetting | task-aware last |")
+
+
+def table(rows: list[dict[str, str]], from_keys: bool = False, *,
+          methods: tuple[str, ...] | None = None, label: str | None = None,
+          header: bool = True) -> str:
+    """The Markdown table of ``rows``; ``methods``: only these methods; ``label``: a first
+    column with this text on every row (e.g. the backbone); ``header=False``: rows only."""
     by: dict[str, dict[str, tuple[float, float, int]]] = {}
     for r in rows:
         std = float(r["std"]) if r["std"] not in ("", "nan") else 0.0
@@ -43,10 +51,13 @@ def table(rows: list[dict[str, str]], from_keys: bool = False) -> str:
     if from_keys and "proteus" not in by and "keys" in by:
         by["proteus"] = {k: v for k, v in by["keys"].items()
                          if k.split(".", 1)[0] in (*PARAMETER_FREE, "task_aware")}
-    out = ["| method | retrieval rule | seeds | task retrieval last | task retrieval AIA | "
-           "task retrieval forgetting | CIL last | CIL AIA | CIL forgetting | task-aware last |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lead = "| " if label is None else f"| {label} | "
+    out = [("| backbone " if label is not None else "") + HEADER,
+           "|---" * (label is not None) + "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+           ] if header else []
     for m in [x for x in ORDER if x in by] + sorted(set(by) - set(ORDER)):
+        if methods is not None and m not in methods:
+            continue
         st = by[m]
         modes = sorted({k.rsplit(".", 1)[0] for k in st if k.endswith(".ci_last")})
         learned = [x for x in modes if x not in (*PARAMETER_FREE, "merged")]
@@ -58,7 +69,7 @@ def table(rows: list[dict[str, str]], from_keys: bool = False) -> str:
             n = st[f"{mode}.ci_last"][2]
             rets = " | ".join(_cell(st, ret and f"{ret}.retrieval_{x}")
                               for x in ("last", "aia", "forgetting"))
-            out.append(f"| {m} | {ret or 'n/a'} | {n} | {rets} | "
+            out.append(f"{lead}{m} | {ret or 'n/a'} | {n} | {rets} | "
                        f"{_cell(st, f'{mode}.ci_last')} | {_cell(st, f'{mode}.ci_aia')} | "
                        f"{_cell(st, f'{mode}.ci_forgetting')} | {_cell(st, 'task_aware.last')} |")
     return "\n".join(out)

@@ -60,6 +60,29 @@ def compare(name: str) -> str:
     return _compare_table()(_rows(f"{name}.csv"), from_keys=True) + "\n"
 
 
+#: the backbone comparison: preset of a paper-scale backbone -> (its backbone's name, its
+#: MiniLM twin's backbone name, the results file of the twin's comparison sweep)
+TWINS = {"wordnet-mpnet": ("all-mpnet-base-v2", "MiniLM-L6", "compare-wordnet-minilm"),
+         "genres-mpnet": ("all-mpnet-base-v2", "MiniLM-L6", "compare-genres-5")}
+
+
+def backbones(name: str) -> str:
+    """``results/NAME.csv`` (``cft report``'s rows with their preset) beside the same
+    methods' rows on the MiniLM twin of each preset (:data:`TWINS`): one table per stream,
+    the backbone named in the first column."""
+    rows = _rows(f"{name}.csv")
+    table = _compare_table()
+    out = []
+    for preset in dict.fromkeys(r["preset"] for r in rows):
+        big, small, twin = TWINS[preset]
+        mine = [r for r in rows if r["preset"] == preset]
+        methods = tuple(dict.fromkeys(r["method"] for r in mine))
+        out += [f"`{preset}` against its MiniLM twin (`{twin}.csv`):", "",
+                table(_rows(f"{twin}.csv"), from_keys=True, methods=methods, label=small),
+                table(mine, from_keys=True, label=big, header=False), ""]
+    return "\n".join(out)
+
+
 def text(name: str) -> str:
     """``results/NAME.txt`` verbatim, in a code block (a command's own output)."""
     return "```\n" + (RESULTS / f"{name}.txt").read_text(encoding="utf-8").rstrip() + "\n```\n"
@@ -174,7 +197,8 @@ def vocabulary(name: str) -> str:
 
 
 RENDER: dict[str, Callable[[str], str]] = {"compare": compare, "text": text, "rules": rules,
-                                            "device": device, "pac": pac, "vocabulary": vocabulary}
+                                            "device": device, "pac": pac, "vocabulary": vocabulary,
+                                            "backbones": backbones}
 
 
 def render(name: str) -> str:
