@@ -43,3 +43,21 @@ def test_rows_and_not_applicable(tmp_path, capsys):
     assert len(text) == 4
     assert mod.main([str(tmp_path)]) == 2
     assert "report.csv: missing" in capsys.readouterr().err
+
+
+def test_backbone_label_and_method_filter():
+    """``label`` adds a first column on every row (header included, one more column);
+    ``methods`` keeps only those methods; ``header=False`` gives the rows alone."""
+    mod = _mod()
+    rows = [_row("keys", "adapted.retrieval_last", 0.5), _row("keys", "adapted.ci_last", 0.4),
+            _row("inflora", "merged.ci_last", 0.7), _row("lora", "adapted.ci_last", 0.3)]
+    text = mod.table(rows, from_keys=True, methods=("proteus", "inflora"),
+                     label="MiniLM-L6").splitlines()
+    assert text[0].startswith("| backbone | method | retrieval rule |")
+    assert text[0].count("|") == text[1].count("|") == 12
+    assert text[2].startswith("| MiniLM-L6 | proteus | adapted | 3 | 50.0 ± 1.0 |")
+    assert text[3] == ("| MiniLM-L6 | inflora | n/a | 3 | n/a | n/a | n/a | 70.0 ± 1.0 | - | "
+                       "- | - |")
+    assert len(text) == 4  # keys (a learned rule's own row) and lora are filtered out
+    body = mod.table(rows, methods=("lora",), label="X", header=False).splitlines()
+    assert body == ["| X | lora | adapted | 3 | - | - | - | 30.0 ± 1.0 | - | - | - |"]
