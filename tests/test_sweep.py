@@ -257,7 +257,15 @@ def test_sweep_kill_and_resume_equals_uninterrupted(tmp_path, monkeypatch, capsy
         Runner(cell.resolve(), ref, echo=lambda s: None).run()
         assert (out / cell.dir / "metrics.json").read_bytes() == \
             (ref / "metrics.json").read_bytes(), cid
-    assert len(report(out).groups[0].seeds) == 2
+    rep = report(out)
+    assert len(rep.groups[0].seeds) == 2
+    # the cost section: every task step of both seeds timed, the peak memory recorded
+    cost = (out / "report-cost.csv").read_text().splitlines()
+    row = dict(zip(cost[0].split(","), cost[1].split(",")))
+    assert row["preset"] == "tiny" and row["n_steps"] == "4" and row["device"] == "cpu"
+    assert 0 < float(row["step_seconds_mean"]) <= float(row["step_seconds_max"])
+    assert float(row["peak_rss_mib"]) > 50  # a Python process with torch loaded
+    assert "## Cost" in rep.markdown and "| tiny | proteus | base | 2 | cpu |" in rep.markdown
     # a third invocation has nothing to do
     again = run_sweep(spec, out, echo=lambda s: None)
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"]

@@ -16,6 +16,8 @@ With ``--bounds`` (or where the cells already hold the checker's ``check.json``)
 tightness per rule over seeds (:mod:`cft.experiments.tightness`, ``DIR/report-bounds.csv``).
 
 Writes ``DIR/report.md``, ``DIR/report.csv`` (one row per group and metric),
+``DIR/report-cost.csv`` (seconds per cell and per task step, peak memory:
+:mod:`cft.experiments.cost`, also a section of report.md),
 ``DIR/report.png`` (each metric against the number of tasks, one line per method and
 grid point, task-count grid keys such as ``data.n_tasks`` aside; 95 % intervals as error
 bars, cut at 0 and 100) and ``DIR/results.jsonl`` (the results line of every
@@ -338,7 +340,7 @@ def report(out: str | os.PathLike[str], *, metrics: Sequence[str] = DEFAULT_TABL
     and, where cells hold the checker's ``check.json`` (``bounds``: run the checker where it
     is missing), ``report-bounds.csv`` and the bound-tightness section of ``report.md``
     (:mod:`cft.experiments.tightness`)."""
-    from cft.experiments import tightness
+    from cft.experiments import cost, tightness
 
     for m in plot_metrics:
         try:
@@ -357,7 +359,11 @@ def report(out: str | os.PathLike[str], *, metrics: Sequence[str] = DEFAULT_TABL
     rows, missing = tightness.gather(
         groups, ensure=bounds and write,
         progress=lambda msg: print(f"cft report: {msg}", file=sys.stderr, flush=True))
-    files = {"csv": text, "results": "".join(x + "\n" for x in lines)}
+    costs = cost.gather(groups)
+    paths["cost"] = outp / "report-cost.csv"
+    files = {"csv": text, "results": "".join(x + "\n" for x in lines),
+             "cost": cost.render_csv(costs)}
+    md += "\n" + cost.render_markdown(costs)
     if rows or (bounds and write):
         md += "\n" + tightness.render_markdown(rows, missing)
         paths["bounds"] = outp / "report-bounds.csv"

@@ -41,6 +41,26 @@ __all__ = ["CRASH_ENV", "SimulatedCrash", "TaskTrainer"]
 CRASH_ENV = "CFT_CRASH_AT_TASK"
 
 
+
+def peak_rss_mib() -> float | None:
+    """The process's peak resident memory so far, MiB (``getrusage``; None where the
+    platform has no ``resource`` module)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)
+
+
+def _cost(t0: float, result: Any) -> dict[str, Any]:
+    """The cost fields of ``done.json``: the task step's wall seconds (training, fits and
+    evaluation), the training's, and the process's peak RSS so far."""
+    return {"seconds": time.perf_counter() - t0, "train_seconds": result.seconds,
+            "peak_rss_mib": peak_rss_mib()}
+
 class SimulatedCrash(RuntimeError):
     """Raised by the ``CFT_CRASH_AT_TASK`` test hook."""
 
@@ -134,8 +154,7 @@ class TaskTrainer:
         reps = {s: self.reps.shared(s, t) for s in SPLITS}
         done = {
             "task": t,
-            "seconds": time.perf_counter() - t0,
-            "train_seconds": result.seconds,
+            **_cost(t0, result),
             "train_loss": [float(x) for x in result.losses],
             "train_ce": [float(x) for x in result.ce_losses],
             "n_train": len(data.train),
@@ -176,8 +195,7 @@ class TaskTrainer:
         self.learned.heads.append(head)
         reps = {s: self.reps.shared(s, t) for s in SPLITS}
         done = {
-            "task": t, "seconds": time.perf_counter() - t0,
-            "train_seconds": result.seconds,
+            "task": t, **_cost(t0, result),
             "train_loss": [float(x) for x in result.losses],
             "train_ce": [float(x) for x in result.ce_losses],
             "n_train": len(data.train), "n_calibration": len(data.calibration),
