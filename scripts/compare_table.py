@@ -3,6 +3,8 @@
     python -m cft report DIR            # writes DIR/report.csv (every metric)
     python scripts/compare_table.py DIR [--from-keys]
 
+A sweep over several presets gets one table per preset, each under its name.
+
 One row per (method, retrieval rule): task retrieval (last, AIA, forgetting),
 class-incremental (CIL) accuracy (last, AIA, forgetting), task-aware last; mean ± std over
 seeds, in %. Methods with no
@@ -88,7 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    print(table(rows, from_keys=args.from_keys))
+    presets = list(dict.fromkeys(r.get("preset", "") for r in rows))
+    if len(presets) == 1:
+        print(table(rows, from_keys=args.from_keys))
+        return 0
+    for i, preset in enumerate(presets):  # a sweep over several presets: one table each
+        print(("\n" if i else "") + f"## {preset}\n")
+        print(table([r for r in rows if r.get("preset", "") == preset],
+                    from_keys=args.from_keys))
     return 0
 
 

@@ -61,3 +61,17 @@ def test_backbone_label_and_method_filter():
     assert len(text) == 4  # keys (a learned rule's own row) and lora are filtered out
     body = mod.table(rows, methods=("lora",), label="X", header=False).splitlines()
     assert body == ["| X | lora | adapted | 3 | - | - | - | 30.0 ± 1.0 | - | - | - |"]
+
+
+def test_one_table_per_preset(tmp_path, capsys):
+    """A report.csv over two presets prints one table per preset, never one table that
+    mixes their rows."""
+    mod = _mod()
+    lines = ["preset,method,metric,mean,std,n",
+             "a,ranpac,merged.ci_last,0.6,0.0,1", "b,ranpac,merged.ci_last,0.2,0.0,1"]
+    (tmp_path / "report.csv").write_text("\n".join(lines) + "\n")
+    assert mod.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    a, b = out.split("## b")
+    assert a.startswith("## a") and "| ranpac | n/a | 1 | n/a | n/a | n/a | 60.0 |" in a
+    assert "20.0" not in a and "| ranpac | n/a | 1 | n/a | n/a | n/a | 20.0 |" in b
