@@ -180,9 +180,12 @@ def exponent(ms: list[int], ts: list[float], lo: int = 0) -> float | None:
 def blas_seconds(n: int = 2048) -> float:
     A = np.random.default_rng(1).normal(size=(n, n))
     A @ A  # warm-up
-    t0 = time.perf_counter()
-    A @ A
-    return time.perf_counter() - t0
+    best = np.inf
+    for _ in range(3):  # the machine's speed: the fastest of three
+        t0 = time.perf_counter()
+        A @ A
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def main() -> None:

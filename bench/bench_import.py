@@ -1,8 +1,9 @@
 """Benchmark: the time ``import bounds`` takes in a fresh interpreter.
 
 Every ``--help`` of ``python -m bounds.check`` / ``bounds.selftest`` pays it. The sympy
-closed forms run from their generated numpy source (``bounds/forms_generated.py``) and scipy / threadpoolctl are
-imported inside the functions that need them, so importing the package loads numpy and
+closed forms run from their generated numpy source (``bounds/forms_generated.py``) and
+scipy / threadpoolctl are imported inside the functions that need them, so importing the
+package loads numpy and
 the package itself only. Each repetition runs ``python -X importtime -c "import bounds"``
 in a new process and reads the cumulative time of the ``bounds`` import (numpy included)
 and of ``numpy`` alone; the median over ``--repeat`` runs is printed, with the heavy
