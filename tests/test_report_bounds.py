@@ -63,7 +63,7 @@ def test_report_bounds_aggregates_the_checkers_ladder(tmp_path, capsys) -> None:
     assert float(got["tier1_ratio_mean"]) == pytest.approx(np.mean(ratios), abs=1e-6)
     assert got["tier1_n"] == "2" and got["tier2_n"] == "0" and got["tier2_ratio_mean"] == ""
     md = (tmp_path / "report.md").read_text()
-    line = next(ln for ln in md.splitlines() if ln.startswith("| hand | mine |"))
+    line = next(ln for ln in md.splitlines() if ln.startswith("| hand | mine | base | shared-"))
     assert f"{np.mean(errors):.3f} ± {np.std(errors, ddof=1):.3f}" in line
     assert f"{np.mean(ratios):.2f}" in line
 
@@ -135,3 +135,37 @@ def test_earlier_claimed_rows_get_no_ratio_to_the_whole_error(tmp_path) -> None:
     assert row.earlier == frozenset({"3", "pred"})
     line = next(ln for ln in res.markdown.splitlines() if "| adapted-nll |" in ln)
     assert line.endswith("| 0.800 | 1.25 | - | - (e) | 0.010 (e) |")
+
+
+def test_check_json_from_another_checker_or_another_report_is_rechecked(tmp_path) -> None:
+    """check.json records its checker; a file written by another checker, at another
+    step, or without a test-split ladder is re-checked, never aggregated as current."""
+    from cft.experiments.tightness import _stale, checker_identity
+
+    d, _, _ = _cell(tmp_path, 0)
+    me = checker_identity()
+    assert me.startswith("cft-bounds ") and "(git " in me
+    assert _stale(d, me) == "missing"
+    assert ensure_check(d, checker=me) is None
+    data = json.loads((d / CHECK_FILE).read_text())
+    assert data["checker"] == me and _stale(d, me) is None
+    mtime = (d / CHECK_FILE).stat().st_mtime
+
+    def rewrite(**change) -> None:
+        (d / CHECK_FILE).write_text(json.dumps(data | change))
+        os.utime(d / CHECK_FILE, (mtime, mtime))
+
+    rewrite(checker="cft-bounds 0.1.0 (git 0000000)")
+    assert _stale(d, me) == "written by cft-bounds 0.1.0 (git 0000000)"
+    assert _stale(d, None) is None  # without a checker to compare: by date and content only
+    rewrite(checker=None)
+    assert _stale(d, me) == "written by an unrecorded checker"
+    rewrite(step=data["step"] - 1)
+    assert _stale(d, me) == "not the default report (--split test at the last step)"
+    rewrite(ladder=[dict(r, split="calibration") for r in data["ladder"]])
+    assert _stale(d, me) == "not the default report (--split test at the last step)"
+    (d / CHECK_FILE).write_text("{")
+    assert _stale(d, me) == "unreadable"
+    rewrite(checker="another")
+    assert ensure_check(d, checker=me) is None  # re-checked: the file is current again
+    assert json.loads((d / CHECK_FILE).read_text())["checker"] == me

@@ -212,10 +212,11 @@ def main(argv: list[str] | None = None) -> int:
             raise RunDirError(_nothing_selected(args.bounds))
         from .files import checker_version
 
+        checker = checker_version()
         render(report, per_task=args.per_task, worst=args.worst, wide=args.wide,
-               checker=checker_version(), selected=args.bounds)
+               checker=checker, selected=args.bounds)
         if args.json:
-            write_json(report, args.json)
+            write_json(report, args.json, checker)
         if args.csv:
             from .report import write_csv
 

@@ -39,8 +39,9 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def to_jsonable(report: Report) -> dict[str, Any]:
-    """The report as plain JSON-compatible data (same content as the tables)."""
+def to_jsonable(report: Report, checker: str | None = None) -> dict[str, Any]:
+    """The report as plain JSON-compatible data (same content as the tables); ``checker``:
+    what checked it (``files.checker_version()``), recorded as ``"checker"``."""
     d = report.data
     tables = []
     for tab in report.tables:
@@ -110,13 +111,14 @@ def to_jsonable(report: Report) -> dict[str, Any]:
         "rules_checked": sorted({f"{t.mode}-{t.kind}" for t in report.tables}),
         "rules_expected": list(getattr(d, "rules_expected", None) or []),
         "run_provenance": getattr(d, "provenance", None),
+        "checker": checker,
         "vacuous_threshold": VACUOUS,
     })
 
 
-def write_json(report: Report, path: str | Path) -> None:
+def write_json(report: Report, path: str | Path, checker: str | None = None) -> None:
     """Write :func:`to_jsonable` to ``path`` (strict JSON: ``allow_nan=False``)."""
-    text = json.dumps(to_jsonable(report), indent=1, allow_nan=False)
+    text = json.dumps(to_jsonable(report, checker), indent=1, allow_nan=False)
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 

@@ -1,9 +1,11 @@
 """Bound tightness over seeds: the checker's ladder of every complete cell, aggregated.
 
 ``python -m cft report DIR --bounds`` runs ``python -m bounds.check RUN --json
-RUN/check.json --split test`` on every complete cell whose ``check.json`` is missing or older
-than its ``run.json`` (in a subprocess: the checker is the stage after the run dir, so
-``cft`` reads its documented output, docs/check-json.md, and imports none of it), then
+RUN/check.json --split test`` on every complete cell whose ``check.json`` is missing, older
+than its ``run.json``, written by another checker (its ``checker`` field against ``python -m
+bounds.check --version``) or not that default report (in a subprocess: the checker is the
+stage after the run dir, so ``cft`` reads its documented output, docs/check-json.md, and
+imports none of it), then
 aggregates, per (preset, method, variant) and rule of the test split, over the seeds:
 
 * the empirical retrieval error;
@@ -33,8 +35,8 @@ from typing import Any
 from bounds import rundir_schema as L
 from cft.experiments.stats import csv_number, mean_std
 
-__all__ = ["CHECK_FILE", "NOT_APPLICABLE", "TIERS", "TightRow", "ensure_check", "gather",
-           "render_csv", "render_markdown"]
+__all__ = ["CHECK_FILE", "NOT_APPLICABLE", "TIERS", "TightRow", "checker_identity",
+           "ensure_check", "gather", "render_csv", "render_markdown"]
 
 #: the checker's JSON report, inside the run directory
 CHECK_FILE = "check.json"
@@ -60,17 +62,50 @@ def _no_retrieval(rd: Path) -> bool:
         return False
 
 
-def ensure_check(run_dir: str | os.PathLike[str], *, jobs: int = 1) -> str | None:
-    """Make ``RUN/check.json`` current (run the checker if it is missing or older than
-    ``run.json``); None when it is there, :data:`NOT_APPLICABLE` for a method with no task
-    retrieval, else one line saying why it is not.  The checker writes to a temporary file,
-    renamed over ``check.json`` only when it finished (exit 0 or 1), so a failed check never
-    leaves an old report looking current."""
+def checker_identity() -> str:
+    """What ``python -m bounds.check --version`` says it is (``cft-bounds X (git Y)``): the
+    ``checker`` a current ``check.json`` records; "unknown" when it cannot be asked."""
+    p = subprocess.run([sys.executable, "-m", "bounds.check", "--version"],
+                       capture_output=True, text=True, check=False)
+    out = p.stdout.strip()
+    return out.split(": ", 1)[1] if p.returncode == 0 and ": " in out else "unknown"
+
+
+def _stale(rd: Path, checker: str | None) -> str | None:
+    """Why ``RUN/check.json`` cannot be reused (None: it can): missing, older than
+    ``run.json``, written by another checker (``checker``; None: not compared), or not the
+    default report (another ``--step`` than the last, or no test-split ladder)."""
+    out = rd / CHECK_FILE
+    if not out.is_file():
+        return "missing"
+    if out.stat().st_mtime < (rd / L.RUN).stat().st_mtime:
+        return "older than run.json"
+    try:
+        data = json.loads(out.read_text(encoding="utf-8"))
+        last = int(data["run"]["n_tasks"]) - 1
+        step, ladder = data["step"], data["ladder"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable"
+    if checker is not None and data.get("checker") != checker:
+        return f"written by {data.get('checker') or 'an unrecorded checker'}"
+    if step != last or not any(r.get("split") == "test" for r in ladder):
+        return "not the default report (--split test at the last step)"
+    return None
+
+
+def ensure_check(run_dir: str | os.PathLike[str], *, jobs: int = 1,
+                 checker: str | None = None) -> str | None:
+    """Make ``RUN/check.json`` current (run the checker if it is stale, :func:`_stale`;
+    ``checker``: the current :func:`checker_identity`, compared with the file's); None
+    when it is there, :data:`NOT_APPLICABLE` for a method with no task retrieval, else one
+    line saying why it is not.  The checker writes to a temporary file, renamed over
+    ``check.json`` only when it finished (exit 0 or 1), so a failed check never leaves an
+    old report looking current."""
     rd = Path(run_dir)
     if _no_retrieval(rd):
         return NOT_APPLICABLE
-    out, run_json = rd / CHECK_FILE, rd / L.RUN
-    if out.is_file() and out.stat().st_mtime >= run_json.stat().st_mtime:
+    out = rd / CHECK_FILE
+    if _stale(rd, checker) is None:
         return None
     tmp = rd / (CHECK_FILE + ".partial")
     tmp.unlink(missing_ok=True)
@@ -121,12 +156,13 @@ def gather(groups: Sequence[Any], ensure: bool = False,
     checker where it is missing or stale."""
     rows: list[TightRow] = []
     missing: list[str] = []
+    checker = checker_identity() if ensure else None
     for g in groups:
         by_rule: dict[str, dict[str, Any]] = {}
         for seed, path in zip(g.seeds, g.paths):
             if _no_retrieval(Path(path)):
                 continue  # no task retrieval: no bound to aggregate
-            why = ensure_check(path) if ensure else None
+            why = ensure_check(path, checker=checker) if ensure else None
             if progress is not None and ensure:
                 progress(f"checked {path}")
             rungs = [] if why else _ladder(Path(path))
