@@ -88,10 +88,15 @@ def to_jsonable(report: Report, checker: str | None = None) -> dict[str, Any]:
     meta = {k: d.meta.get(k) for k in ("schema_version", "status", "n_tasks", "tasks_complete",
                                        "seed", "preset")}
 
+    def tier(r: Any, k: int, v: tuple[str, float] | None) -> dict[str, Any] | None:
+        if v is None:
+            return None
+        ref, target = r.reference(k)  # an (earlier) row: against the earlier-claimed rate
+        return {"key": v[0], "overall": v[1], "target": target, "reference": ref,
+                "ratio": None if ref is None else ratio_and_gap(v[1], ref)[0]}
+
     rungs = [{"split": r.split, "rule": r.rule, "error": r.error,
-              "tiers": {str(k): None if v is None else {"key": v[0], "overall": v[1],
-                                                        "ratio": ratio_and_gap(v[1], r.error)[0]}
-                        for k, v in r.best.items()},
+              "tiers": {str(k): tier(r, k, v) for k, v in r.best.items()},
               "prediction": None if r.pred is None else {
                   "key": r.pred.key, "target": r.pred.target, "overall": r.pred.overall,
                   "se": r.pred.se_overall, "monte_carlo": r.pred.draws,

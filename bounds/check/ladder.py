@@ -80,6 +80,24 @@ class Rung:
     a1: str = "-"
     claims: dict[str, Any] | None = None
 
+    def reference(self, tier: int) -> tuple[float | None, str]:
+        """What tier ``tier``'s tightest row bounds: ``(the error, "error")``, or for an
+        ``(earlier)`` row ``(the earlier-claimed rate, "earlier")`` (docs/theory.md §10;
+        None without the claim split): the denominator of its ratio."""
+        b = self.best.get(tier)
+        if b is None or not b[0].endswith("(earlier)"):
+            return self.error, "error"
+        return self.earlier_rate(), "earlier"
+
+    def earlier_rate(self) -> float | None:
+        """The rate of the earlier-claimed event on the split (what an ``(earlier)`` bound
+        or prediction is about, docs/theory.md §10), or None without the claim split."""
+        cl = self.claims
+        if cl is None or "earlier_event" not in cl:
+            return None
+        pi = cl["n_t"] / cl["n_t"].sum()
+        return float(pi @ cl["earlier_event"])
+
 
 def tier_of(row: Any) -> int | None:
     """Tier of a :class:`~bounds.check.core.BoundRow` (None: assumption-dependent)."""

@@ -30,16 +30,6 @@ _TIER_STYLE = {1: ("o", "tab:blue"), 2: ("s", "tab:green"), 3: ("D", "tab:orange
 _E = 0.32  # the earlier-claimed part's bar: this far below the rule's
 
 
-def _earlier_ref(r) -> float | None:  # noqa: ANN001
-    """The rate of the earlier-claimed event on the split (the part an earlier-claimed
-    bound or prediction is about), or None."""
-    cl = r.claims
-    if cl is None or "earlier_event" not in cl:
-        return None
-    pi = cl["n_t"] / cl["n_t"].sum()
-    return float(pi @ cl["earlier_event"])
-
-
 def write_plot(report: Report, path: str | Path) -> None:
     """Write the figure of ``report`` to ``path`` (matplotlib, Agg backend); the format
     is the extension's (``.png``, ``.pdf``, ``.svg``; another one is refused)."""
@@ -62,7 +52,7 @@ def write_plot(report: Report, path: str | Path) -> None:
         rs = [r for r in rungs if r.split == split]
         y = np.arange(len(rs))
         ax.barh(y, [r.error for r in rs], color="0.25", height=0.35, label="error")
-        refs = [_earlier_ref(r) for r in rs]
+        refs = [r.earlier_rate() for r in rs]
         early = [(j, ref) for j, ref in enumerate(refs) if ref is not None and (
             (rs[j].best.get(3) and rs[j].best[3][0].endswith("(earlier)"))
             or (rs[j].pred is not None and rs[j].pred.target != "error"))]

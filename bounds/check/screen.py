@@ -182,7 +182,7 @@ def _wide_ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None
                 if b is None:
                     cells.append("-")
                 elif b[0].endswith("(earlier)") and cl is not None:
-                    ref = float(pi @ cl["earlier_event"])
+                    ref = r.reference(k)[0]
                     cells.append(f"{b[0]} {b[1]:.3f} {_ratio(b[1], ref)} of {ref:.3f}{vac}")
                 else:
                     cells.append(f"{_short(b[0])} {b[1]:.3f} {_ratio(b[1], r.error)}{vac}")
