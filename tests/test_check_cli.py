@@ -163,3 +163,37 @@ def test_check_tiny_cft_run(tmp_path: Path) -> None:
     assert c.returncode == 0, c.stdout[-4000:] + c.stderr
     rep = _strict_json(tmp_path / "check.json")
     assert rep["exit_code"] == 0 and rep["tables"]
+
+
+def test_a_declared_learned_rule_is_checked_with_the_score_bounds(tmp_path: Path) -> None:
+    """A learned rule R that the step's metrics.json declares (retrieval.R.K) has its score
+    file R-K.npz checked with the score bounds (G-*, PAC; no cluster bound: those are about
+    the shared centroids), listed among the rules; an undeclared look-alike is ignored."""
+    run = write_run_dir(tmp_path / "run")
+    step = sorted((run / "eval").glob("step-*"))[-1]
+    rng = np.random.default_rng(5)
+    want = {}
+    for split in ("calibration", "test"):
+        with np.load(step / split / "shared-centroid.npz") as z:
+            S = z["scores"] + rng.normal(scale=2.0, size=z["scores"].shape)
+            task = z["task"]
+        np.savez(step / split / "myrule-score.npz", scores=S, task=task)
+        np.savez(step / split / "sharde-nll.npz", scores=S, task=task)  # a typo: not a rule
+        want[split] = bounds.empirical_error(S, task)[1]
+    (step / "metrics.json").write_text(json.dumps({"retrieval": {"myrule": {"score": {}}}}))
+    p = run_cli(run, "--split", "both", "--json", tmp_path / "c.json")
+    assert p.returncode == 0, p.stderr
+    js = _strict_json(tmp_path / "c.json")
+    assert "myrule-score" in js["rules_checked"] and "sharde-nll" not in js["rules_checked"]
+    assert "myrule-score" in js["rules_expected"]
+    for split in ("calibration", "test"):
+        (tab,) = [t for t in js["tables"] if t["split"] == split and t["mode"] == "myrule"]
+        assert tab["kind"] == "score"
+        names = {b["name"] for b in tab["bounds"]}
+        assert {"G-emp", "G-cantelli", "corollary"} <= names and not names & {"A", "C", "D"}
+        (rung,) = [r for r in js["ladder"] if r["split"] == split and r["rule"] ==
+                   "myrule-score"]
+        assert rung["error"] == want[split]  # the same error as computed from the file
+        g = next(b for b in tab["bounds"] if b["name"] == "G-emp")
+        assert g["overall"] >= want[split]  # guaranteed: the exact inequality
+    assert "myrule-score" in p.stdout and "sharde" not in p.stdout

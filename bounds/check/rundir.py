@@ -146,6 +146,7 @@ def load_run(
     step_dir = L.step_dir(root, k)
     data = RunData(root=root, meta=meta, step=k, splits={}, warnings=warnings)
 
+    learned = _learned_rules(step_dir)
     for split in SPLITS:
         sdir = step_dir / split
         if not sdir.is_dir():
@@ -153,8 +154,9 @@ def load_run(
         sd = SplitData(split)
         for p in sorted(sdir.iterdir()):
             mt = L.SCORE_RE.match(p.name)
-            if mt:
-                mode, kind = mt.group(1), mt.group(2)
+            rule = (mt.group(1), mt.group(2)) if mt else learned.get(p.name)
+            if rule is not None:
+                mode, kind = rule
                 sd.scores[(mode, kind)] = _read_scores(p, _rel(root, p), split, mode, kind, m)
         if split in splits:
             cpath = sdir / L.CLUSTERS
@@ -219,7 +221,8 @@ def _summary_line(root: Path) -> str | None:
         parts = [f"{k} {line[k]}" for k in ("preset", "method", "dataset", "backbone")
                  if line.get(k) is not None]
         summ = line.get("summary") or {}
-        for mode in ("adapted", "shared"):
+        for mode in sorted(summ, key=lambda md: (md not in MODES, MODES.index(md)
+                                                 if md in MODES else 0, md)):
             blk = summ.get(mode)
             if isinstance(blk, dict) and isinstance(blk.get("retrieval_last"), (int, float)):
                 parts.append(f"{mode} retrieval accuracy {100 * blk['retrieval_last']:.1f}% "
@@ -230,19 +233,40 @@ def _summary_line(root: Path) -> str | None:
         return None
 
 
-def _expected_rules(step_dir: Path, data: RunData) -> list[str]:
-    """The rules of the step: the score files of every split, and the ``retrieval`` block
-    of the step's ``metrics.json`` (``{mode: {kind: ...}}``; modes / kinds the checker
-    does not read, e.g. a learned rule's ``keys-cosine``, are left out)."""
-    rules = {f"{mode}-{kind}" for sd in data.splits.values() for mode, kind in sd.scores}
+def _retrieval_block(step_dir: Path) -> dict[str, Any]:
+    """The ``retrieval`` block of the step's ``metrics.json`` (``{mode: {kind: ...}}``), or
+    {} when the file or the block is missing or malformed."""
     try:
         met = json.loads((step_dir / L.METRICS).read_text(encoding="utf-8"))
-        ret = met.get("retrieval") if isinstance(met, dict) else None
-    except (OSError, ValueError):
-        ret = None
-    if isinstance(ret, dict):
-        rules |= {f"{mode}-{kind}" for mode, kinds in ret.items() if mode in MODES
-                  and isinstance(kinds, dict) for kind in kinds if kind in KINDS}
+    except (OSError, ValueError, RecursionError):
+        return {}
+    ret = met.get("retrieval") if isinstance(met, dict) else None
+    return ret if isinstance(ret, dict) else {}
+
+
+def _learned_rules(step_dir: Path) -> dict[str, tuple[str, str]]:
+    """``{file name: (mode, kind)}`` of the learned retrieval rules the step's
+    ``metrics.json`` declares (``eval.rule = R``: score files ``R-{kind}.npz``, smaller =
+    closer like every score file, docs/run-dir.md). Only declared rules are read, so a
+    misnamed parameter-free file is never taken for a learned rule."""
+    out = {}
+    for mode, kinds in _retrieval_block(step_dir).items():
+        if mode in MODES or not isinstance(kinds, dict) or not isinstance(mode, str):
+            continue
+        for kind in kinds:
+            if isinstance(kind, str) and "/" not in mode + kind:
+                out[f"{mode}-{kind}.npz"] = (mode, kind)
+    return out
+
+
+def _expected_rules(step_dir: Path, data: RunData) -> list[str]:
+    """The rules of the step: the score files of every split (learned rules included), and
+    the parameter-free rules of the ``retrieval`` block of the step's ``metrics.json``
+    (a declared learned rule is expected where its file is present: runs made before its
+    score files were written stay checkable)."""
+    rules = {f"{mode}-{kind}" for sd in data.splits.values() for mode, kind in sd.scores}
+    rules |= {f"{mode}-{kind}" for mode, kinds in _retrieval_block(step_dir).items()
+              if mode in MODES and isinstance(kinds, dict) for kind in kinds if kind in KINDS}
     return sorted(rules)
 
 
