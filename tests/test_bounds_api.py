@@ -72,6 +72,8 @@ def test_generated_forms_equal_a_fresh_lambdify() -> None:
     from bounds.symbolic import generated_source, numeric_form
 
     assert tuple(gen.RAW) == tuple(EXPR) == tuple(FUNCS)
+    text = Path(gen.__file__).read_text(encoding="utf-8")
+    same_sympy = f"# generated with sympy {sp.__version__}\n" in text
     for name, fn in gen.RAW.items():
         want = [str(a) + "_" * (str(a) == "lambda") for a in ARGS[name]]
         assert list(fn.__code__.co_varnames[: fn.__code__.co_argcount]) == want, name
@@ -85,12 +87,15 @@ def test_generated_forms_equal_a_fresh_lambdify() -> None:
         if name == "hoeffding":  # domain m / delta > 1, n > 0
             vals = [np.abs(v) + 1.5 for v in vals[:1]] + [np.full(800, 0.05),
                                                           np.abs(vals[2]) + 1.0]
-        np.testing.assert_array_equal(FUNCS[name](*vals), numeric_form(name)(*vals),
-                                      err_msg=name)
-    # and the module text is what the generator writes now (pinned sympy)
-    path = Path(gen.__file__)
-    assert path.read_text(encoding="utf-8") == generated_source(), (
-        "bounds/forms_generated.py is stale: run python -m bounds.symbolic")
+        got, want = FUNCS[name](*vals), numeric_form(name)(*vals)
+        if same_sympy:  # the same printer: the same operations, bit for bit
+            np.testing.assert_array_equal(got, want, err_msg=name)
+        else:  # another sympy may order the same operations differently
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=0, err_msg=name)
+    # and the module text is what the generator writes now, with the sympy that wrote it
+    if same_sympy:
+        assert text == generated_source(), (
+            "bounds/forms_generated.py is stale: run python -m bounds.symbolic")
 
 
 def test_a_checker_run_imports_neither_sympy_nor_scipy_stats(tmp_path: Path) -> None:

@@ -282,9 +282,10 @@ def _solve_compact_clarabel(W: np.ndarray, h: np.ndarray, tol: float) -> dict:
     # refinement only cost time here (docs/theory.md §14.5: 1.9x faster on the bench's 517
     # SDPs, every one 'Solved' with primal-dual gap <= 1e-10; with them 10 ended
     # 'AlmostSolved' and the certified values were up to 1.2e-7 higher)
-    st.chordal_decomposition_enable = False
-    st.presolve_enable = False
-    st.iterative_refinement_enable = False
+    for name in ("chordal_decomposition_enable", "presolve_enable",
+                 "iterative_refinement_enable"):
+        if hasattr(st, name):  # older Clarabel releases lack some of them
+            setattr(st, name, False)
     cones = [clarabel.PSDTriangleConeT(r + 1 + k), clarabel.NonnegativeConeT(k)]
     solver = clarabel.DefaultSolver(sps.csc_matrix((nv, nv)), c, A, b, cones, st)
     sol = solver.solve()
