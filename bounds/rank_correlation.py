@@ -22,9 +22,11 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     """Spearman rank correlation (average ranks for ties; the Pearson correlation of the
-    ranks, as ``scipy.stats.spearmanr`` without its import); None when undefined."""
+    ranks, as ``scipy.stats.spearmanr`` without its import); None when undefined (fewer
+    than 3 values, a constant input, or a NaN)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+    if a.size < 3 or np.isnan(a).any() or np.isnan(b).any() or np.ptp(a) == 0 \
+            or np.ptp(b) == 0:
         return None
     ra, rb = _average_ranks(a), _average_ranks(b)
     ra -= ra.mean()

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     presets = list(dict.fromkeys(r.get("preset", "") for r in rows))
-    if len(presets) == 1:
+    if len(presets) <= 1:  # one preset (or an empty report: the header alone)
         print(table(rows, from_keys=args.from_keys))
         return 0
     for i, preset in enumerate(presets):  # a sweep over several presets: one table each

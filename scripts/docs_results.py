@@ -60,25 +60,30 @@ def compare(name: str) -> str:
     return _compare_table()(_rows(f"{name}.csv"), from_keys=True) + "\n"
 
 
-#: the backbone comparison: preset of a paper-scale backbone -> (its backbone's name, its
-#: MiniLM twin's backbone name, the results file of the twin's comparison sweep)
-TWINS = {"wordnet-mpnet": ("all-mpnet-base-v2", "MiniLM-L6", "compare-wordnet-minilm"),
-         "genres-mpnet": ("all-mpnet-base-v2", "MiniLM-L6", "compare-genres-5")}
+#: how the backbone comparison names each backbone (the presets' ``backbone.name``)
+BACKBONE_LABELS = {"minilm": "MiniLM-L6", "mpnet": "all-mpnet-base-v2"}
 
 
 def backbones(name: str) -> str:
     """``results/NAME.csv`` (``cft report``'s rows with their preset) beside the same
-    methods' rows on the MiniLM twin of each preset (:data:`TWINS`): one table per stream,
-    the backbone named in the first column."""
+    methods' rows on each preset's MiniLM twin (``cft.config.presets.BACKBONE_TWINS``;
+    its comparison is ``results/compare-TWIN.csv``): one table per stream, the backbone
+    named in the first column."""
+    sys.path.insert(0, str(ROOT))
+    from cft.config import preset as make_preset
+    from cft.config.presets import BACKBONE_TWINS
+
     rows = _rows(f"{name}.csv")
     table = _compare_table()
     out = []
-    for preset in dict.fromkeys(r["preset"] for r in rows):
-        big, small, twin = TWINS[preset]
-        mine = [r for r in rows if r["preset"] == preset]
+    for name_ in dict.fromkeys(r["preset"] for r in rows):
+        twin = BACKBONE_TWINS[name_]
+        big, small = (BACKBONE_LABELS[make_preset(x).backbone.name] for x in (name_, twin))
+        mine = [r for r in rows if r["preset"] == name_]
         methods = tuple(dict.fromkeys(r["method"] for r in mine))
-        out += [f"`{preset}` against its MiniLM twin (`{twin}.csv`):", "",
-                table(_rows(f"{twin}.csv"), from_keys=True, methods=methods, label=small),
+        out += [f"`{name_}` against its MiniLM twin (`compare-{twin}.csv`):", "",
+                table(_rows(f"compare-{twin}.csv"), from_keys=True, methods=methods,
+                      label=small),
                 table(mine, from_keys=True, label=big, header=False), ""]
     return "\n".join(out)
 

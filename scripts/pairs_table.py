@@ -23,7 +23,7 @@ from cft.experiments.analysis import Run, pair_table  # noqa: E402
 
 
 def render(tab: dict, rules: list[str]) -> str:
-    from scipy.stats import spearmanr
+    from bounds.rank_correlation import spearman
 
     src = tab["sources"]
     head = f"{'pair':<7} {'sources':<22} {'same':<5} {'distance':>8}  " + "  ".join(
@@ -43,8 +43,8 @@ def render(tab: dict, rules: list[str]) -> str:
         if (~same).any():
             parts.append(f"different sources {e[~same].mean():.3f} ({int((~same).sum())} "
                          f"pairs)")
-        rho = spearmanr(d, e).statistic if len(e) > 2 and np.ptp(e) > 0 else float("nan")
-        parts.append(f"Spearman rho with distance {rho:.2f}")
+        rho = spearman(d, e)
+        parts.append(f"Spearman rho with distance {'nan' if rho is None else f'{rho:.2f}'}")
         lines.append("; ".join(parts))
     return "\n".join(lines) + "\n"
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from cft.config.presets import BACKBONE_TWINS
 from cft.config.registry import BACKBONES
 from cft.model.backbones.text import default_mpnet_path, st_pooling
 from cft.model.modules.proteus import ProteusAdapter
@@ -312,8 +313,7 @@ def test_real_mpnet_split_cache_and_adapter(mpnet) -> None:
                                    atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("mp,twin", [("wordnet-mpnet", "wordnet-minilm"),
-                                     ("genres-mpnet", "genres-5")])
+@pytest.mark.parametrize("mp,twin", sorted(BACKBONE_TWINS.items()))
 def test_mpnet_presets_differ_from_their_twin_in_the_backbone_only(mp: str, twin: str) -> None:
     """The preset carries all that differs: stream, training, signatures and rules are the
     MiniLM twin's; the backbone is mpnet with the twin's max_length."""

@@ -84,10 +84,15 @@ class Rung:
         """What tier ``tier``'s tightest row bounds: ``(the error, "error")``, or for an
         ``(earlier)`` row ``(the earlier-claimed rate, "earlier")`` (docs/theory.md §10;
         None without the claim split): the denominator of its ratio."""
-        b = self.best.get(tier)
-        if b is None or not b[0].endswith("(earlier)"):
+        if not self.is_earlier(tier):
             return self.error, "error"
         return self.earlier_rate(), "earlier"
+
+    def is_earlier(self, tier: int) -> bool:
+        """Whether tier ``tier``'s tightest row bounds only the earlier-claimed part of the
+        error (its key ends in ``(earlier)``, docs/theory.md §10)."""
+        b = self.best.get(tier)
+        return b is not None and b[0].endswith("(earlier)")
 
     def earlier_rate(self) -> float | None:
         """The rate of the earlier-claimed event on the split (what an ``(earlier)`` bound

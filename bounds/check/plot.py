@@ -54,7 +54,7 @@ def write_plot(report: Report, path: str | Path) -> None:
         ax.barh(y, [r.error for r in rs], color="0.25", height=0.35, label="error")
         refs = [r.earlier_rate() for r in rs]
         early = [(j, ref) for j, ref in enumerate(refs) if ref is not None and (
-            (rs[j].best.get(3) and rs[j].best[3][0].endswith("(earlier)"))
+            rs[j].is_earlier(3)
             or (rs[j].pred is not None and rs[j].pred.target != "error"))]
         if early:
             ax.barh([j + _E for j, _ in early], [ref for _, ref in early], color="0.65",

@@ -109,7 +109,7 @@ def _ladder_lines(report: Report, worst: int, width: int = LADDER_WIDTH,
                     cells.append("-")
                     continue
                 vac = " vacuous" if b[1] >= VACUOUS else ""
-                if b[0].endswith("(earlier)"):  # not a bound on the error: no ratio to it
+                if r.is_earlier(k):  # not a bound on the error: no ratio to it
                     any_e = True
                     cells.append(f"{_compact_name(b[0])} {b[1]:.3f}{vac}")
                 else:
@@ -181,7 +181,7 @@ def _wide_ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None
                 vac = "" if b is None or b[1] < VACUOUS else " vacuous"
                 if b is None:
                     cells.append("-")
-                elif b[0].endswith("(earlier)") and cl is not None:
+                elif r.is_earlier(k) and cl is not None:
                     ref = r.reference(k)[0]
                     cells.append(f"{b[0]} {b[1]:.3f} {_ratio(b[1], ref)} of {ref:.3f}{vac}")
                 else:
@@ -207,7 +207,7 @@ def _wide_ladder_lines(report: Report, worst: int) -> list[tuple[str, str | None
                    else None)
                   for i, cells in enumerate([head] + body)]
         lines += _a1_lines(report, split)
-        if any(r.best.get(3) and r.best[3][0].endswith("(earlier)") for r in rs):
+        if any(r.is_earlier(3) for r in rs):
             lines.append(("  (earlier): bounds the event 'an earlier task scores at least as "
                           "close' on the train sample; errors claimed by later modules have no "
                           "training-time bound (docs/theory.md §10)", "dim"))

@@ -182,6 +182,10 @@ def _genres_mpnet() -> Config:
     return cfg
 
 
+#: the paper-scale backbone's presets and their MiniLM twins (the same stream and training;
+#: only the backbone differs, tests/test_mpnet.py)
+BACKBONE_TWINS = {"wordnet-mpnet": "wordnet-minilm", "genres-mpnet": "genres-5"}
+
 #: name -> (one-line description, factory)
 PRESETS: dict[str, tuple[str, Callable[[], Config]]] = {
     "wordnet-minilm": ("MiniLM-L6 on 5 WordNet tasks (real model; ~minutes on 2 cores)",

@@ -2,8 +2,10 @@
 
 Read from each complete cell's ``run.json`` (``wall_seconds``) and ``tasks/NNN/done.json``
 (``seconds``: one task step, wall; ``peak_rss_mib``: the process's peak resident memory so
-far, absent in runs made before it was recorded). ``python -m cft report DIR`` adds the
-section to ``report.md`` and writes ``report-cost.csv``.
+far, absent in runs made before it was recorded; the local executor runs each cell in its
+own process, while a Ray worker may have run other cells before, whose peak it carries).
+``python -m cft report DIR`` adds the section to ``report.md`` and writes
+``report-cost.csv``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bounds import rundir_schema as L
@@ -33,7 +36,7 @@ class CostRow:
     device: str
 
 
-def _task_costs(path: Any) -> tuple[list[float], list[float]]:
+def _task_costs(path: Path) -> tuple[list[float], list[float]]:
     """(step seconds, peak RSS MiB) of every ``done.json`` of one run directory."""
     secs, peaks = [], []
     for done in sorted((path / L.TASKS).glob("*/" + L.DONE)):

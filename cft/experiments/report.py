@@ -363,11 +363,11 @@ def report(out: str | os.PathLike[str], *, metrics: Sequence[str] = DEFAULT_TABL
     paths["cost"] = outp / "report-cost.csv"
     files = {"csv": text, "results": "".join(x + "\n" for x in lines),
              "cost": cost.render_csv(costs)}
-    md += "\n" + cost.render_markdown(costs)
     if rows or (bounds and write):
         md += "\n" + tightness.render_markdown(rows, missing)
         paths["bounds"] = outp / "report-bounds.csv"
         files["bounds"] = tightness.render_csv(rows)
+    md += "\n" + cost.render_markdown(costs)  # the last section
     files["markdown"] = md
     if write:
         for key, content in files.items():

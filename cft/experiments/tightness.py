@@ -177,7 +177,9 @@ def gather(groups: Sequence[Any], ensure: bool = False,
                 acc["error"].append(float(r["error"]))
                 for k in TIERS:
                     t = (r.get("tiers") or {}).get(k)
-                    if t is not None and str(t.get("key", "")).endswith("(earlier)"):
+                    # about the earlier-claimed part ("target"; older files: the key)
+                    if t is not None and (t.get("target") == "earlier" or str(
+                            t.get("key", "")).endswith("(earlier)")):
                         acc["earlier"].add(k)  # bounds the earlier-claimed part only
                     elif t is not None and t.get("ratio") is not None:
                         acc["ratios"][k].append(float(t["ratio"]))

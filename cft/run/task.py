@@ -41,7 +41,6 @@ __all__ = ["CRASH_ENV", "SimulatedCrash", "TaskTrainer"]
 CRASH_ENV = "CFT_CRASH_AT_TASK"
 
 
-
 def peak_rss_mib() -> float | None:
     """The process's peak resident memory so far, MiB (``getrusage``; None where the
     platform has no ``resource`` module)."""
@@ -60,6 +59,7 @@ def _cost(t0: float, result: Any) -> dict[str, Any]:
     evaluation), the training's, and the process's peak RSS so far."""
     return {"seconds": time.perf_counter() - t0, "train_seconds": result.seconds,
             "peak_rss_mib": peak_rss_mib()}
+
 
 class SimulatedCrash(RuntimeError):
     """Raised by the ``CFT_CRASH_AT_TASK`` test hook."""
