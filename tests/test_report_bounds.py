@@ -144,28 +144,33 @@ def test_check_json_from_another_checker_or_another_report_is_rechecked(tmp_path
 
     d, _, _ = _cell(tmp_path, 0)
     me = checker_identity()
-    assert me.startswith("cft-bounds ") and "(git " in me
+    assert me is not None and len(me) == 12 and int(me, 16) >= 0
     assert _stale(d, me) == "missing"
     assert ensure_check(d, checker=me) is None
     data = json.loads((d / CHECK_FILE).read_text())
-    assert data["checker"] == me and _stale(d, me) is None
+    assert data["checker_code"] == me and data["checker"].startswith("cft-bounds ")
+    assert _stale(d, me) is None
     mtime = (d / CHECK_FILE).stat().st_mtime
 
     def rewrite(**change) -> None:
         (d / CHECK_FILE).write_text(json.dumps(data | change))
         os.utime(d / CHECK_FILE, (mtime, mtime))
 
-    rewrite(checker="cft-bounds 0.1.0 (git 0000000)")
-    assert _stale(d, me) == "written by cft-bounds 0.1.0 (git 0000000)"
+    rewrite(checker="cft-bounds 0.1.0 (git 0000000)", checker_code="0123456789ab")
+    assert _stale(d, me) == ("written by other checker code (cft-bounds 0.1.0 (git 0000000), "
+                             "code 0123456789ab)")
     assert _stale(d, None) is None  # without a checker to compare: by date and content only
-    rewrite(checker=None)
-    assert _stale(d, me) == "written by an unrecorded checker"
+    rewrite(checker="a later commit, same bounds code")
+    assert _stale(d, me) is None  # a commit that leaves bounds/ alone re-checks nothing
+    rewrite(checker_code=None)
+    assert _stale(d, me) == ("written by other checker code (" + data["checker"] +
+                             ", code unrecorded)")
     rewrite(step=data["step"] - 1)
     assert _stale(d, me) == "not the default report (--split test at the last step)"
     rewrite(ladder=[dict(r, split="calibration") for r in data["ladder"]])
     assert _stale(d, me) == "not the default report (--split test at the last step)"
     (d / CHECK_FILE).write_text("{")
     assert _stale(d, me) == "unreadable"
-    rewrite(checker="another")
+    rewrite(checker_code="another")
     assert ensure_check(d, checker=me) is None  # re-checked: the file is current again
-    assert json.loads((d / CHECK_FILE).read_text())["checker"] == me
+    assert json.loads((d / CHECK_FILE).read_text())["checker_code"] == me

@@ -122,9 +122,9 @@ class _Version(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
-        from .files import checker_version
+        from .files import checker_code, checker_version
 
-        print(f"{PROG}: {checker_version()}")
+        print(f"{PROG}: {checker_version()}; bounds code {checker_code()}")
         parser.exit(0)
 
 
@@ -216,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         render(report, per_task=args.per_task, worst=args.worst, wide=args.wide,
                checker=checker, selected=args.bounds)
         if args.json:
-            write_json(report, args.json, checker)
+            from .files import checker_code
+
+            write_json(report, args.json, checker, checker_code())
         if args.csv:
             from .report import write_csv
 

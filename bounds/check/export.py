@@ -39,9 +39,11 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def to_jsonable(report: Report, checker: str | None = None) -> dict[str, Any]:
-    """The report as plain JSON-compatible data (same content as the tables); ``checker``:
-    what checked it (``files.checker_version()``), recorded as ``"checker"``."""
+def to_jsonable(report: Report, checker: str | None = None,
+                code: str | None = None) -> dict[str, Any]:
+    """The report as plain JSON-compatible data (same content as the tables); ``checker``
+    / ``code``: what checked it (``files.checker_version()`` / ``files.checker_code()``),
+    recorded as ``"checker"`` / ``"checker_code"``."""
     d = report.data
     tables = []
     for tab in report.tables:
@@ -116,14 +118,15 @@ def to_jsonable(report: Report, checker: str | None = None) -> dict[str, Any]:
         "rules_checked": sorted({f"{t.mode}-{t.kind}" for t in report.tables}),
         "rules_expected": list(getattr(d, "rules_expected", None) or []),
         "run_provenance": getattr(d, "provenance", None),
-        "checker": checker,
+        "checker": checker, "checker_code": code,
         "vacuous_threshold": VACUOUS,
     })
 
 
-def write_json(report: Report, path: str | Path, checker: str | None = None) -> None:
+def write_json(report: Report, path: str | Path, checker: str | None = None,
+               code: str | None = None) -> None:
     """Write :func:`to_jsonable` to ``path`` (strict JSON: ``allow_nan=False``)."""
-    text = json.dumps(to_jsonable(report, checker), indent=1, allow_nan=False)
+    text = json.dumps(to_jsonable(report, checker, code), indent=1, allow_nan=False)
     Path(path).write_text(text + "\n", encoding="utf-8")
 
 

@@ -218,6 +218,19 @@ def checker_version() -> str:
     return f"cft-bounds {ver} (git {git})"
 
 
+def checker_code() -> str:
+    """A digest of the checker's code (sha256 of every ``bounds/**/*.py``, path and bytes,
+    12 hex digits): it changes with the code the bounds are computed by, and only then
+    (``cft report --bounds`` re-checks a cell whose ``check.json`` has another)."""
+    import hashlib
+
+    pkg = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for f in sorted(pkg.rglob("*.py")):
+        h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
 def run_provenance(root: Path) -> str | None:
     """What produced the run, from its ``env.json`` (``cft_version``, ``git``; optional,
     never an error): ``cft 0.2.0 (git 387285b)``, or None when not recorded."""

@@ -2,10 +2,10 @@
 
 ``python -m cft report DIR --bounds`` runs ``python -m bounds.check RUN --json
 RUN/check.json --split test`` on every complete cell whose ``check.json`` is missing, older
-than its ``run.json``, written by another checker (its ``checker`` field against ``python -m
-bounds.check --version``) or not that default report (in a subprocess: the checker is the
-stage after the run dir, so ``cft`` reads its documented output, docs/check-json.md, and
-imports none of it), then
+than its ``run.json``, written by other checker code (its ``checker_code`` against the
+digest ``python -m bounds.check --version`` reports) or not that default report (in a
+subprocess: the checker is the stage after the run dir, so ``cft`` reads its documented
+output, docs/check-json.md, and imports none of it), then
 aggregates, per (preset, method, variant) and rule of the test split, over the seeds:
 
 * the empirical retrieval error;
@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -62,19 +63,21 @@ def _no_retrieval(rd: Path) -> bool:
         return False
 
 
-def checker_identity() -> str:
-    """What ``python -m bounds.check --version`` says it is (``cft-bounds X (git Y)``): the
-    ``checker`` a current ``check.json`` records; "unknown" when it cannot be asked."""
+def checker_identity() -> str | None:
+    """The digest of the checker's code that ``python -m bounds.check --version`` reports
+    (``...; bounds code D``): the ``checker_code`` a current ``check.json`` records; None
+    when it cannot be asked (then files are judged by date and content only)."""
     p = subprocess.run([sys.executable, "-m", "bounds.check", "--version"],
                        capture_output=True, text=True, check=False)
-    out = p.stdout.strip()
-    return out.split(": ", 1)[1] if p.returncode == 0 and ": " in out else "unknown"
+    m = re.search(r"bounds code ([0-9a-f]+)", p.stdout) if p.returncode == 0 else None
+    return m.group(1) if m else None
 
 
 def _stale(rd: Path, checker: str | None) -> str | None:
     """Why ``RUN/check.json`` cannot be reused (None: it can): missing, older than
-    ``run.json``, written by another checker (``checker``; None: not compared), or not the
-    default report (another ``--step`` than the last, or no test-split ladder)."""
+    ``run.json``, written by other checker code (``checker``: the current code digest,
+    against the file's ``checker_code``; None: not compared), or not the default report
+    (another ``--step`` than the last, or no test-split ladder)."""
     out = rd / CHECK_FILE
     if not out.is_file():
         return "missing"
@@ -86,8 +89,9 @@ def _stale(rd: Path, checker: str | None) -> str | None:
         step, ladder = data["step"], data["ladder"]
     except (OSError, ValueError, KeyError, TypeError):
         return "unreadable"
-    if checker is not None and data.get("checker") != checker:
-        return f"written by {data.get('checker') or 'an unrecorded checker'}"
+    if checker is not None and data.get("checker_code") != checker:
+        return (f"written by other checker code ({data.get('checker') or 'unrecorded'}, "
+                f"code {data.get('checker_code') or 'unrecorded'})")
     if step != last or not any(r.get("split") == "test" for r in ladder):
         return "not the default report (--split test at the last step)"
     return None
@@ -162,9 +166,10 @@ def gather(groups: Sequence[Any], ensure: bool = False,
         for seed, path in zip(g.seeds, g.paths):
             if _no_retrieval(Path(path)):
                 continue  # no task retrieval: no bound to aggregate
+            stale = _stale(Path(path), checker) if ensure else None
             why = ensure_check(path, checker=checker) if ensure else None
             if progress is not None and ensure:
-                progress(f"checked {path}")
+                progress(f"{path}: " + (f"checked ({stale})" if stale else "check.json current"))
             rungs = [] if why else _ladder(Path(path))
             if not rungs:
                 missing.append(f"{path}: {why or 'no check.json (run cft report --bounds)'}")
