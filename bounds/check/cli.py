@@ -210,14 +210,12 @@ def main(argv: list[str] | None = None) -> int:
                            jobs=jobs)
         if args.bounds is not None and not any(t.rows for t in report.tables):
             raise RunDirError(_nothing_selected(args.bounds))
-        from .files import checker_version
+        from .files import checker_code, checker_version
 
         checker = checker_version()
         render(report, per_task=args.per_task, worst=args.worst, wide=args.wide,
                checker=checker, selected=args.bounds)
         if args.json:
-            from .files import checker_code
-
             write_json(report, args.json, checker, checker_code())
         if args.csv:
             from .report import write_csv

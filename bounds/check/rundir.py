@@ -146,7 +146,8 @@ def load_run(
     step_dir = L.step_dir(root, k)
     data = RunData(root=root, meta=meta, step=k, splits={}, warnings=warnings)
 
-    learned = _learned_rules(step_dir)
+    declared = _retrieval_block(step_dir)  # the step's metrics.json, read once
+    learned = _learned_rules(declared)
     for split in SPLITS:
         sdir = step_dir / split
         if not sdir.is_dir():
@@ -183,7 +184,7 @@ def load_run(
             f"{_rel(root, step_dir)}: no score matrix for split {want} (valid names: "
             f"{valid}){seen}"
         )
-    data.rules_expected = _expected_rules(step_dir, data)
+    data.rules_expected = _expected_rules(declared, data)
     _check_complete(root, meta, step_dir, data, splits)
     mpath = step_dir / L.MIXTURES
     if _present(mpath):
@@ -221,8 +222,7 @@ def _summary_line(root: Path) -> str | None:
         parts = [f"{k} {line[k]}" for k in ("preset", "method", "dataset", "backbone")
                  if line.get(k) is not None]
         summ = line.get("summary") or {}
-        for mode in sorted(summ, key=lambda md: (md not in MODES, MODES.index(md)
-                                                 if md in MODES else 0, md)):
+        for mode in [*(md for md in MODES if md in summ), *sorted(set(summ) - set(MODES))]:
             blk = summ.get(mode)
             if isinstance(blk, dict) and isinstance(blk.get("retrieval_last"), (int, float)):
                 parts.append(f"{mode} retrieval accuracy {100 * blk['retrieval_last']:.1f}% "
@@ -244,14 +244,15 @@ def _retrieval_block(step_dir: Path) -> dict[str, Any]:
     return ret if isinstance(ret, dict) else {}
 
 
-def _learned_rules(step_dir: Path) -> dict[str, tuple[str, str]]:
-    """``{file name: (mode, kind)}`` of the learned retrieval rules the step's
-    ``metrics.json`` declares (``eval.rule = R``: score files ``R-{kind}.npz``, smaller =
-    closer like every score file, docs/run-dir.md). Only declared rules are read, so a
+def _learned_rules(declared: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """``{file name: (mode, kind)}`` of the learned retrieval rules that the step's
+    ``metrics.json`` declares (``declared``: its :func:`_retrieval_block`; ``eval.rule =
+    R``: score files ``R-{kind}.npz``, smaller = closer like every score file,
+    docs/run-dir.md). Only declared rules are read, so a
     misnamed parameter-free file is never taken for a learned rule."""
     out = {}
-    for mode, kinds in _retrieval_block(step_dir).items():
-        if mode in MODES or not isinstance(kinds, dict) or not isinstance(mode, str):
+    for mode, kinds in declared.items():
+        if mode in MODES or not isinstance(kinds, dict):
             continue
         for kind in kinds:
             if isinstance(kind, str) and "/" not in mode + kind:
@@ -259,13 +260,13 @@ def _learned_rules(step_dir: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _expected_rules(step_dir: Path, data: RunData) -> list[str]:
+def _expected_rules(declared: dict[str, Any], data: RunData) -> list[str]:
     """The rules of the step: the score files of every split (learned rules included), and
     the parameter-free rules of the ``retrieval`` block of the step's ``metrics.json``
     (a declared learned rule is expected where its file is present: runs made before its
     score files were written stay checkable)."""
     rules = {f"{mode}-{kind}" for sd in data.splits.values() for mode, kind in sd.scores}
-    rules |= {f"{mode}-{kind}" for mode, kinds in _retrieval_block(step_dir).items()
+    rules |= {f"{mode}-{kind}" for mode, kinds in declared.items()
               if mode in MODES and isinstance(kinds, dict) for kind in kinds if kind in KINDS}
     return sorted(rules)
 

@@ -98,18 +98,23 @@ def _stale(rd: Path, checker: str | None) -> str | None:
 
 
 def ensure_check(run_dir: str | os.PathLike[str], *, jobs: int = 1,
-                 checker: str | None = None) -> str | None:
+                 checker: str | None = None,
+                 progress: Callable[[str], None] | None = None) -> str | None:
     """Make ``RUN/check.json`` current (run the checker if it is stale, :func:`_stale`;
-    ``checker``: the current :func:`checker_identity`, compared with the file's); None
-    when it is there, :data:`NOT_APPLICABLE` for a method with no task retrieval, else one
-    line saying why it is not.  The checker writes to a temporary file, renamed over
-    ``check.json`` only when it finished (exit 0 or 1), so a failed check never leaves an
-    old report looking current."""
+    ``checker``: the current :func:`checker_identity`, compared with the file's;
+    ``progress`` hears whether, and why, the cell is checked); None when it is there,
+    :data:`NOT_APPLICABLE` for a method with no task retrieval, else one line saying why
+    it is not.  The checker writes to a temporary file, renamed over ``check.json`` only
+    when it finished (exit 0 or 1), so a failed check never leaves an old report looking
+    current."""
     rd = Path(run_dir)
     if _no_retrieval(rd):
         return NOT_APPLICABLE
     out = rd / CHECK_FILE
-    if _stale(rd, checker) is None:
+    stale = _stale(rd, checker)
+    if progress is not None:
+        progress(f"{rd}: " + (f"checking ({stale})" if stale else "check.json current"))
+    if stale is None:
         return None
     tmp = rd / (CHECK_FILE + ".partial")
     tmp.unlink(missing_ok=True)
@@ -166,10 +171,7 @@ def gather(groups: Sequence[Any], ensure: bool = False,
         for seed, path in zip(g.seeds, g.paths):
             if _no_retrieval(Path(path)):
                 continue  # no task retrieval: no bound to aggregate
-            stale = _stale(Path(path), checker) if ensure else None
-            why = ensure_check(path, checker=checker) if ensure else None
-            if progress is not None and ensure:
-                progress(f"{path}: " + (f"checked ({stale})" if stale else "check.json current"))
+            why = ensure_check(path, checker=checker, progress=progress) if ensure else None
             rungs = [] if why else _ladder(Path(path))
             if not rungs:
                 missing.append(f"{path}: {why or 'no check.json (run cft report --bounds)'}")
