@@ -202,10 +202,14 @@ def test_monotone_in_covariance(pb: dict, seed: int) -> None:
 @FEW
 @given(problems(max_r=4, max_k=4))
 def test_backends_agree(pb: dict) -> None:
-    """The compact VBC primal (Clarabel) and the S-lemma dual (cvxpy) give the same value."""
+    """The batched interior point and Clarabel on the compact VBC primal, and the S-lemma
+    dual (cvxpy), give the same value."""
     a = bounds.sup_union_probability(pb["mean"], pb["cov"], pb["A"], pb["b"])
     b = bounds.sup_union_probability(pb["mean"], pb["cov"], pb["A"], pb["b"], backend="cvxpy")
+    c = bounds.sup_union_probability(pb["mean"], pb["cov"], pb["A"], pb["b"],
+                                     backend="clarabel")
     assert a.value == pytest.approx(b.value, abs=1e-7)
+    assert a.value == pytest.approx(c.value, abs=1e-9)
 
 
 # ------------------------------------------------------------------ certification
@@ -252,10 +256,11 @@ def test_solver_value_below_the_truth_is_never_printed(monkeypatch) -> None:
         sol["primal"] = 0.5 * sol["primal"]
         return sol
 
-    monkeypatch.setattr(mo.law, "_solve_compact_clarabel", bad)  # where _core calls it
+    monkeypatch.setattr(mo.law, "_solve_compact_clarabel", bad)  # where drive calls it
     c = 2.5
     A = np.array([[1.0, 0.0], [-1.0, 0.0]])
-    res = bounds.sup_union_probability(np.zeros(2), np.eye(2), A, np.array([c, c]))
+    res = bounds.sup_union_probability(np.zeros(2), np.eye(2), A, np.array([c, c]),
+                                       backend="clarabel")
     assert res.primal == pytest.approx(0.5 / c**2, rel=1e-6)  # the bad solver's claim
     assert res.value >= 1.0 / c**2
     assert res.eps_repair > 0
@@ -264,7 +269,8 @@ def test_solver_value_below_the_truth_is_never_printed(monkeypatch) -> None:
         raise RuntimeError("no convergence")
 
     monkeypatch.setattr(mo.law, "_solve_compact_clarabel", broken)
-    res = bounds.sup_union_probability(np.zeros(2), np.eye(2), A, np.array([c, c]))
+    res = bounds.sup_union_probability(np.zeros(2), np.eye(2), A, np.array([c, c]),
+                                       backend="clarabel")
     assert res.method == "cantelli-fallback" and "no convergence" in res.note
     assert res.value == pytest.approx(2.0 / (1.0 + c * c))
 

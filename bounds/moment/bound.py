@@ -16,7 +16,7 @@ from ..base import Bound, BoundInputs
 from ..centroid import DirectionalBound, _per_task_from_clusters, truncated_union
 from ..clusters import ClusterStats
 from ..geometry import _cluster_geometry, _directional_tails
-from .law import _pow2, _sup_union
+from .law import BACKENDS, Steps, _pow2, _sup_union, drive, drive_all
 from .sdp import _EPS, _SOLVER_TOL, DEFAULT_R_MAX, PRUNE_TOL, ClusterMomentResult
 
 
@@ -42,7 +42,7 @@ def _standalone_tails(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray,
 def centroid_moment_bound(own: object, foreign: object, offset: object, eigvecs: object,
                           eigvals: object, resid: float, *, r_max: int = DEFAULT_R_MAX,
                           tails: object | None = None, law: bool = False,
-                          backend: str = "clarabel") -> ClusterMomentResult:
+                          backend: str = "ipm") -> ClusterMomentResult:
     """Moment bound on the misretrieval probability of one cluster (docs/theory.md §3.7).
 
     ``own`` (d,): the stored centroid o; ``foreign`` (k, d): the other tasks' centroids f_j;
@@ -77,8 +77,8 @@ def centroid_moment_bound(own: object, foreign: object, offset: object, eigvecs:
     if resid < 0:
         raise ValueError("resid: must be non-negative")
     r_max = check_positive_int(r_max, "r_max")
-    if backend not in ("clarabel", "cvxpy"):
-        raise ValueError(f"backend: must be 'clarabel' or 'cvxpy', got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}; got {backend!r}")
     k = foreign.shape[0]
     if tails is None:
         p = _standalone_tails(own, foreign, offset, V, L, resid) if k else np.zeros(0)
@@ -90,7 +90,20 @@ def centroid_moment_bound(own: object, foreign: object, offset: object, eigvecs:
                           skip=not law)  # the attaining law needs the SDP itself
 
 
-def _select(foreign: np.ndarray, own: np.ndarray, p: np.ndarray, r_max: int) -> np.ndarray:
+class _Rows:
+    """The rows ``base[idx]`` of an array, copied only when indexed: ``moment-opt`` needs
+    at most r_max of a cluster's ~m K foreign centroids (copying all of them cost more
+    than the SDPs, issue #21)."""
+
+    def __init__(self, base: np.ndarray, idx: np.ndarray) -> None:
+        self.base, self.idx = base, idx
+        self.shape = (idx.size, base.shape[1])
+
+    def __getitem__(self, i: np.ndarray) -> np.ndarray:
+        return self.base[self.idx[i]]
+
+
+def _select(foreign: np.ndarray | _Rows, own: np.ndarray, p: np.ndarray, r_max: int) -> np.ndarray:
     """Indices of the (at most r_max) largest Cantelli terms above PRUNE_TOL.
 
     Ties are broken by distance, then lexicographically by coordinates, so the choice does
@@ -116,8 +129,17 @@ def _select(foreign: np.ndarray, own: np.ndarray, p: np.ndarray, r_max: int) -> 
 def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: np.ndarray,
                    L: np.ndarray, resid: float, p: np.ndarray, r_max: int, law: bool,
                    backend: str, *, skip: bool = True) -> ClusterMomentResult:
-    """One cluster's bound (§3.7); ``skip=False`` solves the SDP even where §14.1 shows
-    that it cannot change the value (the reference of the tests)."""
+    """One cluster's bound (§3.7), its SDP solved with ``backend``; ``skip=False`` solves
+    the SDP even where §14.1 shows that it cannot change the value (the reference of the
+    tests)."""
+    return drive(_cluster_steps(own, foreign, offset, V, L, resid, p, r_max, law, skip=skip),
+                 backend)
+
+
+def _cluster_steps(own: np.ndarray, foreign: np.ndarray | _Rows, offset: np.ndarray, V: np.ndarray,
+                   L: np.ndarray, resid: float, p: np.ndarray, r_max: int, law: bool, *,
+                   skip: bool = True) -> Steps[ClusterMomentResult]:
+    """:func:`_cluster_bound` as a computation whose SDP the caller solves (law.Steps)."""
     k, d = foreign.shape
     cant = float(min(1.0, p.sum()))
     if k == 0:
@@ -161,9 +183,10 @@ def _cluster_bound(own: np.ndarray, foreign: np.ndarray, offset: np.ndarray, V: 
     # rounding of the QR and of the projections, as data errors of the local halfspaces
     en = np.sqrt(2.0 * b_loc)  # |e_j| / s0
     qerr = 64.0 * (d + sel.size) * _EPS
-    cert = _sup_union(m_loc, cov, A_loc, b_loc, law=law, backend=backend,
-                      tol=_SOLVER_TOL, normal_err=qerr * float(np.linalg.norm(Es)) / en,
-                      gap_err=qerr * (en + float(np.linalg.norm(offset / s0))))
+    cert = yield from _sup_union(
+        m_loc, cov, A_loc, b_loc, law=law, tol=_SOLVER_TOL,
+        normal_err=qerr * float(np.linalg.norm(Es)) / en,
+        gap_err=qerr * (en + float(np.linalg.norm(offset / s0))))
     sdp = float(cert.value)
     val = float(min(1.0, (sdp + rest) * (1.0 + 2 * _EPS), cant))
     out = ClusterMomentResult(val, sdp, rest, cant, sel, rdim, n_pruned, cert)
@@ -261,15 +284,15 @@ class MomentOptBound(Bound):
         one: its rows of ``todo``, ``foreign`` and ``p_rows``)."""
         from threadpoolctl import threadpool_limits  # small products: one BLAS thread
 
-        out = []
+        steps = []
         with threadpool_limits(limits=1, user_api="blas"):
-            for i in range(plan["todo"].size):  # loop over clusters: one small SDP each
+            for i in range(plan["todo"].size):  # one small SDP per cluster, solved together
                 c, fidx = int(plan["todo"][i]), np.flatnonzero(plan["foreign"][i])
-                out.append(_cluster_bound(cs.centroid[c], cs.centroid[fidx], cs.offset[c],
-                                          cs.eigvecs[c], cs.eigvals[c], float(cs.resid[c]),
-                                          plan["p_rows"][i, fidx], self.r_max, False,
-                                          "clarabel"))
-        return out
+                steps.append(_cluster_steps(
+                    cs.centroid[c], _Rows(cs.centroid, fidx), cs.offset[c], cs.eigvecs[c],
+                    cs.eigvals[c], float(cs.resid[c]), plan["p_rows"][i, fidx], self.r_max,
+                    False))
+            return drive_all(steps)
 
     def finish(self, cs: ClusterStats, plan: dict, results: list[ClusterMomentResult]
                ) -> tuple[np.ndarray, dict]:

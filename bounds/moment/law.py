@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .._validate import as_float_array
 from ..forms import FUNCS
+from .batch import solve_compact_batch
 from .sdp import (
     _EIG_C,
     _EPS,
@@ -25,6 +27,97 @@ from .sdp import (
     _solve_slemma_cvxpy,
     certify_majorant,
 )
+
+_T = TypeVar("_T")
+
+
+# ------------------------------------------------------------------ solving the SDPs
+#: a computation that needs SDP solutions: it yields each problem ``(W, h, tol)`` of
+#: :func:`.sdp._solve_compact_clarabel`, is sent its solution dict (or thrown the solver's
+#: exception) and returns its result
+Steps = Generator[tuple[np.ndarray, np.ndarray, float], dict, _T]
+
+
+#: ``"ipm"``: the batched interior point (:mod:`.batch`), Clarabel where it does not
+#: converge; ``"clarabel"``: the compact primal through Clarabel; ``"cvxpy"``: the S-lemma
+#: dual through cvxpy (cross-check)
+BACKENDS = ("ipm", "clarabel", "cvxpy")
+
+
+def _solve_ipm(W: np.ndarray, h: np.ndarray, tol: float) -> dict:
+    sol = solve_compact_batch(W[None], h[None], tol)[0]
+    return sol if sol is not None else _solve_compact_clarabel(W, h, tol)
+
+
+def _solver(backend: str) -> Callable[..., dict]:
+    return {"ipm": _solve_ipm, "clarabel": _solve_compact_clarabel,
+            "cvxpy": _solve_slemma_cvxpy}[backend]
+
+
+def _advance(gen: Steps[_T], sol: dict | BaseException | None
+             ) -> tuple[bool, Any]:
+    """Send ``sol`` (None: start; an exception: thrown) into ``gen``: (True, its next
+    problem) or (False, its result)."""
+    try:
+        if sol is None:
+            return True, next(gen)
+        if isinstance(sol, BaseException):
+            return True, gen.throw(sol)
+        return True, gen.send(sol)
+    except StopIteration as stop:
+        return False, stop.value
+
+
+def _solve_guarded(solver: Callable[..., dict], W: np.ndarray, h: np.ndarray, tol: float
+                   ) -> dict | Exception:
+    try:
+        return solver(W, h, tol)
+    except Exception as exc:  # handed to the computation (its Cantelli fallback)
+        return exc
+
+
+def drive(gen: Steps[_T], backend: str = "ipm") -> _T:
+    """Run one computation, solving its SDPs one by one with ``backend`` (BACKENDS)."""
+    solver = _solver(backend)
+    more, item = _advance(gen, None)
+    while more:
+        more, item = _advance(gen, _solve_guarded(solver, *item))
+    return item
+
+
+def drive_all(gens: list[Steps[_T]]) -> list[_T]:
+    """Run many computations, solving their SDPs together: the problems of one shape in
+    one batch of :func:`.batch.solve_compact_batch` (docs/theory.md §14.6); a problem it
+    does not solve to the tolerance goes to Clarabel. The batch solves each problem on its
+    own (nothing is shared between them), so the results are those of :func:`drive` with
+    ``backend="ipm"``."""
+    results: list[Any] = [None] * len(gens)
+    todo: dict[int, tuple] = {}
+    for i, g in enumerate(gens):
+        more, item = _advance(g, None)
+        if more:
+            todo[i] = item
+        else:
+            results[i] = item
+    while todo:
+        groups: dict[tuple, list[int]] = {}
+        for i, (W, _, tol) in todo.items():
+            groups.setdefault((W.shape, tol), []).append(i)
+        sols: dict[int, dict | Exception] = {}
+        for (_, tol), idx in groups.items():
+            got = solve_compact_batch(np.stack([todo[i][0] for i in idx]),
+                                      np.stack([todo[i][1] for i in idx]), tol)
+            for i, sol in zip(idx, got):
+                sols[i] = sol if sol is not None else _solve_guarded(
+                    _solve_compact_clarabel, *todo[i])
+        todo = {}
+        for i, sol in sols.items():
+            more, item = _advance(gens[i], sol)
+            if more:
+                todo[i] = item
+            else:
+                results[i] = item
+    return results
 
 
 # ------------------------------------------------------------------ core (normalised)
@@ -41,8 +134,8 @@ def _cantelli_terms(v: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.where((v == 0) & (c > 0), 0.0, np.minimum(1.0, p * (1.0 + 8 * _EPS)))
 
 
-def _core(Sig: np.ndarray, U: np.ndarray, c: np.ndarray, *, law: bool, backend: str,
-          tol: float, u_err: np.ndarray | float = 0.0) -> dict:
+def _core(Sig: np.ndarray, U: np.ndarray, c: np.ndarray, *, law: bool, tol: float,
+          u_err: np.ndarray | float = 0.0) -> Steps[dict]:
     """Certified sup of P(exists j: u_j'y >= c_j) over laws with mean 0, covariance Sig.
 
     ``U`` (k, r) unit rows, ``c`` (k,) > 0, ``Sig`` (r, r) PSD of order 1 (normalised
@@ -53,6 +146,9 @@ def _core(Sig: np.ndarray, U: np.ndarray, c: np.ndarray, *, law: bool, backend: 
     the certified value and diagnostics; with ``law`` the attaining law (atoms (N, r) in
     the y coordinates, weights). ``u_err`` bounds |u_j - u_j*|, the error of the given unit
     normals against the exact ones (rounding of their computation).
+
+    A generator (:data:`Steps`): it yields its SDP ``(W, h, tol)`` and is sent the
+    solution (or thrown the solver's exception) by :func:`drive` or :func:`drive_all`.
     """
     k, r = U.shape
     # factor: F = chol(Sig + delta I), delta covering a negative eigenvalue of Sig (input
@@ -101,10 +197,7 @@ def _core(Sig: np.ndarray, U: np.ndarray, c: np.ndarray, *, law: bool, backend: 
     W = Q1.T @ Gh.T  # (r1, kk)
     out["r"] = r1
     try:
-        if backend == "cvxpy":
-            sol = _solve_slemma_cvxpy(W, h, tol)
-        else:
-            sol = _solve_compact_clarabel(W, h, tol)
+        sol = yield W, h, tol
     except Exception as exc:  # solver failure: the Cantelli union is still valid
         out.update(value=cant, method="cantelli-fallback",
                    note=f"solver failed ({type(exc).__name__}: {exc}); Cantelli union")
@@ -236,7 +329,7 @@ def _check_cov(cov: object, r: int) -> np.ndarray:
 
 
 def sup_union_probability(mean: object, cov: object, A: object, b: object, *,
-                          law: bool = False, backend: str = "clarabel",
+                          law: bool = False, backend: str = "ipm",
                           tol: float = _SOLVER_TOL) -> MomentCertificate:
     """Certified sup of P(exists j: a_j'x >= b_j) over laws with this mean and covariance.
 
@@ -246,7 +339,10 @@ def sup_union_probability(mean: object, cov: object, A: object, b: object, *,
     translation, rotation and scaling (docs/theory.md §3.7). A zero row ``a_j = 0`` is the
     whole space if ``b_j <= 0`` (value 1) and empty otherwise. ``law=True`` also returns
     the attaining discrete law (``atoms`` (N, r), ``weights`` (N,)); see :func:`check_law`.
-    ``backend``: ``"clarabel"`` (compact VBC primal, default) or ``"cvxpy"`` (S-lemma dual).
+    ``backend``: ``"ipm"`` (default: the batched interior point of :mod:`.batch` on the
+    compact VBC primal, Clarabel where it does not converge), ``"clarabel"`` (the compact
+    primal through Clarabel) or ``"cvxpy"`` (the S-lemma dual); the value is certified the
+    same way whatever solved it.
     """
     mean = as_float_array(mean, "mean", ndim=1)
     r = mean.size
@@ -258,16 +354,16 @@ def sup_union_probability(mean: object, cov: object, A: object, b: object, *,
     b = as_float_array(b, "b", ndim=1)
     if b.shape != (k,):
         raise ValueError(f"b: shape {b.shape}, expected ({k},)")
-    if backend not in ("clarabel", "cvxpy"):
-        raise ValueError(f"backend: must be 'clarabel' or 'cvxpy', got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if not (isinstance(tol, float) and 0 < tol < 1e-3):
         raise ValueError(f"tol: must be a float in (0, 1e-3), got {tol!r}")
-    return _sup_union(mean, cov, A, b, law=law, backend=backend, tol=tol)
+    return drive(_sup_union(mean, cov, A, b, law=law, tol=tol), backend)
 
 
 def _sup_union(mean: np.ndarray, cov: np.ndarray, A: np.ndarray, b: np.ndarray, *,
-               law: bool, backend: str, tol: float, normal_err: np.ndarray | float = 0.0,
-               gap_err: np.ndarray | float = 0.0) -> MomentCertificate:
+               law: bool, tol: float, normal_err: np.ndarray | float = 0.0,
+               gap_err: np.ndarray | float = 0.0) -> Steps[MomentCertificate]:
     """:func:`sup_union_probability` on validated input.
 
     ``normal_err`` (relative, per row) and ``gap_err`` (absolute, in units of x) bound the
@@ -334,7 +430,7 @@ def _sup_union(mean: np.ndarray, cov: np.ndarray, A: np.ndarray, b: np.ndarray, 
         return finish(at, w, s, value=1.0, cantelli=1.0, method="trivial",
                       note="the mean lies in a closed error halfspace")
     # |u - a/|a|| <= 3 eps from the two scalings and the division
-    res = _core(Sig, U, c, law=law, backend=backend, tol=tol, u_err=3.03 * _EPS + nerr)
+    res = yield from _core(Sig, U, c, law=law, tol=tol, u_err=3.03 * _EPS + nerr)
     value = float(res["value"])
     gap = value - res["primal"] if np.isfinite(res["primal"]) else np.nan
     return finish(res["atoms"], res["weights"], s, value=value, primal=float(res["primal"]),
