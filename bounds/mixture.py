@@ -122,16 +122,19 @@ class GaussianMixtures:
         else:  # one factorisation per mixture object, reused by every call
             logdet, W, Wmu = self._whitening()
         out = np.empty((n, P))
-        # diagonal: blocks of ~1 MiB (cache-resident; each entry is the same arithmetic)
+        # diagonal: blocks of ~1 MiB (cache-resident; each entry is the same arithmetic),
+        # one buffer reused by every block
         step = max(1, (_CHUNK_ELEMS if W is not None else 1 << 17) // max(1, P * d))
+        buf = np.empty((min(step, n), P, d)) if W is None else None
         for i0 in range(0, n, step):
             Zc = Z[i0 : i0 + step]
-            if W is None:
-                y = Zc[:, None, :] - mu[None]
+            if buf is not None:
+                y = buf[: Zc.shape[0]]
+                np.subtract(Zc[:, None, :], mu[None], out=y)
                 y *= inv_sd[None]
             else:
                 y = (Zc @ W.reshape(P * d, d).T).reshape(-1, P, d) - Wmu[None]
-            out[i0 : i0 + step] = np.einsum("npd,npd->np", y, y)
+            np.einsum("npd,npd->np", y, y, out=out[i0 : i0 + step])
         logpdf = -0.5 * (out + logdet[None] + d * np.log(2 * np.pi))
         return logpdf.reshape(n, m_, K)
 

@@ -34,22 +34,64 @@ class ThresholdEmpiricalBound(Bound):
 
     def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
         S, task = inputs.scores, inputs.task
-        m_ = S.shape[1]
+        n, m_ = S.shape
         n_t = task_counts(task, m_, name="task")
+        # rows grouped by task, each task's rows in their original order
+        if np.all(task[1:] >= task[:-1]):
+            order, Sg = None, S
+        else:
+            order = np.argsort(task, kind="stable")
+            Sg = S[order]
+        tg = task if order is None else task[order]
+        start = np.zeros(m_ + 1, dtype=np.int64)
+        np.cumsum(n_t, out=start[1:])
+        rows = np.arange(n)
+        hi = np.maximum.reduceat(Sg[rows, tg], start[:-1])  # largest own score per task
+        hi_row = hi[tg][:, None]
+        # Only foreign scores <= hi can change the objective before r passes every own
+        # score; above hi, f(r) = (#foreign < r) / n_t is non-decreasing, so of those
+        # candidates only the least foreign score above hi (c1, or +inf) can be the
+        # first minimiser (the same candidate order as the full sort, see below)
+        low = Sg <= hi_row
+        low[rows, tg] = False
+        n_low = np.add.reduceat(low.sum(axis=1), start[:-1])
+        low_off = np.zeros(m_ + 1, dtype=np.int64)
+        np.cumsum(n_low, out=low_off[1:])
+        vals = Sg[low]  # grouped by task (row-major order of Sg)
+        c1 = np.minimum.reduceat(np.min(Sg, axis=1, where=Sg > hi_row, initial=np.inf),
+                                 start[:-1])
         per = np.empty(m_)
         r_best = np.empty(m_)
+        tail = np.empty(1)
         for t in range(m_):  # loop over tasks only; each step is sorted/vectorised
-            rows = S[task == t]
-            own = np.sort(rows[:, t])
-            foreign = np.sort(np.delete(rows, t, axis=1).ravel())
-            # r = +inf (above every observed value) gives m - 1; r = min of all values
-            # gives 1, so both trivial caps are attained by candidates
-            cand = np.concatenate([own, foreign, [np.inf]])
+            own = np.sort(Sg[start[t] : start[t + 1], t])
+            foreign = np.sort(vals[low_off[t] : low_off[t + 1]])
+            tail[0] = c1[t]
+            # candidates in the order of the full sort [own, all foreign, +inf]: every
+            # dropped candidate (foreign > c1, +inf) comes after c1 with f >= f(c1)
+            cand = np.concatenate([own, foreign, tail])
             f = (n_t[t] - np.searchsorted(own, cand, "left")
                  + np.searchsorted(foreign, cand, "left")) / n_t[t]
             k = int(np.argmin(f))
-            per[t], r_best[t] = f[k], cand[k]
+            if k >= own.size and cand[k] == 0.0:
+                # a foreign zero: the full sort decides which of -0.0 / +0.0 comes first
+                per[t], r_best[t] = _emp_full(S[task == t], t, n_t[t])
+            else:
+                per[t], r_best[t] = f[k], cand[k]
         return per, {"r": r_best}
+
+
+def _emp_full(rows: np.ndarray, t: int, n: int) -> tuple[float, float]:
+    """G-emp of task t from all candidates (own, all foreign scores, +inf), each sorted:
+    inf_r (n - #{own < r} + #{foreign < r}) / n, the first minimiser in candidate order."""
+    own = np.sort(rows[:, t])
+    foreign = np.sort(np.delete(rows, t, axis=1).ravel())
+    # r = +inf (above every observed value) gives m - 1; r = min of all values
+    # gives 1, so both trivial caps are attained by candidates
+    cand = np.concatenate([own, foreign, [np.inf]])
+    f = (n - np.searchsorted(own, cand, "left") + np.searchsorted(foreign, cand, "left")) / n
+    k = int(np.argmin(f))
+    return f[k], cand[k]
 
 
 def cantelli_tail(V: np.ndarray, a: np.ndarray) -> np.ndarray:

@@ -256,7 +256,7 @@ def test_solver_value_below_the_truth_is_never_printed(monkeypatch) -> None:
         sol["primal"] = 0.5 * sol["primal"]
         return sol
 
-    monkeypatch.setattr(mo.law, "_solve_compact_clarabel", bad)  # where drive calls it
+    monkeypatch.setattr(mo.drive, "_solve_compact_clarabel", bad)  # where drive calls it
     c = 2.5
     A = np.array([[1.0, 0.0], [-1.0, 0.0]])
     res = bounds.sup_union_probability(np.zeros(2), np.eye(2), A, np.array([c, c]),
@@ -268,7 +268,7 @@ def test_solver_value_below_the_truth_is_never_printed(monkeypatch) -> None:
     def broken(W: np.ndarray, h: np.ndarray, tol: float) -> dict:
         raise RuntimeError("no convergence")
 
-    monkeypatch.setattr(mo.law, "_solve_compact_clarabel", broken)
+    monkeypatch.setattr(mo.drive, "_solve_compact_clarabel", broken)
     res = bounds.sup_union_probability(np.zeros(2), np.eye(2), A, np.array([c, c]),
                                        backend="clarabel")
     assert res.method == "cantelli-fallback" and "no convergence" in res.note

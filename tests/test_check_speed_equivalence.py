@@ -89,9 +89,10 @@ def test_moment_opt_equals_reference_or_is_tighter(seed: int) -> None:
         old = _cluster_bound(*args, "ipm", skip=False).value
         ref[c] = d_c[c] if d_c[c] < old * (1 - 1e-6) else old
         # Clarabel (the solver before the batched one): the same value to its tolerance
-        # (gap 1e-10 absolute), and moment-opt never looser than it
+        # (gap 1e-10 absolute on the normalised problem, plus its certification), and
+        # moment-opt never looser than it
         clar = _cluster_bound(*args, "clarabel", skip=False).value
-        assert old == pytest.approx(clar, abs=2e-10, rel=0)
+        assert old == pytest.approx(clar, abs=5e-10, rel=0)
         assert mo.details["per_cluster"][c] <= clar * (1 + 1e-9) + 1e-15
     np.testing.assert_allclose(mo.details["per_cluster"], ref, rtol=1e-9, atol=1e-15)
     want = np.bincount(s.task, weights=s.weight * ref, minlength=s.n_tasks)

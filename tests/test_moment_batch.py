@@ -119,15 +119,15 @@ def test_drive_all_falls_back_to_clarabel(monkeypatch) -> None:
     def gens() -> list:
         return [mo.law._sup_union(*c, law=False, tol=1e-10) for c in cases]
 
-    monkeypatch.setattr(mo.law, "solve_compact_batch", lambda W, h, tol: [None] * len(W))
-    got = mo.law.drive_all(gens())
-    want = [mo.law.drive(g, "clarabel") for g in gens()]
+    monkeypatch.setattr(mo.drive, "solve_compact_batch", lambda W, h, tol: [None] * len(W))
+    got = mo.drive.drive_all(gens())
+    want = [mo.drive.drive(g, "clarabel") for g in gens()]
     assert [g.value for g in got] == [w.value for w in want]
 
     def broken(W: np.ndarray, h: np.ndarray, tol: float) -> dict:
         raise RuntimeError("no convergence")
 
-    monkeypatch.setattr(mo.law, "_solve_compact_clarabel", broken)
-    got = mo.law.drive_all(gens())
+    monkeypatch.setattr(mo.drive, "_solve_compact_clarabel", broken)
+    got = mo.drive.drive_all(gens())
     assert all(g.method == "cantelli-fallback" and "no convergence" in g.note for g in got)
     assert all(g.value == g.cantelli for g in got)

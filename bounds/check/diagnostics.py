@@ -104,6 +104,17 @@ class A1Expectation:
         self.n_samples = int(n_samples)
         self.seed = int(seed)
         self._cache: dict[int, tuple[float, float]] = {}
+        self._dirs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._nf: np.ndarray | None = None
+
+    def directions(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """(U (K, d), u' S_k u (K,)) of task t's components (:func:`_directions`) for
+        :attr:`mix`, cached like :meth:`moments` (they depend on the mixtures only)."""
+        if t not in self._dirs:
+            if self._nf is None:
+                self._nf = _nearest_foreign(self.mix)
+            self._dirs[t] = _directions(self.mix, self._nf, t)
+        return self._dirs[t]
 
     def moments(self, t: int) -> tuple[float, float]:
         """(mean, variance) of log p_t(z) for z ~ p_t."""
@@ -129,6 +140,28 @@ def _nearest_foreign(mix: GaussianMixtures) -> np.ndarray:
     return np.where(np.isfinite(D2[np.arange(m_ * K), nf]), nf, -1)
 
 
+def _directions(mix: GaussianMixtures, nf: np.ndarray, t: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per component k of task t: the direction ``u`` from mu_k to its nearest foreign
+    component mean (``nf``: :func:`_nearest_foreign`), or for a single task the leading
+    axis of the component covariance, and ``u' Sigma_k u``."""
+    K = mix.weights.shape[1]
+    mu_all = mix.means.reshape(-1, mix.dim)
+    U = np.zeros((K, mix.dim))
+    for k in range(K):  # direction to the nearest foreign component mean
+        j = nf[t * K + k]
+        if j >= 0:
+            U[k] = mu_all[j] - mix.means[t, k]
+        else:  # a single task: the leading axis of the component covariance
+            cov = mix.covariances[t, k]
+            U[k, int(np.argmax(cov if mix.diagonal else np.diagonal(cov)))] = 1.0
+    if mix.diagonal:
+        su = (mix.covariances[t] * U * U).sum(axis=1)
+    else:
+        su = np.einsum("ki,kij,kj->k", U, mix.covariances[t], U)
+    return U, su
+
+
 def a1_diagnostics(
     mix: GaussianMixtures,
     reps: list[np.ndarray],
@@ -149,8 +182,9 @@ def a1_diagnostics(
     if len(reps) != m_:
         raise ValueError(f"reps: {len(reps)} tasks, mixtures hold {m_}")
     exp = expectation if expectation is not None else A1Expectation(mix)
-    nf = _nearest_foreign(mix)
-    mu_all = mix.means.reshape(m_ * K, mix.dim)
+    # directions and their variances depend on the mixtures only: cached by ``exp``
+    # across splits when it holds these mixtures
+    dirs = exp if exp.mix is mix else A1Expectation(mix)
     out: dict[str, list] = {k: [] for k in (
         "n", "normality_p", "n_directions", "max_abs_kurtosis", "loglik_heldout",
         "loglik_expected", "loglik_gap_per_dim", "loglik_z", "flag", "reason")}
@@ -161,18 +195,7 @@ def a1_diagnostics(
             wl = mix_t.weighted_logpdf(Z)[:, 0, :]  # log w_k + log N(z; mu_k, S_k)
             ll = logsumexp(wl, axis=1)  # = mix_t.logpdf(Z)[:, 0], without a second pass
             assign = np.argmax(wl, axis=1)
-            U = np.zeros((K, mix.dim))
-            for k in range(K):  # direction to the nearest foreign component mean
-                j = nf[t * K + k]
-                if j >= 0:
-                    U[k] = mu_all[j] - mix.means[t, k]
-                else:  # a single task: the leading axis of the component covariance
-                    cov = mix.covariances[t, k]
-                    U[k, int(np.argmax(cov if mix.diagonal else np.diagonal(cov)))] = 1.0
-            if mix.diagonal:
-                su = (mix.covariances[t] * U * U).sum(axis=1)
-            else:
-                su = np.einsum("ki,kij,kj->k", U, mix.covariances[t], U)
+            U, su = dirs.directions(t)
             proj = np.einsum("nd,nd->n", Z - mix.means[t][assign], U[assign])
             x = proj / np.sqrt(np.where(su > 0, su, 1.0))[assign]
             counts = np.bincount(assign, minlength=K)

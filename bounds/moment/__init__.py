@@ -19,10 +19,12 @@ spanned by the ``r_max`` foreign directions with the largest directional Cantell
 plus the Cantelli union of the others; :class:`MomentOptBound` is the registered bound
 ``moment-opt``.
 
-Solver: Clarabel (interior point) on the VBC primal with the ``Z_j`` eliminated, one LMI
-of size ``r + 1 + k``; ``backend="cvxpy"`` solves the S-lemma dual (k + 1 LMIs of size
-``r + 1``) through cvxpy instead, an independent formulation used as a cross-check. Both
-are imported lazily.
+Solver: the VBC primal with the ``Z_j`` eliminated, one LMI of size ``r + 1 + k``, by a
+batched numpy interior point (:mod:`.batch`, docs/theory.md §14.6: ``moment-opt`` solves
+all its clusters' SDPs together), Clarabel where that does not converge
+(``backend="clarabel"``: Clarabel only); ``backend="cvxpy"`` solves the S-lemma dual
+(k + 1 LMIs of size ``r + 1``) through cvxpy instead, an independent formulation used as a
+cross-check. Clarabel and cvxpy are imported lazily.
 """
 
 from .bound import MomentOptBound, centroid_moment_bound

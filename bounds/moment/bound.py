@@ -16,7 +16,8 @@ from ..base import Bound, BoundInputs
 from ..centroid import DirectionalBound, _per_task_from_clusters, truncated_union
 from ..clusters import ClusterStats
 from ..geometry import _cluster_geometry, _directional_tails
-from .law import BACKENDS, Steps, _pow2, _sup_union, drive, drive_all
+from .drive import BACKENDS, Steps, drive, drive_all
+from .law import _pow2, _sup_union
 from .sdp import _EPS, _SOLVER_TOL, DEFAULT_R_MAX, PRUNE_TOL, ClusterMomentResult
 
 

@@ -7,14 +7,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from .._validate import as_float_array
 from ..forms import FUNCS
-from .batch import solve_compact_batch
+from .drive import BACKENDS, Steps, drive
 from .sdp import (
     _EIG_C,
     _EPS,
@@ -23,101 +22,8 @@ from .sdp import (
     PRUNE_TOL,
     LawCheck,
     MomentCertificate,
-    _solve_compact_clarabel,
-    _solve_slemma_cvxpy,
     certify_majorant,
 )
-
-_T = TypeVar("_T")
-
-
-# ------------------------------------------------------------------ solving the SDPs
-#: a computation that needs SDP solutions: it yields each problem ``(W, h, tol)`` of
-#: :func:`.sdp._solve_compact_clarabel`, is sent its solution dict (or thrown the solver's
-#: exception) and returns its result
-Steps = Generator[tuple[np.ndarray, np.ndarray, float], dict, _T]
-
-
-#: ``"ipm"``: the batched interior point (:mod:`.batch`), Clarabel where it does not
-#: converge; ``"clarabel"``: the compact primal through Clarabel; ``"cvxpy"``: the S-lemma
-#: dual through cvxpy (cross-check)
-BACKENDS = ("ipm", "clarabel", "cvxpy")
-
-
-def _solve_ipm(W: np.ndarray, h: np.ndarray, tol: float) -> dict:
-    sol = solve_compact_batch(W[None], h[None], tol)[0]
-    return sol if sol is not None else _solve_compact_clarabel(W, h, tol)
-
-
-def _solver(backend: str) -> Callable[..., dict]:
-    return {"ipm": _solve_ipm, "clarabel": _solve_compact_clarabel,
-            "cvxpy": _solve_slemma_cvxpy}[backend]
-
-
-def _advance(gen: Steps[_T], sol: dict | BaseException | None
-             ) -> tuple[bool, Any]:
-    """Send ``sol`` (None: start; an exception: thrown) into ``gen``: (True, its next
-    problem) or (False, its result)."""
-    try:
-        if sol is None:
-            return True, next(gen)
-        if isinstance(sol, BaseException):
-            return True, gen.throw(sol)
-        return True, gen.send(sol)
-    except StopIteration as stop:
-        return False, stop.value
-
-
-def _solve_guarded(solver: Callable[..., dict], W: np.ndarray, h: np.ndarray, tol: float
-                   ) -> dict | Exception:
-    try:
-        return solver(W, h, tol)
-    except Exception as exc:  # handed to the computation (its Cantelli fallback)
-        return exc
-
-
-def drive(gen: Steps[_T], backend: str = "ipm") -> _T:
-    """Run one computation, solving its SDPs one by one with ``backend`` (BACKENDS)."""
-    solver = _solver(backend)
-    more, item = _advance(gen, None)
-    while more:
-        more, item = _advance(gen, _solve_guarded(solver, *item))
-    return item
-
-
-def drive_all(gens: list[Steps[_T]]) -> list[_T]:
-    """Run many computations, solving their SDPs together: the problems of one shape in
-    one batch of :func:`.batch.solve_compact_batch` (docs/theory.md §14.6); a problem it
-    does not solve to the tolerance goes to Clarabel. The batch solves each problem on its
-    own (nothing is shared between them), so the results are those of :func:`drive` with
-    ``backend="ipm"``."""
-    results: list[Any] = [None] * len(gens)
-    todo: dict[int, tuple] = {}
-    for i, g in enumerate(gens):
-        more, item = _advance(g, None)
-        if more:
-            todo[i] = item
-        else:
-            results[i] = item
-    while todo:
-        groups: dict[tuple, list[int]] = {}
-        for i, (W, _, tol) in todo.items():
-            groups.setdefault((W.shape, tol), []).append(i)
-        sols: dict[int, dict | Exception] = {}
-        for (_, tol), idx in groups.items():
-            got = solve_compact_batch(np.stack([todo[i][0] for i in idx]),
-                                      np.stack([todo[i][1] for i in idx]), tol)
-            for i, sol in zip(idx, got):
-                sols[i] = sol if sol is not None else _solve_guarded(
-                    _solve_compact_clarabel, *todo[i])
-        todo = {}
-        for i, sol in sols.items():
-            more, item = _advance(gens[i], sol)
-            if more:
-                todo[i] = item
-            else:
-                results[i] = item
-    return results
 
 
 # ------------------------------------------------------------------ core (normalised)
