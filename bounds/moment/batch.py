@@ -261,7 +261,7 @@ def solve_compact_batch(W: np.ndarray, h: np.ndarray, tol: float) -> list[dict |
     y = np.zeros((Ball, m))
     iters = np.zeros(Ball, dtype=np.int64)
     solved = np.zeros(Ball, dtype=bool)
-    for _ in range(MAX_ITER + 1):
+    for it in range(MAX_ITER + 1):
         lin = lin_all.take(live)
         Xl, Sl, xl, sl, yl = X[live], S[live], x[live], s[live], y[live]
         Rp = bvec[None, :] - _op_A(Xl, r, k) - lin.op(xl)
@@ -279,15 +279,20 @@ def solve_compact_batch(W: np.ndarray, h: np.ndarray, tol: float) -> list[dict |
         # a problem whose iterate is not finite, or whose X or S is not positive definite
         # in floating point, leaves (to Clarabel)
         finite = np.isfinite(pobj) & np.isfinite(dobj) & np.isfinite(pinf) & np.isfinite(dinf)
-        Lx, bad_x = _chol(np.where(finite[:, None, None], Xl, np.eye(n)))
-        Ls, bad_s = _chol(np.where(finite[:, None, None], Sl, np.eye(n)))
-        keep = ~done & finite & ~bad_x & ~bad_s
-        if not np.any(keep) or _ == MAX_ITER:
+        go = np.flatnonzero(~done & finite)
+        if go.size == 0 or it == MAX_ITER:
             break
-        if not np.all(keep):
-            live, lin, Xl, Sl, xl, sl, yl, Rd, rd, Lx, Ls = (
+        Lx, bad_x = _chol(Xl[go])
+        Ls, bad_s = _chol(Sl[go])
+        ok = ~bad_x & ~bad_s
+        keep = go[ok]
+        if keep.size == 0:
+            break
+        Lx, Ls = Lx[ok], Ls[ok]
+        if keep.size < live.size:
+            live, lin, Xl, Sl, xl, sl, yl, Rd, rd = (
                 a.take(keep) if isinstance(a, _Lin) else a[keep]
-                for a in (live, lin, Xl, Sl, xl, sl, yl, Rd, rd, Lx, Ls))
+                for a in (live, lin, Xl, Sl, xl, sl, yl, Rd, rd))
         Lxi = np.linalg.inv(Lx)
         Lsi = np.linalg.inv(Ls)
         T = np.swapaxes(Lsi, 1, 2) @ Lsi  # S^-1

@@ -33,14 +33,9 @@ Steps = Generator[tuple[np.ndarray, np.ndarray, float], dict, _T]
 BACKENDS = ("ipm", "clarabel", "cvxpy")
 
 
-def _solve_ipm(W: np.ndarray, h: np.ndarray, tol: float) -> dict:
-    sol = solve_compact_batch(W[None], h[None], tol)[0]
-    return sol if sol is not None else _solve_compact_clarabel(W, h, tol)
-
-
 def _solver(backend: str) -> Callable[..., dict]:
-    return {"ipm": _solve_ipm, "clarabel": _solve_compact_clarabel,
-            "cvxpy": _solve_slemma_cvxpy}[backend]
+    """The one-problem solver of a backend other than ``"ipm"``."""
+    return {"clarabel": _solve_compact_clarabel, "cvxpy": _solve_slemma_cvxpy}[backend]
 
 
 def _advance(gen: Steps[_T], sol: dict | BaseException | None
@@ -66,7 +61,10 @@ def _solve_guarded(solver: Callable[..., dict], W: np.ndarray, h: np.ndarray, to
 
 
 def drive(gen: Steps[_T], backend: str = "ipm") -> _T:
-    """Run one computation, solving its SDPs one by one with ``backend`` (BACKENDS)."""
+    """Run one computation, solving its SDPs one by one with ``backend`` (BACKENDS;
+    ``"ipm"`` is :func:`drive_all` of this one computation)."""
+    if backend == "ipm":
+        return drive_all([gen])[0]
     solver = _solver(backend)
     more, item = _advance(gen, None)
     while more:
@@ -82,12 +80,16 @@ def drive_all(gens: list[Steps[_T]]) -> list[_T]:
     ``backend="ipm"``."""
     results: list[Any] = [None] * len(gens)
     todo: dict[int, tuple] = {}
-    for i, g in enumerate(gens):
-        more, item = _advance(g, None)
+
+    def advance(i: int, sol: dict | BaseException | None) -> None:
+        more, item = _advance(gens[i], sol)
         if more:
             todo[i] = item
         else:
             results[i] = item
+
+    for i in range(len(gens)):
+        advance(i, None)
     while todo:
         groups: dict[tuple, list[int]] = {}
         for i, (W, _, tol) in todo.items():
@@ -99,11 +101,7 @@ def drive_all(gens: list[Steps[_T]]) -> list[_T]:
             for i, sol in zip(idx, got):
                 sols[i] = sol if sol is not None else _solve_guarded(
                     _solve_compact_clarabel, *todo[i])
-        todo = {}
+        todo.clear()
         for i, sol in sols.items():
-            more, item = _advance(gens[i], sol)
-            if more:
-                todo[i] = item
-            else:
-                results[i] = item
+            advance(i, sol)
     return results
