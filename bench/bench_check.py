@@ -36,6 +36,7 @@ from scipy.special import logsumexp
 
 import bounds
 from bounds import rundir_schema as L
+from bounds.npz import save_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,8 +84,9 @@ def write_bench_run(root: Path, m: int, K: int, d: int, n: int, n_cal: int, n_tr
                 "nll": _nll(Z, mu, var, m, K)}
         scale = np.exp(0.05 * rng.normal(size=(1, m)))
         for kind, S in base.items():
-            np.savez(sdir / L.scores_file(split, "shared", kind), task=y, scores=S)
-            np.savez(sdir / L.scores_file(split, "adapted", kind), task=y, scores=S * scale)
+            save_npz(sdir / L.scores_file(split, "shared", kind), {"task": y, "scores": S})
+            save_npz(sdir / L.scores_file(split, "adapted", kind),
+                     {"task": y, "scores": S * scale})
         bounds.cluster_stats(Z, y, mu, ctask, sketch_rank=q).save(
             sdir / split / L.CLUSTERS)
         for t in range(m):

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._validate import as_float_array, as_index_array, check_positive_int, fmt_list
 from .distances import _group_starts, sqdist, unit_exponent
+from .npz import save_npz
 from .sketch import _cov_sketch
 
 __all__ = ["ClusterStats", "cluster_stats"]
@@ -275,14 +276,13 @@ class ClusterStats:
             resid_diag=None if self.resid_diag is None else self.resid_diag[keep])
 
     def save(self, path: str | Path) -> None:
-        """Write every field to an ``.npz`` archive (no pickled objects)."""
-        np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)
-                          if getattr(self, f.name) is not None})
+        """Write every field to an ``.npz`` archive (no pickle; :mod:`bounds.npz`)."""
+        save_npz(path, {f.name: getattr(self, f.name) for f in fields(self)
+                        if getattr(self, f.name) is not None})
 
     @classmethod
     def load(cls, path: str | Path, *, complete: bool = True) -> ClusterStats:
-        """Read an archive written by :meth:`save` (``allow_pickle=False``).
-
+        """Read an archive written by :meth:`save` (``allow_pickle=False``);
         ``complete=False`` loads one task's part (see :meth:`validate`)."""
         with np.load(path, allow_pickle=False) as z:
             missing = [f for f in _CS_FIELDS if f not in z.files]

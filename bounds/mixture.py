@@ -22,6 +22,7 @@ import numpy as np
 
 from ._validate import as_float_array, fmt_list
 from .distances import _CHUNK_ELEMS, unit_exponent
+from .npz import save_npz
 
 __all__ = ["GaussianMixtures", "stack_mixtures", "one_mixture"]
 
@@ -259,7 +260,8 @@ class GaussianMixtures:
 
     def save(self, path: str | Path) -> None:
         """Write to ``.npz`` (no pickle)."""
-        np.savez(path, weights=self.weights, means=self.means, covariances=self.covariances)
+        save_npz(path, {"weights": self.weights, "means": self.means,
+                        "covariances": self.covariances})
 
     @classmethod
     def load(cls, path: str | Path) -> GaussianMixtures:

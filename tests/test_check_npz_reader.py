@@ -1,9 +1,14 @@
 """The checker's direct reader of uncompressed .npz archives (bounds/check/files.py,
 issue #21): the same arrays as np.load, and every archive it does not read exactly that
-way goes to np.load (which reports what is wrong)."""
+way goes to np.load (which reports what is wrong). The project's writer
+(bounds/npz.py) aligns every member's data, which the reader then maps (read-only views,
+no copy); .npy files are mapped too, and representations are converted to float64 only
+when indexed."""
 
 from __future__ import annotations
 
+import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bounds.check.files import RunDirError, _read_npz, _read_stored_npz
+from bounds.check.files import (
+    Float64Arrays,
+    RunDirError,
+    _map_npy,
+    _read_npy,
+    _read_npz,
+    _read_stored_npz,
+)
+from bounds.npz import ALIGN, save_npz
 
 DTYPES = st.sampled_from([np.float64, np.float32, np.int64, np.int32, np.uint8, np.bool_,
                           np.complex128, ">f8", "<i2"])
@@ -21,15 +34,24 @@ DTYPES = st.sampled_from([np.float64, np.float32, np.int64, np.int32, np.uint8, 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
                                                     max_side=5)), min_size=0, max_size=4),
-       st.booleans(), st.data())
+       st.booleans(), st.booleans())
 def test_same_arrays_as_np_load(tmp_path_factory: pytest.TempPathFactory, arrays: list,
-                                fortran: bool, data: st.DataObject) -> None:
-    """Shapes (0-d, empty), byte orders, dtypes and Fortran order: bit-identical arrays
-    with the same dtype, shape and memory order as np.load's."""
+                                fortran: bool, ours: bool) -> None:
+    """Shapes (0-d, empty), byte orders, dtypes and Fortran order, written by np.savez or
+    by bounds.npz.save_npz: bit-identical arrays with the same dtype, shape and memory
+    order as np.load's. save_npz's members start at a multiple of ALIGN bytes of the file
+    and are read as read-only views of the mapped file (nothing copied)."""
     if fortran:
         arrays = [np.asfortranarray(a) for a in arrays]
     path = tmp_path_factory.mktemp("npz") / "a.npz"
-    np.savez(path, **{f"x{i}": a for i, a in enumerate(arrays)})
+    named = {f"x{i}": a for i, a in enumerate(arrays)}
+    if ours:
+        save_npz(path, named)
+        assert not zipfile.ZipFile(path).testzip()
+        for off in _data_offsets(path):
+            assert off % ALIGN == 0
+    else:
+        np.savez(path, **named)
     got = _read_stored_npz(path)
     assert got is not None
     with np.load(path) as z:
@@ -40,6 +62,9 @@ def test_same_arrays_as_np_load(tmp_path_factory: pytest.TempPathFactory, arrays
         assert got[k].tobytes(order="A") == want[k].tobytes(order="A")
         assert got[k].flags.f_contiguous == want[k].flags.f_contiguous
         assert got[k].flags.c_contiguous == want[k].flags.c_contiguous
+        assert got[k].flags.aligned
+        if ours and got[k].size:
+            assert not got[k].flags.writeable  # a view of the mapped file
 
 
 def test_other_archives_go_to_np_load(tmp_path: Path) -> None:
@@ -73,3 +98,72 @@ def test_other_archives_go_to_np_load(tmp_path: Path) -> None:
     assert _read_stored_npz(cut) is None
     with pytest.raises(RunDirError, match="t.npz: "):
         _read_npz(cut, "t.npz")
+
+
+def _data_offsets(path: Path) -> list[int]:
+    """File offset of each member's array data."""
+    out = []
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        for info in zf.infolist():
+            fh.seek(info.header_offset)
+            n_name, n_extra = struct.unpack("<HH", fh.read(30)[26:30])
+            fh.seek(info.header_offset + 30 + n_name + n_extra)
+            np.lib.format.read_magic(fh)
+            np.lib.format.read_array_header_1_0(fh)
+            out.append(fh.tell())
+    return out
+
+
+def test_save_npz_layout(tmp_path: Path) -> None:
+    """The padding is one zipalign extra field (id 0xD935, alignment 64); a path gets the
+    .npz extension as with np.savez; the same arrays give the same bytes (fixed
+    timestamps); object arrays are refused; a mapped member with a flipped data byte
+    fails the CRC and goes to np.load, which reports it."""
+    a = {"scores": np.arange(12.0).reshape(3, 4), "task": np.arange(3)}
+    save_npz(tmp_path / "x", a)
+    assert (tmp_path / "x.npz").is_file()
+    save_npz(tmp_path / "y.npz", a)
+    assert (tmp_path / "x.npz").read_bytes() == (tmp_path / "y.npz").read_bytes()
+    with zipfile.ZipFile(tmp_path / "x.npz") as zf:
+        for info in zf.infolist():
+            assert info.compress_type == zipfile.ZIP_STORED
+            head, size, align = struct.unpack("<HHH", info.extra[:6])
+            assert (head, align) == (0xD935, ALIGN) and size == len(info.extra) - 4
+    with pytest.raises(ValueError, match="object array"):
+        save_npz(tmp_path / "o.npz", {"o": np.array([None, 1], dtype=object)})
+    raw = bytearray((tmp_path / "x.npz").read_bytes())
+    raw[_data_offsets(tmp_path / "x.npz")[0] + 9] ^= 0x01  # inside scores[0, 1]
+    (tmp_path / "b.npz").write_bytes(bytes(raw))
+    assert _read_stored_npz(tmp_path / "b.npz") is None
+    with pytest.raises(RunDirError, match="b.npz: truncated or corrupt archive"):
+        _read_npz(tmp_path / "b.npz", "b.npz")
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_npy_mapped(tmp_path: Path, order: str) -> None:
+    """A .npy file is a read-only view of the mapped file, equal to np.load's array; a
+    truncated one goes to np.load, which reports it (one line)."""
+    a = np.asarray(np.random.default_rng(0).normal(size=(7, 5)).astype(np.float32),
+                   order=order)
+    np.save(tmp_path / "r.npy", a)
+    got = _read_npy(tmp_path / "r.npy", "r.npy")
+    assert not got.flags.writeable and got.flags.aligned
+    assert got.dtype == a.dtype and got.flags.f_contiguous == a.flags.f_contiguous
+    np.testing.assert_array_equal(got, np.load(tmp_path / "r.npy"))
+    (tmp_path / "t.npy").write_bytes((tmp_path / "r.npy").read_bytes()[:-4])
+    assert _map_npy(tmp_path / "t.npy") is None
+    with pytest.raises(RunDirError, match="t.npy: truncated or corrupt array"):
+        _read_npy(tmp_path / "t.npy", "t.npy")
+
+
+def test_float64_arrays() -> None:
+    """Indexing converts exactly to float64 (a float64 array is returned as is); slicing
+    gives the converted list; nothing is converted by len or shapes."""
+    f32 = np.array([[0.1, 1e-30], [3e38, -2.5]], dtype=np.float32)
+    f64 = np.arange(4.0).reshape(2, 2)
+    seq = Float64Arrays([f32, f64])
+    assert len(seq) == 2 and seq.shapes() == [(2, 2), (2, 2)]
+    assert seq[0].dtype == np.float64 and np.array_equal(seq[0], f32.astype(np.float64))
+    assert seq[1] is f64 and seq[-1] is f64
+    assert [x.dtype for x in seq[:]] == [np.float64, np.float64]
+    assert [x.shape for x in seq] == [(2, 2), (2, 2)]

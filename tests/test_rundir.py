@@ -50,13 +50,15 @@ def test_atomic_file_keeps_old_content_when_the_writer_raises(tmp_path):
 
 def test_save_npz_midway_failure(tmp_path, monkeypatch):
     target = tmp_path / "s.npz"
-    real = np.savez
+    import bounds.npz
 
-    def failing(fh, **arrays):
-        real(fh, **arrays)
+    real = bounds.npz.save_npz
+
+    def failing(fh, arrays):
+        real(fh, arrays)
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", failing)
+    monkeypatch.setattr(bounds.npz, "save_npz", failing)
     with pytest.raises(OSError):
         R.save_npz(target, {"a": np.arange(3)})
     assert not target.exists() and _leftovers(tmp_path) == []

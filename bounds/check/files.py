@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import errno
 import json
+import mmap
 import os
 import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["RunDirError"]
+__all__ = ["Float64Arrays", "RunDirError"]
 
 
 class RunDirError(ValueError):
@@ -87,17 +89,23 @@ def _pickled_message(rel: str, key: str | None) -> str:
 
 
 def _read_stored_npz(path: Path) -> dict[str, np.ndarray] | None:
-    """The arrays of an .npz whose members are all stored uncompressed (``np.savez``), each
-    read straight into its array with one copy (np.load reads through 256 KiB bytes
-    objects: 5x slower on the bench run, issue #21); every member's CRC-32 and size are
-    checked as zipfile does. None for anything else (compressed or encrypted members, a
-    header version or dtype this path does not read, any inconsistency): the caller then
-    reads the file with np.load, which reports what is wrong."""
+    """The arrays of an .npz whose members are all stored uncompressed (``np.savez``,
+    :func:`bounds.npz.save_npz`), without np.load's copies (it reads through 256 KiB bytes
+    objects: 5x slower on the bench run, issue #21). A member whose data starts at an
+    aligned offset of the file (:mod:`bounds.npz` writes them so) is a read-only view of
+    the file mapped into memory: nothing is copied, and forked workers share its pages
+    (docs/theory.md §14.7); any other member is read into a fresh array with one copy.
+    Every member's CRC-32 and size are checked as zipfile does. None for anything else
+    (compressed or encrypted members, a header version or dtype this path does not read,
+    any inconsistency): the caller then reads the file with np.load, which reports what
+    is wrong."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
         out: dict[str, np.ndarray] = {}
         with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
             for info in infos:
                 if (info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1
                         or not info.filename.endswith(".npy")):
@@ -119,18 +127,21 @@ def _read_stored_npz(path: Path) -> dict[str, np.ndarray] | None:
                 if dtype.hasobject:
                     return None
                 head = fh.tell() - start
-                arr = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
-                if head + arr.nbytes != info.file_size:
+                count = int(np.prod(shape, dtype=np.int64))
+                nbytes = count * dtype.itemsize
+                if head + nbytes != info.file_size or mm is None \
+                        or start + head + nbytes > size:
                     return None
-                raw = arr.reshape(-1, order="A").view(np.uint8) if arr.size else \
-                    np.empty(0, np.uint8)
-                if fh.readinto(memoryview(raw)) != arr.nbytes:
-                    return None
-                fh.seek(start)
-                crc = zlib.crc32(raw, zlib.crc32(fh.read(head)))
+                order = "F" if fortran else "C"
+                arr = np.frombuffer(mm, dtype=dtype, count=count, offset=start + head) \
+                    if count else np.empty(0, dtype=dtype)
+                if not arr.flags.aligned:  # np.savez's layout: one copy
+                    arr = arr.copy()
+                crc = zlib.crc32(arr.view(np.uint8) if count else b"",
+                                 zlib.crc32(mm[start:start + head]))
                 if crc != info.CRC:
                     return None
-                out[info.filename[:-4]] = arr
+                out[info.filename[:-4]] = arr.reshape(shape, order=order)
         return out
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, struct.error):
         return None
@@ -167,8 +178,39 @@ def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
         raise RunDirError(f"{rel}: truncated or corrupt archive ({_one_line(exc)})") from None
 
 
+def _map_npy(path: Path) -> np.ndarray | None:
+    """A ``.npy`` file's array as a read-only view of the file mapped into memory (no copy;
+    ``np.save`` aligns the data to 64 bytes), or None where that does not apply (an odd
+    header, object dtype, a size that does not match, unaligned data): np.load then reads
+    the file and reports what is wrong."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                return None
+            head = fh.tell()
+            size = os.fstat(fh.fileno()).st_size
+            count = int(np.prod(shape, dtype=np.int64))
+            if dtype.hasobject or head + count * dtype.itemsize != size or count == 0:
+                return None
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        arr = np.frombuffer(mm, dtype=dtype, count=count, offset=head)
+        if not arr.flags.aligned:
+            return None
+        return arr.reshape(shape, order="F" if fortran else "C")
+    except (OSError, ValueError, EOFError):
+        return None
+
+
 def _read_npy(path: Path, rel: str) -> np.ndarray:
     _require(path, rel)
+    arr = _map_npy(path)
+    if arr is not None:
+        return arr
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as exc:  # truncated header / data, pickled object arrays
@@ -180,6 +222,28 @@ def _read_npy(path: Path, rel: str) -> np.ndarray:
     return arr
 
 
+class Float64Arrays(Sequence[np.ndarray]):
+    """A list of numeric arrays as read (e.g. float32 representations, mapped from their
+    files), each converted to float64 (exactly) when indexed: the conversion's fresh
+    memory is spent per array, when and where it is used (a forked worker), not for all
+    of them at load time (docs/theory.md §14.7)."""
+
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self._arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN204
+        if isinstance(i, slice):
+            return [a.astype(np.float64, copy=False) for a in self._arrays[i]]
+        return self._arrays[i].astype(np.float64, copy=False)
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        """The arrays' shapes (nothing converted)."""
+        return [a.shape for a in self._arrays]
+
+
 def _int_field(meta: dict, key: str, rel: str, *, minimum: int) -> int:
     val = meta.get(key)
     if isinstance(val, bool) or not isinstance(val, int):
@@ -189,13 +253,16 @@ def _int_field(meta: dict, key: str, rel: str, *, minimum: int) -> int:
     return val
 
 
-def _float_array(arr: np.ndarray, rel: str, key: str, ndim: int) -> np.ndarray:
+def _float_array(arr: np.ndarray, rel: str, key: str, ndim: int, *,
+                 convert: bool = True) -> np.ndarray:
+    """``arr`` checked (numeric, ``ndim`` dimensions, finite), as float64 (``convert``)
+    or as read."""
     if arr.dtype.kind not in "fiu":
         raise RunDirError(f"{rel}: {key} must be numeric, got dtype {arr.dtype}")
     if arr.ndim != ndim:
         raise RunDirError(f"{rel}: {key} must have {ndim} dimensions, got shape {arr.shape}")
-    out = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(out)):
+    out = arr.astype(np.float64, copy=False) if convert else arr
+    if out.dtype.kind == "f" and not np.all(np.isfinite(out)):
         bad = int(out.size - np.count_nonzero(np.isfinite(out)))
         raise RunDirError(f"{rel}: {key} contains {bad} NaN or infinite value(s)")
     return out

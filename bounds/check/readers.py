@@ -6,6 +6,7 @@ offsets of collapsed clusters), mixtures; and the containers the loader fills
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ class SplitData:
     scores: dict[tuple[str, str], ScoreFile] = field(default_factory=dict)
     clusters: ClusterStats | None = None
     clusters_rel: str | None = None
-    reps: list[np.ndarray] | None = None
+    reps: Sequence[np.ndarray] | None = None  # float64 when indexed (Float64Arrays)
     reps_note: str | None = None
 
 

@@ -21,6 +21,7 @@ from .. import rundir_schema as L
 from .._validate import fmt_list
 from ..rundir_schema import KINDS, MODES, SCHEMA_VERSION, SPLITS
 from .files import (
+    Float64Arrays,
     RunDirError,
     _float_array,
     _int_field,
@@ -321,7 +322,7 @@ def _read_train_scores(root: Path, m: int) -> tuple[dict[tuple[str, str], list[n
 
 
 
-def _read_reps(root: Path, split: str, m: int) -> tuple[list[np.ndarray] | None, str | None]:
+def _read_reps(root: Path, split: str, m: int) -> tuple[Float64Arrays | None, str | None]:
     paths = [L.task_dir(root, t) / L.reps_file(split) for t in range(m)]
     present = [_present(p) for p in paths]
     if not any(present):
@@ -332,14 +333,14 @@ def _read_reps(root: Path, split: str, m: int) -> tuple[list[np.ndarray] | None,
     reps = []
     for p in paths:
         rel = _rel(root, p)
-        arr = _float_array(_read_npy(p, rel), rel, "representations", 2)
+        arr = _float_array(_read_npy(p, rel), rel, "representations", 2, convert=False)
         if arr.shape[0] == 0:
             raise RunDirError(f"{rel}: has no rows")
         reps.append(arr)
     dims = {r.shape[1] for r in reps}
     if len(dims) != 1:
         raise RunDirError(f"tasks/*/reps-shared-{split}.npy: dimensions differ {sorted(dims)}")
-    return reps, None
+    return Float64Arrays(reps), None
 
 
 def _read_train_clusters(root: Path, m: int, data: RunData | None = None

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bounds.mixture import one_mixture
+from bounds.npz import save_npz
 from bounds.rundir_schema import KINDS as _SCHEMA_KINDS
 from cft.config.registry import SIGNATURES
 from cft.config.validation import check_int
@@ -280,4 +281,4 @@ def load_signature(path: str) -> Signature:
 
 def save_signature(signature: Signature, path: str) -> None:
     """Write ``signature.to_arrays()`` as ``.npz`` (not atomic; the run dir wraps it)."""
-    np.savez(path, **signature.to_arrays())
+    save_npz(path, signature.to_arrays())

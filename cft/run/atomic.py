@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from bounds import npz as bounds_npz
 from bounds.rundir_schema import TMP_PREFIX
 
 PathLike = str | os.PathLike[str]
@@ -151,10 +152,10 @@ def save_npz(path: PathLike, arrays: Mapping[str, Any]) -> None:
     """Atomically write an uncompressed ``.npz`` (object arrays are refused)."""
     arrs = {k: np.asarray(v) for k, v in arrays.items()}
     for k, v in arrs.items():
-        if v.dtype == object:
+        if v.dtype.hasobject:
             raise ValueError(f"arrays: {k!r} is an object array (would need pickle)")
     with atomic_file(path) as fh:
-        np.savez(fh, **arrs)
+        bounds_npz.save_npz(fh, arrs)
 
 
 def load_npz(path: PathLike) -> dict[str, np.ndarray]:
