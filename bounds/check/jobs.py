@@ -22,8 +22,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["STATE", "Failed", "cores", "default_jobs", "set_default_jobs", "run_items",
-           "value"]
+__all__ = ["STATE", "Failed", "cores", "default_jobs", "keep_freed_memory",
+           "set_default_jobs", "run_items", "value"]
 
 #: what the items read (the run, plans of the moment SDPs); inherited by forked workers
 STATE: dict[str, Any] = {}
@@ -44,6 +44,26 @@ def cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's allocator keep freed memory for reuse in this process (and in the
+    workers it forks): no separate mapping per large block (``M_MMAP_MAX = 0``), no
+    return of the heap's top to the system (``M_TRIM_THRESHOLD``). By default each array
+    above 32 MiB is a fresh mapping whose pages fault in on first touch (docs/theory.md
+    §14.7: on the bench machine ~1.6 ms per MiB, the cost of the checker's temporaries);
+    kept, a block is reused without faults. The peak resident memory is that of the
+    largest working set, as before. Only ``python -m bounds.check`` calls it. Returns
+    False where the C library has no ``mallopt`` (not glibc): nothing changes."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def default_jobs() -> int:
