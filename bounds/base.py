@@ -35,8 +35,12 @@ def own_column_max_rate(S: np.ndarray, task: np.ndarray) -> float:
     if S.ndim != 2 or S.shape[0] == 0 or S.shape[1] < 2:
         return 0.0
     own = S[np.arange(S.shape[0]), task]
-    others = np.where(np.arange(S.shape[1])[None, :] == np.asarray(task)[:, None], -np.inf, S)
-    return float(np.mean(own > others.max(axis=1)))
+    top = S.max(axis=1)
+    # own > every other column <=> own is the row maximum and no other column equals it
+    # (NaN: neither); the rows where own is the maximum are few for distances
+    cand = np.flatnonzero(own == top)
+    alone = np.count_nonzero((S[cand] == top[cand, None]).sum(axis=1) == 1)
+    return alone / S.shape[0]
 
 
 def _warn_orientation(S: np.ndarray, task: np.ndarray, name: str) -> None:

@@ -43,29 +43,42 @@ class ScoreStats:
         return int(self.n_t.shape[0])
 
 
+#: the one segment start of a per-group np.add.reduceat (its summation order, exactly)
+_AT0 = np.zeros(1, dtype=np.intp)
+
+
 def _grouped_moments(
     X: np.ndarray, keys: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-group mean and biased variance of every column of X, robust to rounding.
 
     Two-pass with one mean refinement; constant groups get exactly (value, 0), and the
-    mean is clamped into the group's [min, max] (docs/theory.md §2.4).
+    mean is clamped into the group's [min, max] (docs/theory.md §2.4). Every group is
+    non-empty (:func:`bounds.empirical.task_counts`). One group at a time (its rows are
+    cache-resident, no (n, m) temporaries; X is not copied when the keys are sorted), each
+    sum a ``np.add.reduceat`` of the group's rows: the same summation as one reduceat over
+    all groups, so the same bits (tests/test_score_stats_exact.py; issue #21).
     """
-    order = np.argsort(keys, kind="stable")
-    Xs = X[order]
-    starts, counts = _group_starts(keys[order], n_groups)
-    cnt = counts[:, None].astype(np.float64)
-    mean = np.add.reduceat(Xs, starts, axis=0) / cnt
-    rep = np.repeat(mean, counts, axis=0)
-    mean = mean + np.add.reduceat(Xs - rep, starts, axis=0) / cnt
-    lo = np.minimum.reduceat(Xs, starts, axis=0)
-    hi = np.maximum.reduceat(Xs, starts, axis=0)
-    mean = np.clip(mean, lo, hi)
-    const = lo == hi
-    mean = np.where(const, lo, mean)
-    rep = np.repeat(mean, counts, axis=0)
-    var = np.add.reduceat((Xs - rep) ** 2, starts, axis=0) / cnt
-    var = np.where(const, 0.0, var)
+    if keys.size > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
+        order = np.argsort(keys, kind="stable")
+        X, keys = X[order], keys[order]
+    starts, counts = _group_starts(keys, n_groups)
+    mean = np.empty((n_groups,) + X.shape[1:])
+    var = np.empty_like(mean)
+    for g, (s, c) in enumerate(zip(starts.tolist(), counts.tolist())):
+        seg = X[s : s + c]
+        n = float(c)
+        m0 = np.add.reduceat(seg, _AT0, axis=0)[0] / n
+        dev = seg - m0
+        mu = m0 + np.add.reduceat(dev, _AT0, axis=0)[0] / n
+        lo = np.minimum.reduce(seg, axis=0)
+        hi = np.maximum.reduce(seg, axis=0)
+        const = lo == hi
+        mu = np.where(const, lo, np.clip(mu, lo, hi))
+        np.subtract(seg, mu, out=dev)
+        np.square(dev, out=dev)
+        mean[g] = mu
+        var[g] = np.where(const, 0.0, np.add.reduceat(dev, _AT0, axis=0)[0] / n)
     return mean, var
 
 
