@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validate import as_float_array, as_index_array, check_positive_int, fmt_list
-from .distances import _group_starts, sqdist, unit_exponent
+from .distances import _group_starts, _segment_sums, sqdist, unit_exponent
 from .npz import save_npz
 from .sketch import _cov_sketch
 
@@ -380,7 +380,7 @@ def _cluster_stats_unit(Z: np.ndarray, task: object, centroids: np.ndarray,
     if np.any(nonempty):
         st = starts[nonempty]
         max_radius[nonempty] = np.sqrt(np.maximum.reduceat(r2s, st))
-        offset[nonempty] = np.add.reduceat(Xs, st, axis=0) / counts[nonempty, None]
+        offset[nonempty] = _segment_sums(Xs, st, counts[nonempty]) / counts[nonempty, None]
     for c in np.flatnonzero(nonempty):
         Xs[starts[c]:starts[c] + counts[c]] -= offset[c]
     U, L, R = _cov_sketch(Xs, starts, counts, q)
@@ -388,8 +388,7 @@ def _cluster_stats_unit(Z: np.ndarray, task: object, centroids: np.ndarray,
     diag = np.zeros((C, d))
     if np.any(nonempty):
         np.square(Xs, out=Xs)
-        diag[nonempty] = np.add.reduceat(Xs, starts[nonempty], axis=0) / counts[
-            nonempty, None]
+        diag[nonempty] = _segment_sums(Xs, st, counts[nonempty]) / counts[nonempty, None]
     del Xs
     resid_diag = np.maximum(diag - np.einsum("cdq,cq->cd", U * U, L), 0.0)
     return ClusterStats(

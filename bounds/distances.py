@@ -91,6 +91,20 @@ def _group_starts(sorted_keys: np.ndarray, n_groups: int) -> tuple[np.ndarray, n
     return starts, counts
 
 
+#: the one segment start of a per-segment np.add.reduceat
+_AT0 = np.zeros(1, dtype=np.intp)
+
+
+def _segment_sums(X: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``np.add.reduceat(X, starts, axis=0)`` for segments of ``counts`` (all > 0) rows,
+    one segment at a time: the same summation, so the same bits, without reduceat's
+    column-by-column walk over all of X (9x faster for 768 columns; issue #21)."""
+    out = np.empty((starts.size,) + X.shape[1:], dtype=X.dtype)  # float X
+    for i, (s, c) in enumerate(zip(starts.tolist(), counts.tolist())):
+        np.add.reduceat(X[s : s + c], _AT0, axis=0, out=out[i : i + 1])
+    return out
+
+
 def nearest_centroid_scores(
     Z: object, centroids: object, centroid_task: object, m: int | None = None
 ) -> np.ndarray:

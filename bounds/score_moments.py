@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distances import _group_starts, unit_exponent
+from .distances import _AT0, _group_starts, unit_exponent
 from .empirical import check_scores, task_counts
 from .forms import FUNCS
 
@@ -41,10 +41,6 @@ class ScoreStats:
     @property
     def m(self) -> int:
         return int(self.n_t.shape[0])
-
-
-#: the one segment start of a per-group np.add.reduceat (its summation order, exactly)
-_AT0 = np.zeros(1, dtype=np.intp)
 
 
 def _grouped_moments(

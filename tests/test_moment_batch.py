@@ -131,3 +131,42 @@ def test_drive_all_falls_back_to_clarabel(monkeypatch) -> None:
     got = mo.drive.drive_all(gens())
     assert all(g.method == "cantelli-fallback" and "no convergence" in g.note for g in got)
     assert all(g.value == g.cantelli for g in got)
+
+
+def _schur_reference(X: np.ndarray, T: np.ndarray, r: int, k: int) -> np.ndarray:
+    """The Schur complement formed from the whole K[b, j, i, J, I] (i, I <= r), then its
+    blocks copied: the earlier formulation, kept as the oracle of the in-place one."""
+    t = r + 1
+    X11, X12, X22 = X[:, :t, :t], X[:, :t, t:], X[:, t:, t:]
+    T11, T22 = T[:, :t, :t], T[:, t:, t:]
+    X21, T21 = np.swapaxes(X12, 1, 2), T[:, t:, :t]
+    T12 = np.swapaxes(T21, 1, 2)
+    Bn, m, rk = X.shape[0], r * k + k, r * k
+    K = X21[:, :, None, None, :] * T12[:, None, :, :, None]
+    K += X22[:, :, None, :, None] * T11[:, None, :, None, :]
+    K += X11[:, None, :, None, :] * T22[:, :, None, :, None]
+    K += X12[:, None, :, :, None] * T21[:, :, None, None, :]
+    Kd = X22[:, :, None, :] * T12[:, None, :, :] + X12[:, None, :, :] * T22[:, :, None, :]
+    M = np.empty((Bn, m, m))
+    M[:, :rk, :rk] = K[:, :, :r, :, :r].reshape(Bn, rk, rk)
+    M[:, :rk, rk:] = (K[:, :, :r, :, r] + Kd[:, :, :r, :]).reshape(Bn, rk, k)
+    M[:, rk:, :rk] = np.swapaxes(M[:, :rk, rk:], 1, 2)
+    Kdr = Kd[:, :, r, :]
+    M[:, rk:, rk:] = K[:, :, r, :, r] + Kdr + np.swapaxes(Kdr, 1, 2) + X22 * T22
+    return M
+
+
+@settings(max_examples=40, deadline=None)
+@given(r=st.integers(1, 8), k=st.integers(1, 8), B=st.sampled_from([1, 3, 64, 65, 130]),
+       seed=st.integers(0, 2**32 - 1), scale_exp=st.integers(-40, 40))
+def test_schur_same_bits_as_full_k(r: int, k: int, B: int, seed: int, scale_exp: int
+                                   ) -> None:
+    """The in-place Schur complement (chunks of batch._CHUNK, one chunk boundary crossed
+    at B = 65, 130) equals the whole-K formulation bit for bit, at any scale."""
+    rng = np.random.default_rng(seed)
+    n = r + 1 + k
+    A = rng.normal(size=(B, n, n))
+    X = (A @ np.swapaxes(A, 1, 2) + n * np.eye(n)) * 2.0**scale_exp
+    A = rng.normal(size=(B, n, n))
+    T = (A @ np.swapaxes(A, 1, 2) + np.eye(n)) * 2.0**-scale_exp
+    np.testing.assert_array_equal(batch._schur(X, T, r, k), _schur_reference(X, T, r, k))

@@ -1,7 +1,8 @@
 """The score-table statistics rewritten for speed (issue #21) give the same bits as the
 formulations they replace, on adversarial matrices: per-group score moments one group at
 a time (bounds/score_moments.py; ties, constant groups, one group, one column, extreme
-scales, unsorted keys) and the orientation check's own-column-maximum rate
+scales, unsorted keys), segment sums one segment at a time (bounds/distances.py, used by
+cluster_stats: wide rows, one-row segments) and the orientation check's own-column-maximum rate
 (bounds/base.py; ties, NaN, infinities, two columns)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bounds.base import own_column_max_rate
-from bounds.distances import _group_starts
+from bounds.distances import _group_starts, _segment_sums
 from bounds.score_moments import _grouped_moments
 
 
@@ -79,3 +80,18 @@ def test_own_column_max_rate_exact(n: int, m: int, seed: int, levels: int, speci
     others = np.where(np.arange(m)[None, :] == task[:, None], -np.inf, S)
     want = float(np.mean(own > others.max(axis=1)))
     assert own_column_max_rate(S, task) == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(counts=st.lists(st.integers(1, 300), min_size=1, max_size=12),
+       d=st.sampled_from([1, 2, 5, 64, 768]), seed=st.integers(0, 2**32 - 1),
+       scale_exp=st.integers(-300, 300), fortran=st.booleans())
+def test_segment_sums_same_bits_as_reduceat(counts: list[int], d: int, seed: int,
+                                            scale_exp: int, fortran: bool) -> None:
+    rng = np.random.default_rng(seed)
+    cnt = np.array(counts)
+    starts = np.concatenate(([0], np.cumsum(cnt)[:-1]))
+    X = rng.normal(size=(int(cnt.sum()), d)) * 2.0**scale_exp
+    X = np.asfortranarray(X) if fortran else X
+    np.testing.assert_array_equal(_segment_sums(X, starts, cnt),
+                                  np.add.reduceat(X, starts, axis=0))
