@@ -29,13 +29,13 @@ def unit_exponent(*arrays: np.ndarray, squared: tuple[np.ndarray, ...] = ()) -> 
     its inputs by 2**e -- exact in floating point -- before squaring anything: squares and
     fourth powers then neither overflow nor underflow for any representable scale.
     """
-    mx = 0.0
+    mx = 0.0  # max |x| = max(max x, -min x): no |x| temporary (NaN is ignored either way)
     for a in arrays:
         if a.size:
-            mx = max(mx, float(np.max(np.abs(a))))
+            mx = max(mx, float(np.max(a)), -float(np.min(a)))
     for a in squared:
         if a.size:
-            mx = max(mx, float(np.sqrt(np.max(np.abs(a)))))
+            mx = max(mx, float(np.sqrt(max(float(np.max(a)), -float(np.min(a))))))
     if not (0.0 < mx < np.inf):
         return 0
     return min(int(np.frexp(mx)[1]), 1023)

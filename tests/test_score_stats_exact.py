@@ -3,7 +3,8 @@ formulations they replace, on adversarial matrices: per-group score moments one 
 a time (bounds/score_moments.py; ties, constant groups, one group, one column, extreme
 scales, unsorted keys), segment sums one segment at a time (bounds/distances.py, used by
 cluster_stats: wide rows, one-row segments) and the orientation check's own-column-maximum rate
-(bounds/base.py; ties, NaN, infinities, two columns)."""
+(bounds/base.py; ties, NaN, infinities, two columns), and unit_exponent without an |x|
+temporary (bounds/distances.py; NaN, infinities, signed zeros, integers, empty arrays)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bounds.base import own_column_max_rate
-from bounds.distances import _group_starts, _segment_sums
+from bounds.distances import _group_starts, _segment_sums, unit_exponent
 from bounds.score_moments import _grouped_moments
 
 
@@ -95,3 +96,34 @@ def test_segment_sums_same_bits_as_reduceat(counts: list[int], d: int, seed: int
     X = np.asfortranarray(X) if fortran else X
     np.testing.assert_array_equal(_segment_sums(X, starts, cnt),
                                   np.add.reduceat(X, starts, axis=0))
+
+
+def _unit_exponent_reference(*arrays: np.ndarray, squared: tuple = ()) -> int:
+    mx = 0.0
+    for a in arrays:
+        if a.size:
+            mx = max(mx, float(np.max(np.abs(a))))
+    for a in squared:
+        if a.size:
+            mx = max(mx, float(np.sqrt(np.max(np.abs(a)))))
+    if not (0.0 < mx < np.inf):
+        return 0
+    return min(int(np.frexp(mx)[1]), 1023)
+
+
+_VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                    st.sampled_from([0.0, -0.0, 5e-324, -1.7976931348623157e308]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_VALUES, max_size=6), max_size=3),
+       st.lists(st.lists(_VALUES, max_size=6), max_size=2),
+       st.lists(st.integers(-2**63 + 1, 2**63 - 1), max_size=4))
+def test_unit_exponent_same_as_abs_max(arrays: list, squared: list, ints: list) -> None:
+    """(At -2**63 the reference's np.abs wraps to a negative number; the new form gives
+    2**63 there, the right magnitude.)"""
+    arrs = [np.array(a, dtype=np.float64) for a in arrays] + [np.array(ints, dtype=np.int64)]
+    sq = tuple(np.array(a, dtype=np.float64) for a in squared)
+    assert unit_exponent(*arrs, squared=sq) == _unit_exponent_reference(*arrs, squared=sq)
+    b = np.array([True, False])
+    assert unit_exponent(b) == _unit_exponent_reference(b) == 1
