@@ -60,6 +60,8 @@ def _member(zf: zipfile.ZipFile, fh: IO[bytes], name: str, arr: np.ndarray) -> N
     fortran = arr.flags.f_contiguous and not arr.flags.c_contiguous  # as the header says
     data = arr if fortran else np.ascontiguousarray(arr)
     with zf.open(info, mode="w", force_zip64=True) as out:
+        if (fh.tell() + len(header)) % ALIGN:  # zipfile wrote another local header
+            raise RuntimeError(f"save_npz: {name!r}: data not aligned to {ALIGN} bytes")
         out.write(header)
         if data.size:
             out.write(memoryview(data.reshape(-1, order="A").view(np.uint8)))

@@ -20,6 +20,7 @@ import numpy as np
 
 import bounds
 from bounds import rundir_schema as L
+from bounds.npz import save_npz
 from bounds.rundir_schema import KINDS, MODES, SCHEMA_VERSION, SPLITS
 
 __all__ = ["write_run_dir", "write_minimal_run", "rewrite_npz", "SyntheticRun"]
@@ -31,7 +32,8 @@ def _dump(path: Path, obj: Any) -> None:
 
 
 def rewrite_npz(path: str | Path, **updates: np.ndarray) -> None:
-    """Rewrite an ``.npz`` archive with some keys replaced (``None`` deletes a key)."""
+    """Rewrite an ``.npz`` archive with some keys replaced (``None`` deletes a key), with
+    ``np.savez`` (the unaligned layout a hand-made run has: the checker reads it too)."""
     path = Path(path)
     with np.load(path, allow_pickle=False) as z:
         arrs = {k: np.array(z[k]) for k in z.files}
@@ -160,15 +162,15 @@ def write_run_dir(
             for split in SPLITS:
                 np.save(tdir / L.reps_file(split),
                         syn.data[split][t][0].astype(np.float32))
-        np.savez(tdir / L.signature_file("shared"), kind=np.array("kmeans"),
-                 centroids=syn.centroids[t])
+        save_npz(tdir / L.signature_file("shared"), {"kind": np.array("kmeans"),
+                                                     "centroids": syn.centroids[t]})
         if train_scores:  # task t's train split against tasks 0..t, at training time
             base = {"centroid": bounds.nearest_centroid_scores(
                         Ztr, syn.centroids[: t + 1].reshape(-1, d), np.repeat(np.arange(t + 1),
                                                                               K), m=t + 1),
                     "nll": syn.mixtures(t).nll(Ztr)}
-            np.savez(tdir / L.TRAIN_SCORES,
-                     **{L.score_key(mode, kind): base[kind] for mode in modes for kind in kinds})
+            save_npz(tdir / L.TRAIN_SCORES,
+                     {L.score_key(mode, kind): base[kind] for mode in modes for kind in kinds})
         _dump(tdir / L.DONE, {"task": t, "seconds": 0.0, "train_loss": [0.0]})
     step_list = [done - 1] if steps == "last" else list(range(done))
     for k in step_list:
@@ -193,8 +195,8 @@ def write_run_dir(
                     if mode == "adapted":  # any other score: perturbed per-task scales
                         S = S * col_scale + 0.01 * np.abs(rng.normal(size=S.shape))
                     pred = np.argmin(S, axis=1) * K
-                    np.savez(sdir / L.scores_file(split, mode, kind), task=task, scores=S,
-                             label=label, pred=pred)
+                    save_npz(sdir / L.scores_file(split, mode, kind),
+                             {"task": task, "scores": S, "label": label, "pred": pred})
             if clusters:
                 bounds.cluster_stats(Z, task, C, ctask, sketch_rank=sketch_rank).save(
                     sdir / split / L.CLUSTERS)
@@ -209,7 +211,8 @@ def write_run_dir(
 def write_minimal_run(root: str | Path, S: np.ndarray, task: np.ndarray, *,
                       name: str = "shared-centroid", split: str = "test",
                       schema_version: int = 1) -> Path:
-    """The hand-made minimum of docs/run-dir.md: run.json and one score matrix."""
+    """The hand-made minimum of docs/run-dir.md: run.json and one score matrix (written
+    with ``np.savez``, as a user would)."""
     root = Path(root)
     m = int(np.asarray(S).shape[1])
     _dump(root / L.RUN, {"schema_version": schema_version, "n_tasks": m,

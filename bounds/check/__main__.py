@@ -1,7 +1,9 @@
 """``python -m bounds.check RUN_DIR``: see :mod:`bounds.check.cli`."""
 
 from .cli import main
-from .jobs import keep_freed_memory
+from .jobs import keep_freed_memory, raise_open_files_limit
 
-keep_freed_memory()  # this process and its forked workers only (docs/theory.md §14.7)
+# this process and its forked workers only (docs/theory.md §14.7)
+keep_freed_memory()
+raise_open_files_limit()
 raise SystemExit(main())

@@ -25,6 +25,7 @@ would flag the unavoidable over-fitting gap of a mixture fitted on finitely many
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -164,7 +165,7 @@ def _directions(mix: GaussianMixtures, nf: np.ndarray, t: int
 
 def a1_diagnostics(
     mix: GaussianMixtures,
-    reps: list[np.ndarray],
+    reps: Sequence[np.ndarray],
     *,
     expectation: A1Expectation | None = None,
     min_points: int = 20,

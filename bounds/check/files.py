@@ -1,30 +1,23 @@
 """Low-level, validating file readers of the checker (JSON, ``.npz`` / ``.npy`` without
-pickle, typed arrays) and :class:`RunDirError`: every problem is a one-line message
-``"<relative path>: <what is wrong>"`` (the CLI's exit code 2).
+pickle, mapped where possible by :mod:`.mapped`; typed arrays) and :class:`RunDirError`:
+every problem is a one-line message ``"<relative path>: <what is wrong>"`` (the CLI's
+exit code 2).
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import mmap
 import os
 import stat
-import struct
-import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .mapped import Float64Arrays, map_npy, read_only, read_stored_npz
+
 __all__ = ["Float64Arrays", "RunDirError"]
-
-
-try:  # ISA-L's CRC-32 (carry-less multiplication): the same checksum as zlib's, 7x faster
-    from isal.isal_zlib import crc32 as _crc32
-except ImportError:  # pragma: no cover - isal is a dependency; zlib where it has no wheel
-    from zlib import crc32 as _crc32
 
 
 class RunDirError(ValueError):
@@ -93,65 +86,6 @@ def _pickled_message(rel: str, key: str | None) -> str:
             "refused, never loaded (allow_pickle=False)")
 
 
-def _read_stored_npz(path: Path) -> dict[str, np.ndarray] | None:
-    """The arrays of an .npz whose members are all stored uncompressed (``np.savez``,
-    :func:`bounds.npz.save_npz`), without np.load's copies (it reads through 256 KiB bytes
-    objects: 5x slower on the bench run, issue #21). A member whose data starts at an
-    aligned offset of the file (:mod:`bounds.npz` writes them so) is a read-only view of
-    the file mapped into memory: nothing is copied, and forked workers share its pages
-    (docs/theory.md §14.7); any other member is read into a fresh array with one copy.
-    Every member's CRC-32 and size are checked as zipfile does. None for anything else
-    (compressed or encrypted members, a header version or dtype this path does not read,
-    any inconsistency): the caller then reads the file with np.load, which reports what
-    is wrong."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-        out: dict[str, np.ndarray] = {}
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-            for info in infos:
-                if (info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1
-                        or not info.filename.endswith(".npy")):
-                    return None
-                fh.seek(info.header_offset)
-                local = fh.read(30)
-                if len(local) != 30 or local[:4] != b"PK\x03\x04":
-                    return None
-                n_name, n_extra = struct.unpack("<HH", local[26:30])
-                start = info.header_offset + 30 + n_name + n_extra
-                fh.seek(start)
-                version = np.lib.format.read_magic(fh)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-                elif version == (2, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-                else:
-                    return None
-                if dtype.hasobject:
-                    return None
-                head = fh.tell() - start
-                count = int(np.prod(shape, dtype=np.int64))
-                nbytes = count * dtype.itemsize
-                if head + nbytes != info.file_size or mm is None \
-                        or start + head + nbytes > size:
-                    return None
-                order = "F" if fortran else "C"
-                arr = np.frombuffer(mm, dtype=dtype, count=count, offset=start + head) \
-                    if count else np.empty(0, dtype=dtype)
-                if not arr.flags.aligned:  # np.savez's layout: one copy
-                    arr = arr.copy()
-                crc = _crc32(arr.view(np.uint8) if count else b"",
-                             _crc32(mm[start:start + head]))
-                if crc != info.CRC:
-                    return None
-                out[info.filename[:-4]] = arr.reshape(shape, order=order)
-        return out
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, struct.error):
-        return None
-
-
 def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
     _require(path, rel)
     try:
@@ -161,7 +95,7 @@ def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
         raise RunDirError(f"{rel}: unreadable ({_one_line(exc)})") from None
     if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
         raise RunDirError(f"{rel}: not an .npz (zip) archive: empty, truncated or corrupt")
-    fast = _read_stored_npz(path)
+    fast = read_stored_npz(path)
     if fast is not None:
         return fast
     try:
@@ -171,7 +105,7 @@ def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
             out = {}
             for k in z.files:
                 try:
-                    out[k] = np.asarray(z[k])
+                    out[k] = read_only(np.asarray(z[k]))
                 except ValueError as exc:
                     if _pickle_refused(exc):
                         raise RunDirError(_pickled_message(rel, k)) from None
@@ -183,37 +117,9 @@ def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
         raise RunDirError(f"{rel}: truncated or corrupt archive ({_one_line(exc)})") from None
 
 
-def _map_npy(path: Path) -> np.ndarray | None:
-    """A ``.npy`` file's array as a read-only view of the file mapped into memory (no copy;
-    ``np.save`` aligns the data to 64 bytes), or None where that does not apply (an odd
-    header, object dtype, a size that does not match, unaligned data): np.load then reads
-    the file and reports what is wrong."""
-    try:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            else:
-                return None
-            head = fh.tell()
-            size = os.fstat(fh.fileno()).st_size
-            count = int(np.prod(shape, dtype=np.int64))
-            if dtype.hasobject or head + count * dtype.itemsize != size or count == 0:
-                return None
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        arr = np.frombuffer(mm, dtype=dtype, count=count, offset=head)
-        if not arr.flags.aligned:
-            return None
-        return arr.reshape(shape, order="F" if fortran else "C")
-    except (OSError, ValueError, EOFError):
-        return None
-
-
 def _read_npy(path: Path, rel: str) -> np.ndarray:
     _require(path, rel)
-    arr = _map_npy(path)
+    arr = map_npy(path)
     if arr is not None:
         return arr
     try:
@@ -224,29 +130,7 @@ def _read_npy(path: Path, rel: str) -> np.ndarray:
         raise RunDirError(f"{rel}: truncated or corrupt array ({_one_line(exc)})") from None
     if not isinstance(arr, np.ndarray):
         raise RunDirError(f"{rel}: not a .npy array")
-    return arr
-
-
-class Float64Arrays(Sequence[np.ndarray]):
-    """A list of numeric arrays as read (e.g. float32 representations, mapped from their
-    files), each converted to float64 (exactly) when indexed: the conversion's fresh
-    memory is spent per array, when and where it is used (a forked worker), not for all
-    of them at load time (docs/theory.md §14.7)."""
-
-    def __init__(self, arrays: list[np.ndarray]) -> None:
-        self._arrays = arrays
-
-    def __len__(self) -> int:
-        return len(self._arrays)
-
-    def __getitem__(self, i):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN204
-        if isinstance(i, slice):
-            return [a.astype(np.float64, copy=False) for a in self._arrays[i]]
-        return self._arrays[i].astype(np.float64, copy=False)
-
-    def shapes(self) -> list[tuple[int, ...]]:
-        """The arrays' shapes (nothing converted)."""
-        return [a.shape for a in self._arrays]
+    return read_only(arr)
 
 
 def _int_field(meta: dict, key: str, rel: str, *, minimum: int) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["STATE", "Failed", "cores", "default_jobs", "keep_freed_memory",
-           "set_default_jobs", "run_items", "value"]
+           "raise_open_files_limit", "set_default_jobs", "run_items", "value"]
 
 #: what the items read (the run, plans of the moment SDPs); inherited by forked workers
 STATE: dict[str, Any] = {}
@@ -49,21 +49,48 @@ def cores() -> int:
 def keep_freed_memory() -> bool:
     """Make glibc's allocator keep freed memory for reuse in this process (and in the
     workers it forks): no separate mapping per large block (``M_MMAP_MAX = 0``), no
-    return of the heap's top to the system (``M_TRIM_THRESHOLD``). By default each array
-    above 32 MiB is a fresh mapping whose pages fault in on first touch (docs/theory.md
-    §14.7: on the bench machine ~1.6 ms per MiB, the cost of the checker's temporaries);
-    kept, a block is reused without faults. The peak resident memory is that of the
-    largest working set, as before. Only ``python -m bounds.check`` calls it. Returns
-    False where the C library has no ``mallopt`` (not glibc): nothing changes."""
+    return of the heap's top to the system (``M_TRIM_THRESHOLD``). By default a block
+    above glibc's mmap threshold (128 KiB, raised with the blocks freed up to 32 MiB) is
+    a fresh mapping whose pages fault in on first touch (docs/theory.md §14.7: on the
+    bench machine ~1.6-2 ms per MiB, the cost of the checker's temporaries); kept, a
+    block is reused without faults. The peak resident memory is then that of the largest
+    working set plus what fragmentation keeps. Only ``python -m bounds.check`` calls it.
+    Returns False, changing nothing, where the C library is not glibc (macOS, Windows,
+    musl) or refuses."""
     import ctypes
+    import platform
+    import sys
 
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+        m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+        mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+    except Exception:  # noqa: BLE001 - an optimisation only: never fail the check for it
         return False
-    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit (POSIX; nothing
+    elsewhere) and return the soft limit now in force (-1 where unknown). The checker maps
+    the run's arrays into memory, one descriptor per mapped file before Python 3.13, up
+    to half the soft limit (:func:`bounds.check.files._fd_budget`); a higher limit maps
+    more of a large run instead of copying it. Only ``python -m bounds.check`` calls it."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
+            target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            except (OSError, ValueError):  # e.g. macOS: OPEN_MAX below an unlimited hard
+                pass
+        return int(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return -1
 
 
 def default_jobs() -> int:

@@ -215,7 +215,7 @@ def load_cluster_stats(path: Path, rel: str, *, task_id: int | None = None,
     for f in _CS_REQUIRED:  # finiteness and shapes: ClusterStats.validate below
         if z[f].dtype.kind not in "fiub":
             raise RunDirError(f"{rel}: field {f} must be numeric, got dtype {z[f].dtype}")
-    kw = {f: z[f] for f in _CS_REQUIRED}  # fresh arrays read from the archive: no copy
+    kw = {f: z[f] for f in _CS_REQUIRED}  # read-only (mapped or read), not copied here
     if "resid_diag" in z:  # optional (predictions, docs/theory.md §9.3)
         if z["resid_diag"].dtype.kind not in "fiu":
             raise RunDirError(f"{rel}: field resid_diag must be numeric, got dtype "

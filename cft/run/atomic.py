@@ -149,13 +149,10 @@ def read_json(path: PathLike) -> Any:
 
 
 def save_npz(path: PathLike, arrays: Mapping[str, Any]) -> None:
-    """Atomically write an uncompressed ``.npz`` (object arrays are refused)."""
-    arrs = {k: np.asarray(v) for k, v in arrays.items()}
-    for k, v in arrs.items():
-        if v.dtype.hasobject:
-            raise ValueError(f"arrays: {k!r} is an object array (would need pickle)")
+    """Atomically write an uncompressed, aligned ``.npz`` (:func:`bounds.npz.save_npz`,
+    which refuses object arrays: ValueError, ``path`` untouched)."""
     with atomic_file(path) as fh:
-        bounds_npz.save_npz(fh, arrs)
+        bounds_npz.save_npz(fh, arrays)
 
 
 def load_npz(path: PathLike) -> dict[str, np.ndarray]:
@@ -166,7 +163,7 @@ def load_npz(path: PathLike) -> dict[str, np.ndarray]:
 
 def save_npy(path: PathLike, array: Any) -> None:
     arr = np.asarray(array)
-    if arr.dtype == object:
+    if arr.dtype.hasobject:  # also structured dtypes with an object field
         raise ValueError("array: object arrays are refused (would need pickle)")
     with atomic_file(path) as fh:
         np.save(fh, arr, allow_pickle=False)

@@ -77,7 +77,7 @@ def pair_table(run: Run, step: int | None = None, split: str = "test",
         rules = tuple(tuple(name.split("-", 1)) for name in files)  # type: ignore[misc]
     sources = task_sources(run)[:m]
     same = np.array([[a == b for b in sources] for a in sources])
-    Z = run._step_reps(step, "calibration")
+    Z = list(run._step_reps(step, "calibration"))  # converted once each, not per pair
     dist = np.zeros((m, m))
     for t in range(m):
         for s in range(t + 1, m):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,8 +195,9 @@ class Run:
             raise ValueError(f"task: no evaluation step covers task {task}")
         return self._step_reps(step, split)[task]
 
-    def _step_reps(self, step: int, split: str) -> list[np.ndarray]:
-        """The representations :func:`open_run`'s run read for ``step`` (one array per task)."""
+    def _step_reps(self, step: int, split: str) -> Sequence[np.ndarray]:
+        """The representations :func:`open_run`'s run read for ``step`` (one array per task,
+        converted to float64 when indexed: :class:`bounds.check.files.Float64Arrays`)."""
         sd = self.step_data(step).splits.get(split)
         if sd is None or sd.reps is None:
             note = f" ({sd.reps_note})" if sd is not None and sd.reps_note else ""

@@ -1,0 +1,210 @@
+"""The checker's arrays read without copies where possible: ``.npz`` members stored
+uncompressed and ``.npy`` files mapped read-only into memory (issue #21, docs/theory.md
+§14.7), under a budget of file descriptors, with the copies that replace a mapping where
+it does not apply; and :class:`Float64Arrays`, representations converted per task when
+used. Callers get None where a file is not read here (:mod:`.files` then reads it with
+np.load, which reports what is wrong)."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import sys
+import weakref
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+__all__ = ["Float64Arrays", "map_npy", "read_only", "read_stored_npz"]
+
+
+try:  # ISA-L's CRC-32 (carry-less multiplication): the same checksum as zlib's, 7x faster
+    from isal.isal_zlib import crc32 as _crc32
+except ImportError:  # pragma: no cover - isal is a dependency; zlib where it has no wheel
+    from zlib import crc32 as _crc32
+
+
+#: mmap objects hold a duplicate of the file's descriptor while they live before Python
+#: 3.13 (``trackfd=False`` there): the checker maps at most this share of the descriptors
+#: the process may open, and reads the rest (a copy), so that a run of many tasks cannot
+#: run out of descriptors (EMFILE) for the files, pipes and workers it still opens
+_MAP_SHARE = 0.5
+_TRACKS_FD = sys.version_info < (3, 13)
+_LIVE_MAPS = [0]
+
+
+def _fd_budget() -> int:
+    """How many mappings may hold a descriptor at once (:data:`_MAP_SHARE` of the soft
+    RLIMIT_NOFILE, less 64 kept for everything else)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return 256
+    if soft == resource.RLIM_INFINITY:  # pragma: no cover - not on Linux
+        return 1 << 20
+    return max(0, int(soft * _MAP_SHARE) - 64)
+
+
+def _unmapped() -> None:
+    _LIVE_MAPS[0] -= 1
+
+
+def _map(fh: Any) -> mmap.mmap | None:
+    """The open, non-empty file ``fh`` mapped read-only into memory, or None where it is
+    not to be mapped: the descriptor budget is spent (:func:`_fd_budget`) or the system
+    refuses (no descriptor or memory left, a file system without mmap). The caller then
+    reads the file instead: the same arrays, copied."""
+    if _TRACKS_FD and _LIVE_MAPS[0] >= _fd_budget():
+        return None
+    try:
+        if _TRACKS_FD:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        else:  # pragma: no cover - Python >= 3.13
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ, trackfd=False)
+    except (OSError, ValueError):  # EMFILE, ENFILE, ENOMEM, ENODEV ...
+        return None
+    if _TRACKS_FD:
+        _LIVE_MAPS[0] += 1
+        weakref.finalize(mm, _unmapped)
+    return mm
+
+
+def _read_all(fh: Any, size: int) -> np.ndarray:
+    """The whole open file, read into one fresh byte array (where it is not mapped)."""
+    buf = np.empty(size, dtype=np.uint8)
+    fh.seek(0)
+    if fh.readinto(memoryview(buf)) != size:
+        raise EOFError("the file changed size while it was read")
+    return buf
+
+
+def read_only(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
+
+
+def read_stored_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of an .npz whose members are all stored uncompressed (``np.savez``,
+    :func:`bounds.npz.save_npz`), without np.load's copies (it reads through 256 KiB bytes
+    objects: 5x slower on the bench run, issue #21). A member whose data starts at an
+    aligned offset of the file (:mod:`bounds.npz` writes them so) is a read-only view of
+    the file mapped into memory: nothing is copied, and forked workers share its pages
+    (docs/theory.md §14.7); any other member is read into a fresh array with one copy, as
+    is every member where the file is not mapped (:func:`_map`). The arrays are read-only
+    either way. Every member's CRC-32 and size are checked as zipfile does. None for anything else
+    (compressed or encrypted members, a header version or dtype this path does not read,
+    any inconsistency): the caller then reads the file with np.load, which reports what
+    is wrong."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+        out: dict[str, np.ndarray] = {}
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            mm: Any = _map(fh) if size else None
+            if size and mm is None:
+                mm = _read_all(fh, size)
+            for info in infos:
+                if (info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1
+                        or not info.filename.endswith(".npy")):
+                    return None
+                fh.seek(info.header_offset)
+                local = fh.read(30)
+                if len(local) != 30 or local[:4] != b"PK\x03\x04":
+                    return None
+                n_name, n_extra = struct.unpack("<HH", local[26:30])
+                start = info.header_offset + 30 + n_name + n_extra
+                fh.seek(start)
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    return None
+                if dtype.hasobject:
+                    return None
+                head = fh.tell() - start
+                count = int(np.prod(shape, dtype=np.int64))
+                nbytes = count * dtype.itemsize
+                if head + nbytes != info.file_size or mm is None \
+                        or start + head + nbytes > size:
+                    return None
+                order = "F" if fortran else "C"
+                arr = np.frombuffer(mm, dtype=dtype, count=count, offset=start + head) \
+                    if count else np.empty(0, dtype=dtype)
+                if not arr.flags.aligned:  # np.savez's layout: one copy
+                    arr = arr.copy()
+                crc = _crc32(arr.view(np.uint8) if count else b"",
+                             _crc32(mm[start:start + head]))
+                if crc != info.CRC:
+                    return None
+                out[info.filename[:-4]] = read_only(arr.reshape(shape, order=order))
+        return out
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, struct.error):
+        return None
+
+
+def map_npy(path: Path) -> np.ndarray | None:
+    """A ``.npy`` file's array as a read-only view of the file mapped into memory (no copy;
+    ``np.save`` aligns the data to 64 bytes), or None where that does not apply (an odd
+    header, object dtype, a size that does not match, unaligned data, a file not mapped:
+    :func:`_map`): np.load then reads the file and reports what is wrong."""
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                return None
+            head = fh.tell()
+            size = os.fstat(fh.fileno()).st_size
+            count = int(np.prod(shape, dtype=np.int64))
+            if dtype.hasobject or head + count * dtype.itemsize != size or count == 0:
+                return None
+            mm = _map(fh)
+        if mm is None:
+            return None
+        arr = np.frombuffer(mm, dtype=dtype, count=count, offset=head)
+        if not arr.flags.aligned:
+            return None
+        return arr.reshape(shape, order="F" if fortran else "C")
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+class Float64Arrays(Sequence[np.ndarray]):
+    """A list of numeric arrays as read (e.g. float32 representations, mapped from their
+    files), each converted to float64 when indexed (exactly for floats up to float64 and
+    integers up to 2^53 in magnitude, as ``astype``): the conversion's fresh
+    memory is spent per array, when and where it is used (a forked worker), not for all
+    of them at load time (docs/theory.md §14.7)."""
+
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self._arrays = arrays
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    @overload
+    def __getitem__(self, i: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[np.ndarray]: ...
+
+    def __getitem__(self, i: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(i, slice):
+            return [a.astype(np.float64, copy=False) for a in self._arrays[i]]
+        return self._arrays[i].astype(np.float64, copy=False)
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        """The arrays' shapes (nothing converted)."""
+        return [a.shape for a in self._arrays]
