@@ -47,7 +47,11 @@ def as_float_array(
             )
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name}: is empty (shape {arr.shape})")
-    if not np.all(np.isfinite(arr)):
+    # a NaN or an infinity makes the sum non-finite; a finite sum needs no (n,) mask (an
+    # overflowing one is checked element by element)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not np.isfinite(total) and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name}: contains {bad} NaN or infinite value(s)")
     return arr

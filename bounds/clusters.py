@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._blas import blas_threads
 from ._validate import as_float_array, as_index_array, check_positive_int, fmt_list
 from .distances import _group_starts, _segment_sums, sqdist, unit_exponent
 from .npz import save_npz
@@ -323,20 +324,18 @@ def cluster_stats(Z: object, task: object, centroids: object, centroid_task: obj
     Z = as_float_array(Z, "Z", ndim=2)
     mu = as_float_array(centroids, "centroids", ndim=2)
     e = unit_exponent(Z, mu)
-    cs = _cluster_stats_unit(Z if e == 0 else np.ldexp(Z, -e), task,
-                             mu if e == 0 else np.ldexp(mu, -e), centroid_task,
+    cs = _cluster_stats_unit(Z, e, task, mu if e == 0 else np.ldexp(mu, -e), centroid_task,
                              sketch_rank=sketch_rank).scaled(-e)
     cs.centroid = mu.copy()
     return cs
 
 
-def _cluster_stats_unit(Z: np.ndarray, task: object, centroids: np.ndarray,
+def _cluster_stats_unit(Z: np.ndarray, e: int, task: object, mu: np.ndarray,
                         centroid_task: object, *, sketch_rank: int | None = None
                         ) -> ClusterStats:
-    """:func:`cluster_stats` of data whose largest magnitude is about 1."""
-    Z = as_float_array(Z, "Z", ndim=2)
+    """:func:`cluster_stats` of the data ``Z / 2**e`` (largest magnitude about 1; the
+    points scaled where they are copied, exactly) about the scaled centroids ``mu``."""
     n, d = Z.shape
-    mu = as_float_array(centroids, "centroids", ndim=2)
     if mu.shape[1] != d:
         raise ValueError(f"centroids: dimension {mu.shape[1]} != Z dimension {d}")
     C = mu.shape[0]
@@ -350,9 +349,7 @@ def _cluster_stats_unit(Z: np.ndarray, task: object, centroids: np.ndarray,
     if lacking.size:
         raise ValueError(f"task: task(s) {fmt_list(lacking)} have points but no centroid")
     assign = np.empty(n, dtype=np.int64)
-    from threadpoolctl import threadpool_limits  # many small products: one BLAS thread
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):  # many small products: one BLAS thread
         for t in tasks_with_points:  # loop over tasks only: O(n_t K_t d) each
             pts = np.flatnonzero(task == t)
             own = np.flatnonzero(ct == t)
@@ -360,13 +357,16 @@ def _cluster_stats_unit(Z: np.ndarray, task: object, centroids: np.ndarray,
             own = own[np.lexsort(mu[own].T[::-1])]
             # any own centroid gives valid bounds (§3.1), so large problems may use BLAS
             direct = pts.size * own.size * d <= (1 << 20)
-            assign[pts] = own[np.argmin(sqdist(Z[pts], mu[own], direct=direct), axis=1)]
+            Zt = np.ldexp(Z[pts], -e) if e else Z[pts]
+            assign[pts] = own[np.argmin(sqdist(Zt, mu[own], direct=direct), axis=1)]
     # one pass over the points, sorted by cluster: Xs = z - mu_c, then z - mean_c in place
     order = np.argsort(assign, kind="stable")
     counts = np.bincount(assign, minlength=C)
     starts, _ = _group_starts(assign[order], C)
     nonempty = counts > 0
     Xs = Z[order]
+    if e:
+        np.ldexp(Xs, -e, out=Xs)
     for c in np.flatnonzero(nonempty):  # loop over clusters: slices of the sorted points
         Xs[starts[c]:starts[c] + counts[c]] -= mu[c]
     r2s = np.einsum("ij,ij->i", Xs, Xs)

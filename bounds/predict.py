@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._blas import blas_threads
 from ._validate import check_positive_int
 from .stats import ClusterStats, GaussianMixtures
 
@@ -203,9 +204,7 @@ def gauss_proj(cs: ClusterStats, *, n_samples: int = 4000, seed: int = 0,
     C, m_ = cs.n_clusters, cs.n_tasks
     means = cs.centroid + cs.offset
     live = np.flatnonzero(cs.count > 0)
-    from threadpoolctl import threadpool_limits  # small products: one BLAS thread
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):  # small products: one BLAS thread
         comps = _competitors(cs, means, live, n_competitors)
         ub = _screen(cs, means, live, comps)
     p_c, dims = np.zeros(C), np.zeros(C, dtype=np.int64)
@@ -220,7 +219,7 @@ def gauss_proj(cs: ClusterStats, *, n_samples: int = 4000, seed: int = 0,
                 p_c[c], dims[c] = cache[keys[c]]
                 continue
         todo.append(j)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         bases = _bases(cs.centroid, [comps[j] for j in todo])
         for j, U in zip(todo, bases):
             c, comp = live[j], comps[j]
@@ -336,9 +335,7 @@ def likelihood_errors(mixtures: GaussianMixtures, Z: np.ndarray, own: np.ndarray
         spread = np.einsum("mkd,mkd->d", mu0 * mu0, 1.0 / mixtures.covariances)
         dims = np.sort(np.argsort(-spread, kind="stable")[:SCREEN_DIMS])
         own_ub = np.empty(n)
-        from threadpoolctl import threadpool_limits  # small products: one BLAS thread
-
-        with threadpool_limits(limits=1, user_api="blas"):
+        with blas_threads(1):  # small products: one BLAS thread
             for t in np.unique(own):  # the own score over every coordinate, from above
                 sel = own == t
                 s_t, u_t = mixtures.nll_screen(Z[sel], tasks=np.array([t]))

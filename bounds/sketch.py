@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blas import blas_threads
 from .distances import _CHUNK_ELEMS
 
 __all__: list[str] = []
@@ -26,6 +27,14 @@ def _padded(Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray,
     return P
 
 
+def _pad_into(buf: np.ndarray, bufT: np.ndarray, X: np.ndarray) -> None:
+    """``buf`` = X padded with zero rows, ``bufT`` = its transpose (both contiguous)."""
+    n = X.shape[0]
+    buf[:n] = X
+    buf[n:] = 0.0
+    np.copyto(bufT, buf.T)
+
+
 def _cov_sketch(
     Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,10 +45,9 @@ def _cov_sketch(
     (0 if the rank is <= q), raised if needed to cover eigen-directions dropped for numerical
     rank deficiency, so ``u' S u <= u' U L U' u + resid ||(I - UU') u||^2`` for every u.
     """
-    from threadpoolctl import threadpool_limits  # lazily, like scipy: cheap `import bounds`
-
-    # many small per-cluster products: BLAS threading only adds contention here
-    with threadpool_limits(limits=1, user_api="blas"):
+    # many small per-cluster products: BLAS threading only adds contention here (and one
+    # thread in scipy's BLAS too: the same bits on every call, bounds/_blas.py)
+    with blas_threads(1):
         return _cov_sketch_impl(Xs, starts, counts, q)
 
 
@@ -64,10 +72,10 @@ def _cov_sketch_impl(
         # extend the chunk only while the padding stays tight
         idx = order[i : i + b]
         idx = idx[counts[idx] <= 2 * max(int(counts[idx[0]]), 1) + 8] if idx.size > 1 else idx
-        P = _padded(Xs, starts, counts, idx)
         nc = np.maximum(counts[idx], 1).astype(np.float64)
-        nmax = P.shape[1]
+        nmax = max(int(counts[idx].max()), 1)
         if exact or nmax > d:
+            P = _padded(Xs, starts, counts, idx)
             Pt = np.ascontiguousarray(np.transpose(P, (0, 2, 1)))
             Sig = (Pt @ P) / nc[:, None, None]
             w, V = np.linalg.eigh(Sig)
@@ -77,8 +85,15 @@ def _cov_sketch_impl(
             L[idx] = w[:, :qq]
             R[idx] = 0.0 if qq >= d else w[:, qq]
         else:
-            Pt = np.ascontiguousarray(np.transpose(P, (0, 2, 1)))
-            G = P @ Pt
+            # one cluster at a time, its points padded with zero rows to nmax in a reused
+            # buffer: the same products as a (b, nmax, d) padded copy of all of them, without
+            # its fresh memory (issue #21); gemm on these shapes, not syrk
+            blocks = [(int(starts[c]), int(counts[c])) for c in idx.tolist()]
+            buf, bufT = np.zeros((nmax, d)), np.empty((d, nmax))
+            G = np.empty((idx.size, nmax, nmax))
+            for j, (s0, n) in enumerate(blocks):
+                _pad_into(buf, bufT, Xs[s0 : s0 + n])
+                np.matmul(buf, bufT, out=G[j])
             k1 = min(qq + 1, nmax)
             if nmax > 8 * k1:  # large clusters: only the top q+1 eigenpairs (LAPACK syevr)
                 w = np.empty((idx.size, k1))
@@ -95,8 +110,13 @@ def _cov_sketch_impl(
             tol = wmax * nmax * np.finfo(np.float64).eps * 64
             good = w > tol
             lam = np.clip(w, 0.0, None) / nc[:, None]
+            V = np.ascontiguousarray(V)
+            vec = np.empty((idx.size, d, V.shape[2]))
+            for j, (s0, n) in enumerate(blocks):
+                _pad_into(buf, bufT, Xs[s0 : s0 + n])
+                np.matmul(bufT, V[j], out=vec[j])
             with np.errstate(divide="ignore", invalid="ignore"):
-                vec = (Pt @ np.ascontiguousarray(V)) / np.sqrt(np.where(good, w, 1.0))[:, None]
+                vec /= np.sqrt(np.where(good, w, 1.0))[:, None]
             vec = np.where(good[:, None, :], vec, 0.0)
             k = min(qq, w.shape[1])
             U[idx, :, :k] = vec[:, :, :k]

@@ -26,13 +26,14 @@ would flag the unavoidable over-fitting gap of a mixture fitted on finitely many
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
 from scipy.special import chdtrc, logsumexp
 
 from .. import GaussianMixtures, sqdist
+from .._blas import blas_threads
 
 __all__ = ["A1Expectation", "a1_diagnostics", "dagostino_pearson"]
 
@@ -40,11 +41,7 @@ __all__ = ["A1Expectation", "a1_diagnostics", "dagostino_pearson"]
 def _single_blas_thread() -> AbstractContextManager:
     """Limit BLAS to one thread: the per-task products are small, and OpenBLAS thread
     start-up dominates them (10x slower on a busy machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return blas_threads(1)
 
 
 def _task_mixture(mix: GaussianMixtures, t: int) -> GaussianMixtures:

@@ -117,9 +117,9 @@ def _call(fn: Callable[..., Any], args: tuple) -> Any:
 
 
 def _init_worker(threads: int) -> None:
-    from threadpoolctl import threadpool_limits
+    from .._blas import blas_threads
 
-    STATE["_limits"] = threadpool_limits(limits=threads, user_api="blas")
+    STATE["_limits"] = blas_threads(threads)
 
 
 def run_items(items: dict[Hashable, tuple[Callable[..., Any], tuple]], jobs: int,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._blas import blas_threads
 from .._validate import as_float_array, check_positive_int
 from ..base import Bound, BoundInputs
 from ..centroid import DirectionalBound, _per_task_from_clusters, truncated_union
@@ -283,10 +284,8 @@ class MomentOptBound(Bound):
     def solve(self, cs: ClusterStats, plan: dict) -> list[ClusterMomentResult]:
         """:func:`_cluster_bound` of the clusters ``plan["todo"]`` (a plan, or a piece of
         one: its rows of ``todo``, ``foreign`` and ``p_rows``)."""
-        from threadpoolctl import threadpool_limits  # small products: one BLAS thread
-
         steps = []
-        with threadpool_limits(limits=1, user_api="blas"):
+        with blas_threads(1):  # small products: one BLAS thread
             for i in range(plan["todo"].size):  # one small SDP per cluster, solved together
                 c, fidx = int(plan["todo"][i]), np.flatnonzero(plan["foreign"][i])
                 steps.append(_cluster_steps(
