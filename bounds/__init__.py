@@ -16,7 +16,8 @@ from typing import Any
 
 from .base import EXACT_TIERS, INPUT_FIELDS, TIERS, Bound, BoundInputs, BoundResult
 from .chernoff import gaussian_exponent, pairwise_chernoff
-from .clusters import ClusterStats, cluster_stats
+from .cluster_fit import cluster_stats
+from .clusters import ClusterStats
 from .distances import nearest_centroid_scores, sqdist
 from .empirical import empirical_error, retrieval_errors, retrieval_margin
 from .mixture import GaussianMixtures, stack_mixtures

@@ -1,14 +1,11 @@
 """Cluster statistics the centroid-geometry bounds read (docs/theory.md §3).
 
-:func:`cluster_stats` -> :class:`ClusterStats`: per stored centroid the weight, mean
-squared radius about the *stored* centroid, max radius, mean offset, a top-q covariance
-eigen-sketch with a valid residual bound (:mod:`bounds.sketch`), and per point its cluster
-and radius. Separations are computed at bound time so that statistics gathered task by
-task can be concatenated (:meth:`ClusterStats.concat`).
-
-Complexity: O(n K d) for the assignment (per task), O(n d) for radii and offsets and
-O(sum_c n_c^2 d) (Gram path, n_c <= d) or O(sum_c (n_c d^2 + d^3)) (covariance path) for
-the sketches. All loops are over tasks or over batches of clusters.
+:class:`ClusterStats` (computed from points by :func:`bounds.cluster_fit.cluster_stats`):
+per stored centroid the weight, mean squared radius about the *stored* centroid, max
+radius, mean offset, a top-q covariance eigen-sketch with a valid residual bound
+(:mod:`bounds.sketch`), and per point its cluster and radius. Separations are computed at
+bound time so that statistics gathered task by task can be concatenated
+(:meth:`ClusterStats.concat`).
 """
 
 from __future__ import annotations
@@ -18,13 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._blas import blas_threads
-from ._validate import as_float_array, as_index_array, check_positive_int, fmt_list
-from .distances import _group_starts, _segment_sums, sqdist, unit_exponent
+from ._validate import fmt_list
+from .distances import sqdist, unit_exponent
 from .npz import save_npz
-from .sketch import _cov_sketch
 
-__all__ = ["ClusterStats", "cluster_stats"]
+__all__ = ["ClusterStats"]
 
 
 _CS_FIELDS = (
@@ -307,93 +302,3 @@ class ClusterStats:
         ``geometry``: a result of :meth:`foreign_sqdist` to reuse (saves recomputing it)."""
         D2, foreign = self.foreign_sqdist() if geometry is None else geometry
         return np.where(foreign, D2, np.inf).min(axis=1)
-
-
-def cluster_stats(Z: object, task: object, centroids: object, centroid_task: object, *,
-                  sketch_rank: int | None = None) -> ClusterStats:
-    """Cluster geometry of representations ``Z`` about stored centroids (§3).
-
-    Each point is assigned to its nearest *own* centroid (ties -> the lexicographically
-    smallest centroid, so relabelling clusters changes nothing; the bounds
-    are valid for any own-centroid assignment, docs/theory.md §3.1). Centroids need not be
-    cluster means. ``sketch_rank=None`` stores the exact covariance eigendecomposition.
-    Computed on ``Z`` and the centroids divided by a power of two (exact) so that squared
-    radii and covariances stay in range; multiplying the data by 2**k multiplies every
-    length in the result by exactly 2**k.
-    """
-    Z = as_float_array(Z, "Z", ndim=2)
-    mu = as_float_array(centroids, "centroids", ndim=2)
-    e = unit_exponent(Z, mu)
-    cs = _cluster_stats_unit(Z, e, task, mu if e == 0 else np.ldexp(mu, -e), centroid_task,
-                             sketch_rank=sketch_rank).scaled(-e)
-    cs.centroid = mu.copy()
-    return cs
-
-
-def _cluster_stats_unit(Z: np.ndarray, e: int, task: object, mu: np.ndarray,
-                        centroid_task: object, *, sketch_rank: int | None = None
-                        ) -> ClusterStats:
-    """:func:`cluster_stats` of the data ``Z / 2**e`` (largest magnitude about 1; the
-    points scaled where they are copied, exactly) about the scaled centroids ``mu``."""
-    n, d = Z.shape
-    if mu.shape[1] != d:
-        raise ValueError(f"centroids: dimension {mu.shape[1]} != Z dimension {d}")
-    C = mu.shape[0]
-    ct = as_index_array(centroid_task, "centroid_task", length=C)
-    task = as_index_array(task, "task", length=n)
-    q = check_positive_int(sketch_rank, "sketch_rank", allow_none=True)
-    tasks_with_points = np.unique(task)
-    has_centroid = np.zeros(max(int(task.max()), int(ct.max())) + 1, dtype=bool)
-    has_centroid[ct] = True
-    lacking = tasks_with_points[~has_centroid[tasks_with_points]]
-    if lacking.size:
-        raise ValueError(f"task: task(s) {fmt_list(lacking)} have points but no centroid")
-    assign = np.empty(n, dtype=np.int64)
-    with blas_threads(1):  # many small products: one BLAS thread
-        for t in tasks_with_points:  # loop over tasks only: O(n_t K_t d) each
-            pts = np.flatnonzero(task == t)
-            own = np.flatnonzero(ct == t)
-            # canonical tie-break: lexicographically smallest centroid (permutation-invariant)
-            own = own[np.lexsort(mu[own].T[::-1])]
-            # any own centroid gives valid bounds (§3.1), so large problems may use BLAS
-            direct = pts.size * own.size * d <= (1 << 20)
-            Zt = np.ldexp(Z[pts], -e) if e else Z[pts]
-            assign[pts] = own[np.argmin(sqdist(Zt, mu[own], direct=direct), axis=1)]
-    # one pass over the points, sorted by cluster: Xs = z - mu_c, then z - mean_c in place
-    order = np.argsort(assign, kind="stable")
-    counts = np.bincount(assign, minlength=C)
-    starts, _ = _group_starts(assign[order], C)
-    nonempty = counts > 0
-    Xs = Z[order]
-    if e:
-        np.ldexp(Xs, -e, out=Xs)
-    for c in np.flatnonzero(nonempty):  # loop over clusters: slices of the sorted points
-        Xs[starts[c]:starts[c] + counts[c]] -= mu[c]
-    r2s = np.einsum("ij,ij->i", Xs, Xs)
-    r2 = np.empty(n)
-    r2[order] = r2s
-    denom = np.bincount(task, minlength=has_centroid.size)[ct]
-    weight = np.where(denom > 0, counts / np.maximum(denom, 1), 0.0)
-    msr = np.bincount(assign, weights=r2, minlength=C) / np.maximum(counts, 1)
-    max_radius = np.zeros(C)
-    offset = np.zeros((C, d))
-    if np.any(nonempty):
-        st = starts[nonempty]
-        max_radius[nonempty] = np.sqrt(np.maximum.reduceat(r2s, st))
-        offset[nonempty] = _segment_sums(Xs, st, counts[nonempty]) / counts[nonempty, None]
-    for c in np.flatnonzero(nonempty):
-        Xs[starts[c]:starts[c] + counts[c]] -= offset[c]
-    U, L, R = _cov_sketch(Xs, starts, counts, q)
-    # diag(Sigma_c) - diag(U L U'): per-coordinate variance the sketch misses (predictions)
-    diag = np.zeros((C, d))
-    if np.any(nonempty):
-        np.square(Xs, out=Xs)
-        diag[nonempty] = _segment_sums(Xs, st, counts[nonempty]) / counts[nonempty, None]
-    del Xs
-    resid_diag = np.maximum(diag - np.einsum("cdq,cq->cd", U * U, L), 0.0)
-    return ClusterStats(
-        task=ct, centroid=mu.copy(), count=counts.astype(np.int64), weight=weight, msr=msr,
-        max_radius=max_radius, offset=offset, eigvecs=U, eigvals=L, resid=R,
-        point_cluster=assign, point_radius=np.sqrt(r2), resid_diag=resid_diag,
-    )
-

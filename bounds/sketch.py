@@ -8,6 +8,8 @@ otherwise, in batches of clusters of equal size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ._blas import blas_threads
@@ -16,14 +18,12 @@ from .distances import _CHUNK_ELEMS
 __all__: list[str] = []
 
 
-def _padded(Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray,
-            idx: np.ndarray) -> np.ndarray:
-    nmax = int(counts[idx].max()) if idx.size else 0
-    nmax = max(nmax, 1)
-    pos = starts[idx, None] + np.arange(nmax)[None, :]
-    mask = np.arange(nmax)[None, :] < counts[idx, None]
-    P = np.zeros((idx.size, nmax, Xs.shape[1]))
-    P[mask] = Xs[pos[mask]]
+def _padded(points: Callable[[int], np.ndarray], counts: np.ndarray, idx: np.ndarray,
+            d: int) -> np.ndarray:
+    """The points of clusters ``idx``, each padded with zero rows to the largest count."""
+    P = np.zeros((idx.size, max(int(counts[idx].max()) if idx.size else 0, 1), d))
+    for j, c in enumerate(idx.tolist()):
+        P[j, : counts[c]] = points(c)
     return P
 
 
@@ -35,29 +35,39 @@ def _pad_into(buf: np.ndarray, bufT: np.ndarray, X: np.ndarray) -> None:
     np.copyto(bufT, buf.T)
 
 
-def _cov_sketch(
-    Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: int | None
+def cov_sketch_of(
+    points: Callable[[int], np.ndarray], counts: np.ndarray, d: int, q: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-q eigenpairs of each cluster covariance plus a residual upper bound (§3.5).
 
-    ``Xs`` holds the points minus their cluster mean, sorted by cluster. ``q=None`` gives the
-    exact decomposition (q = d, resid = 0). Otherwise ``resid[c]`` is the (q+1)-th eigenvalue
-    (0 if the rank is <= q), raised if needed to cover eigen-directions dropped for numerical
-    rank deficiency, so ``u' S u <= u' U L U' u + resid ||(I - UU') u||^2`` for every u.
+    ``points(c)``: cluster c's ``counts[c]`` points less their mean, (counts[c], d)
+    (called up to twice per cluster, only read). ``q=None`` gives the exact decomposition
+    (q = d, resid = 0). Otherwise ``resid[c]`` is the (q+1)-th eigenvalue (0 if the rank
+    is <= q), raised if needed to cover eigen-directions dropped for numerical rank
+    deficiency, so
+    ``u' S u <= u' U L U' u + resid ||(I - UU') u||^2`` for every u.
     """
     # many small per-cluster products: BLAS threading only adds contention here (and one
     # thread in scipy's BLAS too: the same bits on every call, bounds/_blas.py)
     with blas_threads(1):
-        return _cov_sketch_impl(Xs, starts, counts, q)
+        return _cov_sketch_impl(points, np.asarray(counts), d, q)
+
+
+def _cov_sketch(
+    Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`cov_sketch_of` the points ``Xs`` (less their cluster means) sorted by
+    cluster, cluster c at rows ``starts[c]:starts[c] + counts[c]``."""
+    return cov_sketch_of(lambda c: Xs[starts[c] : starts[c] + counts[c]], counts,
+                         Xs.shape[1], q)
 
 
 def _cov_sketch_impl(
-    Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: int | None
+    points: Callable[[int], np.ndarray], counts: np.ndarray, d: int, q: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import scipy.linalg
 
     C = counts.shape[0]
-    d = Xs.shape[1]
     exact = q is None or q >= d
     qq = d if exact else int(q)
     U = np.zeros((C, d, qq))
@@ -75,7 +85,7 @@ def _cov_sketch_impl(
         nc = np.maximum(counts[idx], 1).astype(np.float64)
         nmax = max(int(counts[idx].max()), 1)
         if exact or nmax > d:
-            P = _padded(Xs, starts, counts, idx)
+            P = _padded(points, counts, idx, d)
             Pt = np.ascontiguousarray(np.transpose(P, (0, 2, 1)))
             Sig = (Pt @ P) / nc[:, None, None]
             w, V = np.linalg.eigh(Sig)
@@ -88,11 +98,10 @@ def _cov_sketch_impl(
             # one cluster at a time, its points padded with zero rows to nmax in a reused
             # buffer: the same products as a (b, nmax, d) padded copy of all of them, without
             # its fresh memory (issue #21); gemm on these shapes, not syrk
-            blocks = [(int(starts[c]), int(counts[c])) for c in idx.tolist()]
             buf, bufT = np.zeros((nmax, d)), np.empty((d, nmax))
             G = np.empty((idx.size, nmax, nmax))
-            for j, (s0, n) in enumerate(blocks):
-                _pad_into(buf, bufT, Xs[s0 : s0 + n])
+            for j, c in enumerate(idx.tolist()):
+                _pad_into(buf, bufT, points(c))
                 np.matmul(buf, bufT, out=G[j])
             k1 = min(qq + 1, nmax)
             if nmax > 8 * k1:  # large clusters: only the top q+1 eigenpairs (LAPACK syevr)
@@ -112,8 +121,8 @@ def _cov_sketch_impl(
             lam = np.clip(w, 0.0, None) / nc[:, None]
             V = np.ascontiguousarray(V)
             vec = np.empty((idx.size, d, V.shape[2]))
-            for j, (s0, n) in enumerate(blocks):
-                _pad_into(buf, bufT, Xs[s0 : s0 + n])
+            for j, c in enumerate(idx.tolist()):
+                _pad_into(buf, bufT, points(c))
                 np.matmul(bufT, V[j], out=vec[j])
             with np.errstate(divide="ignore", invalid="ignore"):
                 vec /= np.sqrt(np.where(good, w, 1.0))[:, None]

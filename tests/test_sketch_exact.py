@@ -1,7 +1,9 @@
 """Per-cluster covariance sketches computed one cluster at a time (bounds/sketch.py,
 issue #21) against the earlier formulation that copied every cluster of a chunk into one
 zero-padded (b, nmax, d) array first: the same products on the same padded shapes, so
-the same bits; and the input check's finite-sum shortcut (bounds/_validate.py)."""
+the same bits; cluster_stats streamed over clusters (bounds/cluster_fit.py) against the
+earlier sorted copy of all points; and the input check's finite-sum shortcut
+(bounds/_validate.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,16 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 from bounds._validate import as_float_array
-from bounds.clusters import _group_starts
-from bounds.sketch import _cov_sketch, _padded
+from bounds.distances import _group_starts
+from bounds.sketch import _cov_sketch
 
 
 def _gram_reference(Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, idx: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """The padded copy and its Gram matrices, as the sketch formed them before."""
-    P = _padded(Xs, starts, counts, idx)
+    P = np.zeros((idx.size, max(int(counts[idx].max()), 1), Xs.shape[1]))
+    for j, c in enumerate(idx.tolist()):
+        P[j, : counts[c]] = Xs[starts[c] : starts[c] + counts[c]]
     Pt = np.ascontiguousarray(np.transpose(P, (0, 2, 1)))
     return Pt, P @ Pt
 
@@ -117,7 +121,7 @@ def test_finite_check_shortcut() -> None:
 
 _FIRST_CALL = r"""
 import numpy as np, sys
-from bounds.clusters import _group_starts
+from bounds.distances import _group_starts
 from bounds.sketch import _cov_sketch
 rng = np.random.default_rng(0)
 counts = np.array([184, 170])
@@ -140,3 +144,71 @@ def test_first_call_same_bits() -> None:
     proc = subprocess.run([sys.executable, "-c", _FIRST_CALL], capture_output=True,
                           text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr[-2000:]
+
+
+def _cluster_stats_reference(Z: np.ndarray, task: np.ndarray, mu: np.ndarray,
+                             ct: np.ndarray, q: int | None) -> dict[str, np.ndarray]:
+    """The earlier formulation of cluster_stats: one sorted (and scaled) copy of all the
+    points, centred in place, reduced segment by segment."""
+    from bounds.cluster_fit import _assign
+    from bounds.distances import _segment_sums, unit_exponent
+
+    e = unit_exponent(Z, mu)
+    mus = np.ldexp(mu, -e) if e else mu
+    assign = _assign(Z, e, task, mus, ct)
+    C, n = mu.shape[0], Z.shape[0]
+    order = np.argsort(assign, kind="stable")
+    counts = np.bincount(assign, minlength=C)
+    starts, _ = _group_starts(assign[order], C)
+    nonempty = counts > 0
+    Xs = np.ldexp(Z, -e)[order] if e else Z[order]
+    for c in np.flatnonzero(nonempty):
+        Xs[starts[c]:starts[c] + counts[c]] -= mus[c]
+    r2s = np.einsum("ij,ij->i", Xs, Xs)
+    r2 = np.empty(n)
+    r2[order] = r2s
+    max_radius, offset, diag = np.zeros(C), np.zeros((C, Z.shape[1])), np.zeros((C, Z.shape[1]))
+    st = starts[nonempty]
+    max_radius[nonempty] = np.sqrt(np.maximum.reduceat(r2s, st))
+    offset[nonempty] = _segment_sums(Xs, st, counts[nonempty]) / counts[nonempty, None]
+    for c in np.flatnonzero(nonempty):
+        Xs[starts[c]:starts[c] + counts[c]] -= offset[c]
+    U, L, R = _cov_sketch(Xs, starts, counts, q)
+    np.square(Xs, out=Xs)
+    diag[nonempty] = _segment_sums(Xs, st, counts[nonempty]) / counts[nonempty, None]
+    msr = np.bincount(assign, weights=r2, minlength=C) / np.maximum(counts, 1)
+    resid_diag = np.maximum(diag - np.einsum("cdq,cq->cd", U * U, L), 0.0)
+    scale = {1: np.ldexp(1.0, e), 2: np.ldexp(1.0, 2 * e)}
+    return {"point_cluster": assign, "count": counts, "msr": msr * scale[2],
+            "max_radius": max_radius * scale[1], "offset": offset * scale[1],
+            "eigvecs": U, "eigvals": L * scale[2], "resid": R * scale[2],
+            "point_radius": np.sqrt(r2) * scale[1], "resid_diag": resid_diag * scale[2]}
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 4), K=st.integers(1, 5), d=st.sampled_from([2, 7, 40]),
+       n_per=st.integers(1, 40), q=st.sampled_from([1, 3, None]),
+       scale_exp=st.sampled_from([-60, -3, 0, 1, 70]), ties=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+def test_cluster_stats_same_bits_as_sorted_copy(m: int, K: int, d: int, n_per: int,
+                                                q: int | None, scale_exp: int, ties: bool,
+                                                seed: int) -> None:
+    """Streamed over clusters (a few points each, gathered when needed) versus one sorted
+    copy of every point: the same statistics, bit for bit, with empty clusters, duplicate
+    points and centroids (ties), one cluster, and data far from unit scale."""
+    from bounds import cluster_stats
+
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(size=(m * K, d)) * 2.0**scale_exp
+    if ties and m * K > 1:
+        mu[1] = mu[0]  # a duplicate centroid: the tie-break decides
+    ct = np.repeat(np.arange(m), K)
+    task = np.repeat(np.arange(m), n_per)
+    Z = mu[rng.integers(0, m * K, size=task.size)] + rng.normal(size=(task.size, d)) \
+        * 2.0**(scale_exp - 1)
+    if ties and Z.shape[0] > 1:
+        Z[1] = Z[0]  # a duplicate point
+    got = cluster_stats(Z, task, mu, ct, sketch_rank=q)
+    want = _cluster_stats_reference(Z, task, mu, ct, q)
+    for k, v in want.items():
+        np.testing.assert_array_equal(getattr(got, k), v, err_msg=k)

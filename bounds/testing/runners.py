@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 
 from ..base import Bound, BoundInputs, BoundResult
-from ..clusters import cluster_stats
+from ..cluster_fit import cluster_stats
 from . import strategies as S
 from .determinism import fixed_constants
 

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ..base import BoundInputs
-from ..clusters import ClusterStats, cluster_stats
+from ..cluster_fit import cluster_stats
+from ..clusters import ClusterStats
 from ..distances import nearest_centroid_scores
 from ..empirical import empirical_error
 from ..mixture import GaussianMixtures
