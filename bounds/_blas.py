@@ -12,13 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["blas_threads"]
+__all__ = ["blas_threads", "load_blas"]
+
+
+def load_blas() -> None:
+    """Load every BLAS the package uses (scipy's own OpenBLAS with ``scipy.linalg``); a
+    parent calls it before forking workers so that each does not import it again."""
+    import scipy.linalg  # noqa: F401
 
 
 def blas_threads(limit: int = 1) -> Any:
     """A context manager (``threadpoolctl.threadpool_limits``) limiting every BLAS to
     ``limit`` threads; it can also be kept entered for the life of a worker process."""
-    import scipy.linalg  # noqa: F401 - scipy's own OpenBLAS, loaded before the limit
     from threadpoolctl import threadpool_limits  # lazily: a cheap `import bounds`
+
+    load_blas()  # before the limit: a BLAS loaded inside it would run unlimited
 
     return threadpool_limits(limits=limit, user_api="blas")

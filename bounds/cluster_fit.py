@@ -54,7 +54,9 @@ def _assign(Z: np.ndarray, e: int, task: np.ndarray, mu: np.ndarray, ct: np.ndar
             own = own[np.lexsort(mu[own].T[::-1])]
             # any own centroid gives valid bounds (§3.1), so large problems may use BLAS
             direct = pts.size * own.size * Z.shape[1] <= (1 << 20)
-            Zt = np.ldexp(Z[pts], -e) if e else Z[pts]
+            Zt = Z[pts]
+            if e:
+                np.ldexp(Zt, -e, out=Zt)
             assign[pts] = own[np.argmin(sqdist(Zt, mu[own], direct=direct), axis=1)]
     return assign
 

@@ -254,3 +254,37 @@ def test_descriptor_budget(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", _BUDGET_SCRIPT, str(tmp_path), str(root)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_out_of_descriptors_is_not_corruption(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no descriptor is left even for np.load (EMFILE), the file is reported as
+    unreadable with the system's reason, not as truncated or corrupt; a compressed
+    archive is handed to np.load without being mapped or read first."""
+    import errno
+
+    import bounds.check.mapped as mapped
+
+    np.save(tmp_path / "r.npy", np.arange(4.0))
+    np.savez_compressed(tmp_path / "c.npz", a=np.arange(4.0))
+    save_npz(tmp_path / "x.npz", {"a": np.arange(4.0)})
+
+    def no_fd(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("mapped or read before its members were checked")
+
+    monkeypatch.setattr(mapped, "_map", never)
+    monkeypatch.setattr(mapped, "_read_all", never)
+    assert _read_stored_npz(tmp_path / "c.npz") is None
+    monkeypatch.setattr(mapped, "_map", lambda fh: None)
+    monkeypatch.setattr(mapped, "read_stored_npz", lambda path: None)
+    monkeypatch.setattr(np, "load", no_fd)
+    with pytest.raises(RunDirError, match=r"^r.npy: unreadable \(OSError: .*Too many open"):
+        _read_npy(tmp_path / "r.npy", "r.npy")
+    import bounds.check.files as files
+
+    monkeypatch.setattr(files, "read_stored_npz", lambda path: None)
+    with pytest.raises(RunDirError, match=r"^x.npz: unreadable \(OSError: .*Too many open"):
+        _read_npz(tmp_path / "x.npz", "x.npz")

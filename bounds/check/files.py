@@ -113,7 +113,9 @@ def _read_npz(path: Path, rel: str) -> dict[str, np.ndarray]:
             return out
     except RunDirError:
         raise
-    except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError
+    except OSError as exc:  # e.g. no descriptor left (EMFILE): not the archive's fault
+        raise RunDirError(f"{rel}: unreadable ({_one_line(exc)})") from None
+    except Exception as exc:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError
         raise RunDirError(f"{rel}: truncated or corrupt archive ({_one_line(exc)})") from None
 
 
@@ -127,6 +129,8 @@ def _read_npy(path: Path, rel: str) -> np.ndarray:
     except Exception as exc:  # truncated header / data, pickled object arrays
         if _pickle_refused(exc):
             raise RunDirError(_pickled_message(rel, None)) from None
+        if isinstance(exc, OSError):  # e.g. no descriptor left (EMFILE): not the file's fault
+            raise RunDirError(f"{rel}: unreadable ({_one_line(exc)})") from None
         raise RunDirError(f"{rel}: truncated or corrupt array ({_one_line(exc)})") from None
     if not isinstance(arr, np.ndarray):
         raise RunDirError(f"{rel}: not a .npy array")

@@ -56,7 +56,7 @@ def keep_freed_memory() -> bool:
     block is reused without faults. The peak resident memory is then that of the largest
     working set plus what fragmentation keeps. Only ``python -m bounds.check`` calls it.
     Returns False, changing nothing, where the C library is not glibc (macOS, Windows,
-    musl) or refuses."""
+    musl); False too where glibc refuses a setting (the first may then be in force)."""
     import ctypes
     import platform
     import sys
@@ -76,7 +76,7 @@ def raise_open_files_limit() -> int:
     """Raise this process's soft limit of open files to its hard limit (POSIX; nothing
     elsewhere) and return the soft limit now in force (-1 where unknown). The checker maps
     the run's arrays into memory, one descriptor per mapped file before Python 3.13, up
-    to half the soft limit (:func:`bounds.check.files._fd_budget`); a higher limit maps
+    to half the soft limit (:func:`bounds.check.mapped._fd_budget`); a higher limit maps
     more of a large run instead of copying it. Only ``python -m bounds.check`` calls it."""
     try:
         import resource
@@ -84,10 +84,12 @@ def raise_open_files_limit() -> int:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
             target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-            try:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            except (OSError, ValueError):  # e.g. macOS: OPEN_MAX below an unlimited hard
-                pass
+            for want in (target, min(target, 10240)):  # macOS: at most OPEN_MAX (10240)
+                try:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+                    break
+                except (OSError, ValueError):
+                    continue
         return int(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
         return -1
@@ -142,6 +144,10 @@ def run_items(items: dict[Hashable, tuple[Callable[..., Any], tuple]], jobs: int
             queue += list(follow(k, out[k]).items())
         return out
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from .._blas import load_blas
+
+    load_blas()  # here, once: the forked workers inherit it (and limit it, _init_worker)
 
     order = sorted(items, key=lambda k: -(cost or {}).get(k, 0.0))
     threads = max(1, cores() // jobs)

@@ -15,7 +15,7 @@ import weakref
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, BinaryIO, overload
 
 import numpy as np
 
@@ -29,38 +29,55 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib where it ha
 
 
 #: mmap objects hold a duplicate of the file's descriptor while they live before Python
-#: 3.13 (``trackfd=False`` there): the checker maps at most this share of the descriptors
-#: the process may open, and reads the rest (a copy), so that a run of many tasks cannot
-#: run out of descriptors (EMFILE) for the files, pipes and workers it still opens
+#: 3.13 (``trackfd=False`` there), and every mapping is one of the process's limited
+#: memory map areas (Linux: ``vm.max_map_count``, 65,530 by default, shared with thread
+#: stacks and malloc). The checker maps at most this share of the descriptors the process
+#: may open and a quarter of its map areas, and reads the rest (a copy), so that a run of
+#: any number of tasks cannot run out of either for what it still opens and allocates.
 _MAP_SHARE = 0.5
 _TRACKS_FD = sys.version_info < (3, 13)
 _LIVE_MAPS = [0]
 
 
+def _map_areas() -> int:
+    """A quarter of the process's memory map areas (``/proc/sys/vm/max_map_count``;
+    65,530 where it cannot be read)."""
+    try:
+        with open("/proc/sys/vm/max_map_count", encoding="ascii") as fh:
+            return int(fh.read().strip()) // 4
+    except (OSError, ValueError):
+        return 65530 // 4
+
+
 def _fd_budget() -> int:
-    """How many mappings may hold a descriptor at once (:data:`_MAP_SHARE` of the soft
-    RLIMIT_NOFILE, less 64 kept for everything else)."""
+    """How many files may be mapped at once: :data:`_MAP_SHARE` of the soft RLIMIT_NOFILE,
+    less 64 kept for everything else (before Python 3.13), and at most a quarter of the
+    memory map areas (:func:`_map_areas`)."""
+    areas = _map_areas()
+    if not _TRACKS_FD:  # pragma: no cover - Python >= 3.13: no descriptor held
+        return areas
     try:
         import resource
 
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
-        return 256
+        return min(areas, 256)
     if soft == resource.RLIM_INFINITY:  # pragma: no cover - not on Linux
-        return 1 << 20
-    return max(0, int(soft * _MAP_SHARE) - 64)
+        return areas
+    return min(areas, max(0, int(soft * _MAP_SHARE) - 64))
 
 
 def _unmapped() -> None:
+    """A mapping was released (its last array is gone)."""
     _LIVE_MAPS[0] -= 1
 
 
-def _map(fh: Any) -> mmap.mmap | None:
+def _map(fh: BinaryIO) -> mmap.mmap | None:
     """The open, non-empty file ``fh`` mapped read-only into memory, or None where it is
     not to be mapped: the descriptor budget is spent (:func:`_fd_budget`) or the system
     refuses (no descriptor or memory left, a file system without mmap). The caller then
     reads the file instead: the same arrays, copied."""
-    if _TRACKS_FD and _LIVE_MAPS[0] >= _fd_budget():
+    if _LIVE_MAPS[0] >= _fd_budget():
         return None
     try:
         if _TRACKS_FD:
@@ -69,13 +86,12 @@ def _map(fh: Any) -> mmap.mmap | None:
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ, trackfd=False)
     except (OSError, ValueError):  # EMFILE, ENFILE, ENOMEM, ENODEV ...
         return None
-    if _TRACKS_FD:
-        _LIVE_MAPS[0] += 1
-        weakref.finalize(mm, _unmapped)
+    _LIVE_MAPS[0] += 1
+    weakref.finalize(mm, _unmapped)
     return mm
 
 
-def _read_all(fh: Any, size: int) -> np.ndarray:
+def _read_all(fh: BinaryIO, size: int) -> np.ndarray:
     """The whole open file, read into one fresh byte array (where it is not mapped)."""
     buf = np.empty(size, dtype=np.uint8)
     fh.seek(0)
@@ -85,6 +101,7 @@ def _read_all(fh: Any, size: int) -> np.ndarray:
 
 
 def read_only(arr: np.ndarray) -> np.ndarray:
+    """``arr``, marked read-only (every array the checker reads: mapped or copied alike)."""
     arr.flags.writeable = False
     return arr
 
@@ -97,13 +114,16 @@ def read_stored_npz(path: Path) -> dict[str, np.ndarray] | None:
     the file mapped into memory: nothing is copied, and forked workers share its pages
     (docs/theory.md §14.7); any other member is read into a fresh array with one copy, as
     is every member where the file is not mapped (:func:`_map`). The arrays are read-only
-    either way. Every member's CRC-32 and size are checked as zipfile does. None for anything else
-    (compressed or encrypted members, a header version or dtype this path does not read,
-    any inconsistency): the caller then reads the file with np.load, which reports what
-    is wrong."""
+    either way. Every member's CRC-32 and size are checked as zipfile does. None for
+    anything else (compressed or encrypted members, a header version or dtype this path
+    does not read, any inconsistency): the caller then reads the file with np.load, which
+    reports what is wrong."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
+        if any(info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1
+               or not info.filename.endswith(".npy") for info in infos):
+            return None  # before mapping or reading the file
         out: dict[str, np.ndarray] = {}
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
