@@ -86,6 +86,10 @@ def save_npz(file: str | os.PathLike[str] | IO[bytes], arrays: Mapping[str, Any]
                              allowZip64=True) as zf:
             for name, arr in arrs.items():
                 _member(zf, fh, name, arr)
-    finally:
-        if own:
+    except BaseException:
+        if own:  # no half-written archive left behind at a path (a file object: the caller's)
             fh.close()
+            os.unlink(file)  # type: ignore[arg-type]
+        raise
+    if own:
+        fh.close()

@@ -288,3 +288,23 @@ def test_out_of_descriptors_is_not_corruption(tmp_path: Path,
     monkeypatch.setattr(files, "read_stored_npz", lambda path: None)
     with pytest.raises(RunDirError, match=r"^x.npz: unreadable \(OSError: .*Too many open"):
         _read_npz(tmp_path / "x.npz", "x.npz")
+
+
+def test_save_npz_leaves_no_partial_file(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails midway (here: the second member) removes the file it created."""
+    import bounds.npz as npz
+
+    real = npz._member
+    calls = []
+
+    def second_fails(zf: object, fh: object, name: str, arr: np.ndarray) -> None:
+        calls.append(name)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        real(zf, fh, name, arr)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(npz, "_member", second_fails)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_npz(tmp_path / "p.npz", {"a": np.arange(3), "b": np.arange(4)})
+    assert not (tmp_path / "p.npz").exists()
