@@ -27,5 +27,4 @@ def blas_threads(limit: int = 1) -> Any:
     from threadpoolctl import threadpool_limits  # lazily: a cheap `import bounds`
 
     load_blas()  # before the limit: a BLAS loaded inside it would run unlimited
-
     return threadpool_limits(limits=limit, user_api="blas")

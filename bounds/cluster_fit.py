@@ -86,9 +86,12 @@ def _cluster_stats_unit(Z: np.ndarray, e: int, task: object, mu: np.ndarray,
     r2 = np.empty(n)
     max_radius, offset, diag = np.zeros(C), np.zeros((C, d)), np.zeros((C, d))
 
+    def rows(c: int) -> np.ndarray:
+        return order[starts[c] : starts[c] + counts[c]]
+
     def about_centroid(c: int) -> np.ndarray:
         """Cluster c's points (scaled), less its centroid: a fresh, small array."""
-        X = Z[order[starts[c] : starts[c] + counts[c]]]
+        X = Z[rows(c)]
         if e:
             np.ldexp(X, -e, out=X)
         X -= mu[c]
@@ -97,13 +100,14 @@ def _cluster_stats_unit(Z: np.ndarray, e: int, task: object, mu: np.ndarray,
     for c in np.flatnonzero(counts).tolist():  # one cluster at a time (module docstring)
         X = about_centroid(c)
         r2c = np.einsum("ij,ij->i", X, X)
-        r2[order[starts[c] : starts[c] + counts[c]]] = r2c
+        r2[rows(c)] = r2c
         max_radius[c] = np.sqrt(np.maximum.reduce(r2c))
         offset[c] = np.add.reduceat(X, _AT0, axis=0)[0] / counts[c]
         X -= offset[c]
         np.square(X, out=X)
         # diag(Sigma_c): the per-coordinate variance (the predictions' residual below)
         diag[c] = np.add.reduceat(X, _AT0, axis=0)[0] / counts[c]
+
     def centred(c: int) -> np.ndarray:
         """Cluster c's points less their mean (the same operations, so the same bits)."""
         X = about_centroid(c)

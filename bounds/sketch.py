@@ -19,9 +19,9 @@ __all__: list[str] = []
 
 
 def _padded(points: Callable[[int], np.ndarray], counts: np.ndarray, idx: np.ndarray,
-            d: int) -> np.ndarray:
-    """The points of clusters ``idx``, each padded with zero rows to the largest count."""
-    P = np.zeros((idx.size, max(int(counts[idx].max()) if idx.size else 0, 1), d))
+            nmax: int, d: int) -> np.ndarray:
+    """The points of clusters ``idx``, each padded with zero rows to ``nmax`` rows."""
+    P = np.zeros((idx.size, nmax, d))
     for j, c in enumerate(idx.tolist()):
         P[j, : counts[c]] = points(c)
     return P
@@ -44,22 +44,12 @@ def cov_sketch_of(
     (called up to twice per cluster, only read). ``q=None`` gives the exact decomposition
     (q = d, resid = 0). Otherwise ``resid[c]`` is the (q+1)-th eigenvalue (0 if the rank
     is <= q), raised if needed to cover eigen-directions dropped for numerical rank
-    deficiency, so
-    ``u' S u <= u' U L U' u + resid ||(I - UU') u||^2`` for every u.
+    deficiency, so ``u' S u <= u' U L U' u + resid ||(I - UU') u||^2`` for every u.
     """
     # many small per-cluster products: BLAS threading only adds contention here (and one
     # thread in scipy's BLAS too: the same bits on every call, bounds/_blas.py)
     with blas_threads(1):
         return _cov_sketch_impl(points, np.asarray(counts), d, q)
-
-
-def _cov_sketch(
-    Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`cov_sketch_of` the points ``Xs`` (less their cluster means) sorted by
-    cluster, cluster c at rows ``starts[c]:starts[c] + counts[c]``."""
-    return cov_sketch_of(lambda c: Xs[starts[c] : starts[c] + counts[c]], counts,
-                         Xs.shape[1], q)
 
 
 def _cov_sketch_impl(
@@ -85,7 +75,7 @@ def _cov_sketch_impl(
         nc = np.maximum(counts[idx], 1).astype(np.float64)
         nmax = max(int(counts[idx].max()), 1)
         if exact or nmax > d:
-            P = _padded(points, counts, idx, d)
+            P = _padded(points, counts, idx, nmax, d)
             Pt = np.ascontiguousarray(np.transpose(P, (0, 2, 1)))
             Sig = (Pt @ P) / nc[:, None, None]
             w, V = np.linalg.eigh(Sig)

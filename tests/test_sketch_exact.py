@@ -15,7 +15,14 @@ from threadpoolctl import threadpool_limits
 
 from bounds._validate import as_float_array
 from bounds.distances import _group_starts
-from bounds.sketch import _cov_sketch
+from bounds.sketch import cov_sketch_of
+
+
+def _cov_sketch(Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: int | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sketch of points sorted by cluster (cluster c at rows starts[c]:+counts[c])."""
+    return cov_sketch_of(lambda c: Xs[starts[c]: starts[c] + counts[c]], counts,
+                         Xs.shape[1], q)
 
 
 def _gram_reference(Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, idx: np.ndarray
@@ -122,14 +129,15 @@ def test_finite_check_shortcut() -> None:
 _FIRST_CALL = r"""
 import numpy as np, sys
 from bounds.distances import _group_starts
-from bounds.sketch import _cov_sketch
+from bounds.sketch import cov_sketch_of
 rng = np.random.default_rng(0)
 counts = np.array([184, 170])
 X = rng.normal(size=(int(counts.sum()), 200))
 starts, _ = _group_starts(np.repeat([0, 1], counts), 2)
 Xs = X - X.mean(0)
-first = _cov_sketch(Xs, starts, counts, 2)
-second = _cov_sketch(Xs, starts, counts, 2)
+pts = lambda c: Xs[starts[c]: starts[c] + counts[c]]
+first = cov_sketch_of(pts, counts, 200, 2)
+second = cov_sketch_of(pts, counts, 200, 2)
 print(all(np.array_equal(a, b) for a, b in zip(first, second)))
 """
 

@@ -26,7 +26,6 @@ would flag the unavoidable over-fitting gap of a mixture fitted on finitely many
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -36,12 +35,6 @@ from .. import GaussianMixtures, sqdist
 from .._blas import blas_threads
 
 __all__ = ["A1Expectation", "a1_diagnostics", "dagostino_pearson"]
-
-
-def _single_blas_thread() -> AbstractContextManager:
-    """Limit BLAS to one thread: the per-task products are small, and OpenBLAS thread
-    start-up dominates them (10x slower on a busy machine)."""
-    return blas_threads(1)
 
 
 def _task_mixture(mix: GaussianMixtures, t: int) -> GaussianMixtures:
@@ -186,7 +179,9 @@ def a1_diagnostics(
     out: dict[str, list] = {k: [] for k in (
         "n", "normality_p", "n_directions", "max_abs_kurtosis", "loglik_heldout",
         "loglik_expected", "loglik_gap_per_dim", "loglik_z", "flag", "reason")}
-    with _single_blas_thread():
+    # one BLAS thread: the per-task products are small, and OpenBLAS thread start-up
+    # dominates them (10x slower on a busy machine)
+    with blas_threads(1):
         for t in range(m_):
             Z = np.asarray(reps[t], dtype=np.float64)
             mix_t = _task_mixture(mix, t)

@@ -7,6 +7,7 @@ np.load, which reports what is wrong)."""
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import struct
@@ -39,6 +40,7 @@ _TRACKS_FD = sys.version_info < (3, 13)
 _LIVE_MAPS = [0]
 
 
+@functools.cache
 def _map_areas() -> int:
     """A quarter of the process's memory map areas (``/proc/sys/vm/max_map_count``;
     65,530 where it cannot be read)."""
@@ -91,6 +93,17 @@ def _map(fh: BinaryIO) -> mmap.mmap | None:
     return mm
 
 
+def _npy_header(fh: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype] | None:
+    """Shape, Fortran order and dtype from the ``.npy`` header at ``fh``'s position (left
+    just after it), or None for a format version this reader does not know."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fh)
+    return None
+
+
 def _read_all(fh: BinaryIO, size: int) -> np.ndarray:
     """The whole open file, read into one fresh byte array (where it is not mapped)."""
     buf = np.empty(size, dtype=np.uint8)
@@ -131,9 +144,6 @@ def read_stored_npz(path: Path) -> dict[str, np.ndarray] | None:
             if size and mm is None:
                 mm = _read_all(fh, size)
             for info in infos:
-                if (info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1
-                        or not info.filename.endswith(".npy")):
-                    return None
                 fh.seek(info.header_offset)
                 local = fh.read(30)
                 if len(local) != 30 or local[:4] != b"PK\x03\x04":
@@ -141,13 +151,10 @@ def read_stored_npz(path: Path) -> dict[str, np.ndarray] | None:
                 n_name, n_extra = struct.unpack("<HH", local[26:30])
                 start = info.header_offset + 30 + n_name + n_extra
                 fh.seek(start)
-                version = np.lib.format.read_magic(fh)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-                elif version == (2, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-                else:
+                header = _npy_header(fh)
+                if header is None:
                     return None
+                shape, fortran, dtype = header
                 if dtype.hasobject:
                     return None
                 head = fh.tell() - start
@@ -178,13 +185,10 @@ def map_npy(path: Path) -> np.ndarray | None:
     :func:`_map`): np.load then reads the file and reports what is wrong."""
     try:
         with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            else:
+            header = _npy_header(fh)
+            if header is None:
                 return None
+            shape, fortran, dtype = header
             head = fh.tell()
             size = os.fstat(fh.fileno()).st_size
             count = int(np.prod(shape, dtype=np.int64))

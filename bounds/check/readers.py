@@ -6,7 +6,6 @@ offsets of collapsed clusters), mixtures; and the containers the loader fills
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from .. import ClusterStats, GaussianMixtures
 from .._validate import fmt_list
 from ..empirical import check_scores, task_counts
 from .files import (
+    Float64Arrays,
     RunDirError,
     _index_array,
     _int64,
@@ -70,7 +70,7 @@ class SplitData:
     scores: dict[tuple[str, str], ScoreFile] = field(default_factory=dict)
     clusters: ClusterStats | None = None
     clusters_rel: str | None = None
-    reps: Sequence[np.ndarray] | None = None  # float64 when indexed (Float64Arrays)
+    reps: Float64Arrays | None = None  # float64 when indexed
     reps_note: str | None = None
 
 

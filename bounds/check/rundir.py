@@ -372,9 +372,7 @@ def _check_dims(data: RunData) -> None:
         if sd.clusters is not None:
             dims[sd.clusters_rel or sd.name] = sd.clusters.dim
         if sd.reps is not None:
-            first = sd.reps.shapes()[0] if isinstance(sd.reps, Float64Arrays) \
-                else sd.reps[0].shape  # nothing converted
-            dims[f"tasks/*/reps-shared-{sd.name}.npy"] = first[1]
+            dims[f"tasks/*/reps-shared-{sd.name}.npy"] = sd.reps.shapes()[0][1]
     if data.train_clusters is not None:
         dims["tasks/*/train-clusters-shared.npz"] = data.train_clusters.dim
     if data.mixtures is not None:

@@ -197,7 +197,7 @@ class Run:
 
     def _step_reps(self, step: int, split: str) -> Sequence[np.ndarray]:
         """The representations :func:`open_run`'s run read for ``step`` (one array per task,
-        converted to float64 when indexed: :class:`bounds.check.files.Float64Arrays`)."""
+        converted to float64 when indexed: :class:`bounds.check.mapped.Float64Arrays`)."""
         sd = self.step_data(step).splits.get(split)
         if sd is None or sd.reps is None:
             note = f" ({sd.reps_note})" if sd is not None and sd.reps_note else ""
