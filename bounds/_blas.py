@@ -1,4 +1,4 @@
-"""BLAS thread limits for the package's many small products.
+"""BLAS thread limits for the package's many small products, and threads over blocks.
 
 :func:`blas_threads` limits every BLAS the process has loaded, numpy's and scipy's (each
 wheel ships its own OpenBLAS). A library loaded *inside* a limit is not limited, and
@@ -6,13 +6,24 @@ LAPACK's results depend on the thread count (the subset eigensolver of the covar
 sketch returned other last bits on a process's first call, before scipy was imported):
 scipy's BLAS is therefore loaded first, so that a computation gives the same bits on its
 first call as on any later one.
+
+:func:`thread_map` runs independent blocks of a computation on as many threads as the BLAS
+may use here (:func:`blas_width`: the cores, or what a limit allows; one in each worker of
+``python -m bounds.check --jobs N``), each block with one BLAS thread. A block computes the
+same operations on whichever thread runs it, so the result does not depend on the
+number of threads (docs/theory.md §14.8).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-__all__ = ["blas_threads", "load_blas"]
+__all__ = ["THREAD_MIN_ELEMS", "blas_threads", "blas_width", "load_blas", "thread_map"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def load_blas() -> None:
@@ -21,10 +32,49 @@ def load_blas() -> None:
     import scipy.linalg  # noqa: F401
 
 
-def blas_threads(limit: int = 1) -> Any:
-    """A context manager (``threadpoolctl.threadpool_limits``) limiting every BLAS to
-    ``limit`` threads; it can also be kept entered for the life of a worker process."""
-    from threadpoolctl import threadpool_limits  # lazily: a cheap `import bounds`
+#: elements a computation touches below which :func:`thread_map` stays on one thread
+#: (starting threads costs more than such work)
+THREAD_MIN_ELEMS = 1 << 20
 
-    load_blas()  # before the limit: a BLAS loaded inside it would run unlimited
-    return threadpool_limits(limits=limit, user_api="blas")
+
+@functools.cache
+def _controller() -> Any:
+    """One ``threadpoolctl.ThreadpoolController`` of the loaded BLAS (built once: a scan
+    of the process's libraries costs milliseconds), after :func:`load_blas`."""
+    from threadpoolctl import ThreadpoolController  # lazily: a cheap `import bounds`
+
+    load_blas()  # first: a BLAS loaded later would be neither seen nor limited
+    return ThreadpoolController()
+
+
+def blas_threads(limit: int = 1) -> Any:
+    """A context manager limiting every BLAS to ``limit`` threads (a
+    ``threadpoolctl`` limiter); it can also be kept entered for the life of a worker."""
+    return _controller().limit(limits=limit, user_api="blas")
+
+
+def blas_width() -> int:
+    """Threads the BLAS may use now: the smallest thread count of the loaded BLAS
+    libraries (a ``blas_threads`` limit lowers it), at least 1."""
+    n = [lc.num_threads for lc in _controller().lib_controllers if lc.user_api == "blas"]
+    return max(1, min(n)) if n else 1
+
+
+def thread_map(fn: Callable[[T], R], blocks: Sequence[T], width: int | None = None, *,
+               elems: int | None = None) -> list[R]:
+    """``[fn(b) for b in blocks]``, on ``width`` threads (default :func:`blas_width`), each
+    block with one BLAS thread. ``fn`` must only read shared inputs and write its own
+    block's part of an output (numpy releases the GIL in its loops and in BLAS/LAPACK);
+    an exception of a block is raised here, after the blocks already started end.
+    ``elems``: the elements the blocks touch together; below :data:`THREAD_MIN_ELEMS`,
+    one thread."""
+    if elems is not None and elems < THREAD_MIN_ELEMS:
+        width = 1
+    width = blas_width() if width is None else max(1, int(width))
+    with blas_threads(1):
+        if width == 1 or len(blocks) <= 1:
+            return [fn(b) for b in blocks]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(width, len(blocks))) as ex:
+            return list(ex.map(fn, blocks))

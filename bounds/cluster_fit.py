@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blas import blas_threads
+from ._blas import thread_map
 from ._validate import as_float_array, as_index_array, check_positive_int, fmt_list
 from .clusters import ClusterStats
 from .distances import _AT0, _group_starts, sqdist, unit_exponent
@@ -46,18 +46,24 @@ def _assign(Z: np.ndarray, e: int, task: np.ndarray, mu: np.ndarray, ct: np.ndar
             ) -> np.ndarray:
     """Each point's nearest own centroid (ties: the lexicographically smallest one)."""
     assign = np.empty(Z.shape[0], dtype=np.int64)
-    with blas_threads(1):  # many small products: one BLAS thread
-        for t in np.unique(task):  # loop over tasks only: O(n_t K_t d) each
-            pts = np.flatnonzero(task == t)
-            own = np.flatnonzero(ct == t)
-            # canonical tie-break: lexicographically smallest centroid (permutation-invariant)
-            own = own[np.lexsort(mu[own].T[::-1])]
-            # any own centroid gives valid bounds (§3.1), so large problems may use BLAS
-            direct = pts.size * own.size * Z.shape[1] <= (1 << 20)
-            Zt = Z[pts]
-            if e:
-                np.ldexp(Zt, -e, out=Zt)
-            assign[pts] = own[np.argmin(sqdist(Zt, mu[own], direct=direct), axis=1)]
+    order = np.argsort(task, kind="stable")
+    tasks, starts, sizes = np.unique(task[order], return_index=True, return_counts=True)
+
+    def one_task(i: int) -> None:  # O(n_t K_t d); the tasks write disjoint points
+        t = tasks[i]
+        pts = order[starts[i] : starts[i] + sizes[i]]
+        own = np.flatnonzero(ct == t)
+        # canonical tie-break: lexicographically smallest centroid (permutation-invariant)
+        own = own[np.lexsort(mu[own].T[::-1])]
+        # any own centroid gives valid bounds (§3.1), so large problems may use BLAS
+        direct = pts.size * own.size * Z.shape[1] <= (1 << 20)
+        Zt = Z[pts]
+        if e:
+            np.ldexp(Zt, -e, out=Zt)
+        assign[pts] = own[np.argmin(sqdist(Zt, mu[own], direct=direct), axis=1)]
+
+    # one BLAS thread per task: small products
+    thread_map(one_task, range(tasks.size), elems=Z.size)
     return assign
 
 
@@ -97,16 +103,23 @@ def _cluster_stats_unit(Z: np.ndarray, e: int, task: object, mu: np.ndarray,
         X -= mu[c]
         return X
 
-    for c in np.flatnonzero(counts).tolist():  # one cluster at a time (module docstring)
-        X = about_centroid(c)
-        r2c = np.einsum("ij,ij->i", X, X)
-        r2[rows(c)] = r2c
-        max_radius[c] = np.sqrt(np.maximum.reduce(r2c))
-        offset[c] = np.add.reduceat(X, _AT0, axis=0)[0] / counts[c]
-        X -= offset[c]
-        np.square(X, out=X)
-        # diag(Sigma_c): the per-coordinate variance (the predictions' residual below)
-        diag[c] = np.add.reduceat(X, _AT0, axis=0)[0] / counts[c]
+    def first_pass(cs: list[int]) -> None:
+        """Radii, offsets and per-coordinate variances of clusters ``cs`` (their own rows)."""
+        for c in cs:
+            X = about_centroid(c)
+            r2c = np.einsum("ij,ij->i", X, X)
+            r2[rows(c)] = r2c
+            max_radius[c] = np.sqrt(np.maximum.reduce(r2c))
+            offset[c] = np.add.reduceat(X, _AT0, axis=0)[0] / counts[c]
+            X -= offset[c]
+            np.square(X, out=X)
+            # diag(Sigma_c): the per-coordinate variance (the predictions' residual below)
+            diag[c] = np.add.reduceat(X, _AT0, axis=0)[0] / counts[c]
+
+    # one cluster at a time (module docstring), blocks of clusters on threads
+    nonempty = np.flatnonzero(counts).tolist()
+    thread_map(first_pass, [nonempty[i : i + 32] for i in range(0, len(nonempty), 32)],
+               elems=Z.size)
 
     def centred(c: int) -> np.ndarray:
         """Cluster c's points less their mean (the same operations, so the same bits)."""
@@ -119,7 +132,14 @@ def _cluster_stats_unit(Z: np.ndarray, e: int, task: object, mu: np.ndarray,
     weight = np.where(weight_den > 0, counts / np.maximum(weight_den, 1), 0.0)
     msr = np.bincount(assign, weights=r2, minlength=C) / np.maximum(counts, 1)
     # diag(Sigma_c) - diag(U L U'): per-coordinate variance the sketch misses (predictions)
-    resid_diag = np.maximum(diag - np.einsum("cdq,cq->cd", U * U, L), 0.0)
+    resid_diag = np.empty((C, d))
+
+    def residual(c0: int) -> None:  # blocks of clusters: no (C, d, q) temporary
+        b = slice(c0, c0 + 32)
+        np.maximum(diag[b] - np.einsum("cdq,cq->cd", U[b] * U[b], L[b]), 0.0,
+                   out=resid_diag[b])
+
+    thread_map(residual, range(0, C, 32), elems=U.size)
     return ClusterStats(
         task=ct, centroid=mu.copy(), count=counts.astype(np.int64), weight=weight, msr=msr,
         max_radius=max_radius, offset=offset, eigvecs=U, eigvals=L, resid=R,

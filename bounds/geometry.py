@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blas import thread_map
 from ._validate import fmt_list
 from .clusters import ClusterStats
 from .distances import _CHUNK_ELEMS, _DIRECT_LIMIT
 from .forms import FUNCS, TAIL_GUARD
 
 __all__ = []
+
+#: elements of one block's projections in the directional tails (2 MiB: a core's cache)
+_BLOCK_ELEMS = 1 << 18
 
 
 def _cluster_geometry(cs: ClusterStats) -> dict[str, np.ndarray]:
@@ -27,18 +31,25 @@ def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndar
     """p[c, nu]: directional Cantelli tail of cluster c towards foreign centroid nu (§3.4).
 
     v = u' Sigma_c u is replaced by its sketch upper bound u'ULU'u + resid ||(I-UU')u||^2
-    (§3.5); p = 1 for coincident centroids; 0 for non-foreign nu.
+    (§3.5); p = 1 for coincident centroids; 0 for non-foreign nu. Computed in blocks of
+    clusters whose projections fit in a core's cache (the same operations for every block
+    size, so the same bits), on the threads :func:`bounds._blas.thread_map` gives.
     """
     D2, foreign = geom["D2"], geom["foreign"]
     C, d = cs.centroid.shape
     mu = cs.centroid
     mu0 = mu - mu.mean(axis=0)
+    mu0T = np.ascontiguousarray(mu0.T)  # (d, C): the same bits as the view, faster
     U, L, R, b = cs.eigvecs, cs.eigvals, cs.resid, cs.offset
     q = L.shape[1]
-    p = np.zeros((C, C))
+    p = np.empty((C, C))
     direct = C * C * max(d, q) <= _DIRECT_LIMIT
-    step = max(1, _CHUNK_ELEMS // max(1, C * max(q, 1)))
-    for c0 in range(0, C, step):
+    if direct:
+        step = max(1, _CHUNK_ELEMS // max(1, C * max(q, 1)))
+    else:  # a block's (nb, q, C) projections ~2 MiB; at least 64 rows for the product
+        step = max(-(-64 // max(q, 1)), _BLOCK_ELEMS // max(1, C * max(q, 1)))
+
+    def block(c0: int) -> None:
         sl = slice(c0, min(C, c0 + step))
         if direct:
             diff = mu[None, :, :] - mu[sl, None, :]  # (b, C, d): nu - mu_c exactly
@@ -47,10 +58,9 @@ def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndar
         else:
             Ub = U[sl]
             nb = Ub.shape[0]
-            proj = (np.transpose(Ub, (0, 2, 1)).reshape(nb * q, d) @ mu0.T).reshape(nb, q, C)
-            # in place (the block is the largest array of the check): the same operations
+            proj = (np.transpose(Ub, (0, 2, 1)).reshape(nb * q, d) @ mu0T).reshape(nb, q, C)
             proj -= np.einsum("bdq,bd->bq", Ub, mu0[sl])[:, :, None]
-            mproj = b[sl] @ mu0.T - np.einsum("bd,bd->b", b[sl], mu0[sl])[:, None]
+            mproj = b[sl] @ mu0T - np.einsum("bd,bd->b", b[sl], mu0[sl])[:, None]
         d2 = D2[sl]
         with np.errstate(divide="ignore", invalid="ignore"):
             D = np.sqrt(d2)
@@ -74,6 +84,6 @@ def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndar
         pc = FUNCS["cantelli"](np.where(d2 > 0, v, 1.0), np.where(d2 > 0, a, 0.0))
         pc = np.where(d2 > 0, pc, 1.0)
         p[sl] = np.where(foreign[sl], pc, 0.0)
+
+    thread_map(block, range(0, C, step), elems=C * C * max(q, 1))
     return p
-
-

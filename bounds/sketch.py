@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._blas import blas_threads
+from ._blas import thread_map
 from .distances import _CHUNK_ELEMS
 
 __all__: list[str] = []
@@ -46,10 +46,7 @@ def cov_sketch_of(
     is <= q), raised if needed to cover eigen-directions dropped for numerical rank
     deficiency, so ``u' S u <= u' U L U' u + resid ||(I - UU') u||^2`` for every u.
     """
-    # many small per-cluster products: BLAS threading only adds contention here (and one
-    # thread in scipy's BLAS too: the same bits on every call, bounds/_blas.py)
-    with blas_threads(1):
-        return _cov_sketch_impl(points, np.asarray(counts), d, q)
+    return _cov_sketch_impl(points, np.asarray(counts), d, q)
 
 
 def _cov_sketch_impl(
@@ -64,6 +61,7 @@ def _cov_sketch_impl(
     L = np.zeros((C, qq))
     R = np.zeros(C)
     order = np.argsort(counts, kind="stable")
+    chunks = []  # clusters of similar size, padded to the largest of each
     i = 0
     while i < C:
         nmax = max(int(counts[order[i]]), 1)
@@ -72,6 +70,11 @@ def _cov_sketch_impl(
         # extend the chunk only while the padding stays tight
         idx = order[i : i + b]
         idx = idx[counts[idx] <= 2 * max(int(counts[idx[0]]), 1) + 8] if idx.size > 1 else idx
+        chunks.append(idx)
+        i += idx.size
+
+    def chunk(idx: np.ndarray) -> None:
+        """The sketches of clusters ``idx`` (their own rows of U, L, R)."""
         nc = np.maximum(counts[idx], 1).astype(np.float64)
         nmax = max(int(counts[idx].max()), 1)
         if exact or nmax > d:
@@ -109,20 +112,22 @@ def _cov_sketch_impl(
             tol = wmax * nmax * np.finfo(np.float64).eps * 64
             good = w > tol
             lam = np.clip(w, 0.0, None) / nc[:, None]
-            V = np.ascontiguousarray(V)
-            vec = np.empty((idx.size, d, V.shape[2]))
-            for j, c in enumerate(idx.tolist()):
-                _pad_into(buf, bufT, points(c))
-                np.matmul(bufT, V[j], out=vec[j])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                vec /= np.sqrt(np.where(good, w, 1.0))[:, None]
-            vec = np.where(good[:, None, :], vec, 0.0)
             k = min(qq, w.shape[1])
-            U[idx, :, :k] = vec[:, :, :k]
+            V = np.ascontiguousarray(V[:, :, :k])  # the kept eigenvectors only
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = np.sqrt(np.where(good[:, :k], w[:, :k], 1.0))
+            for j, c in enumerate(idx.tolist()):  # U_c = X' V / sqrt(w), in place
+                _pad_into(buf, bufT, points(c))
+                Uc = U[c, :, :k]
+                np.matmul(bufT, V[j], out=Uc)
+                np.divide(Uc, scale[j], out=Uc)
+                Uc[:, ~good[j, :k]] = 0.0
             L[idx, :k] = np.where(good[:, :k], lam[:, :k], 0.0)
             rest = lam[:, k:].max(axis=1) if w.shape[1] > k else np.zeros(idx.size)
             dropped = np.where(~good[:, :k], lam[:, :k], 0.0).max(axis=1)
             R[idx] = np.maximum(rest, dropped)
-        i += idx.size
+
+    # largest first (balance); one BLAS thread each
+    thread_map(chunk, chunks[::-1], elems=int(counts.sum()) * d)
     return U, L, R
 

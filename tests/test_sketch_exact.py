@@ -38,7 +38,8 @@ def _gram_reference(Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, idx:
 def _reference_sketch(Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, q: int
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The earlier Gram branch (clusters of at most d points, one chunk), verbatim but for
-    the chunking: every cluster, sorted by size, in chunks of equal padded width."""
+    the chunking (every cluster, sorted by size, in chunks of equal padded width) and the
+    eigenvectors' images, formed for the kept q only (as the sketch now does)."""
     import scipy.linalg
 
     C, d = counts.shape[0], Xs.shape[1]
@@ -67,11 +68,11 @@ def _reference_sketch(Xs: np.ndarray, starts: np.ndarray, counts: np.ndarray, q:
         tol = np.maximum(w[:, :1], 0.0) * nmax * np.finfo(np.float64).eps * 64
         good = w > tol
         lam = np.clip(w, 0.0, None) / nc[:, None]
+        k = min(q, w.shape[1])  # the images of the kept eigenvectors only
         with np.errstate(divide="ignore", invalid="ignore"):
-            vec = (Pt @ np.ascontiguousarray(V)) / np.sqrt(np.where(good, w, 1.0))[:, None]
-        vec = np.where(good[:, None, :], vec, 0.0)
-        k = min(q, w.shape[1])
-        U[idx, :, :k] = vec[:, :, :k]
+            vec = (Pt @ np.ascontiguousarray(V[:, :, :k])) / np.sqrt(
+                np.where(good[:, :k], w[:, :k], 1.0))[:, None]
+        U[idx, :, :k] = np.where(good[:, None, :k], vec, 0.0)
         L[idx, :k] = np.where(good[:, :k], lam[:, :k], 0.0)
         rest = lam[:, k:].max(axis=1) if w.shape[1] > k else np.zeros(idx.size)
         R[idx] = np.maximum(rest, np.where(~good[:, :k], lam[:, :k], 0.0).max(axis=1))
