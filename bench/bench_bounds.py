@@ -18,6 +18,7 @@ import numpy as np
 from _problem import problem_parser
 
 import bounds
+from bounds._blas import blas_width
 
 
 def make_problem(m: int, K: int, d: int, n: int, n_cal: int, seed: int) -> dict:
@@ -95,7 +96,8 @@ def main() -> None:
 
     emp, emp_all = bounds.empirical_error(S, prob["y"])
     print(f"problem: m={a.m} tasks x K={a.K} clusters, d={a.d}, q={a.q}, n={a.n} eval, "
-          f"{a.n_cal} calibration samples")
+          f"{a.n_cal} calibration samples; threads (the BLAS's, for the library's blocks "
+          f"and for the matmul): {blas_width()}")
     print(f"empirical retrieval error (overall): {emp_all:.4f}")
     print(f"{'bound':22s} {'overall':>9s} {'max_t':>9s} {'time [s]':>9s}")
     for name, r in results.items():

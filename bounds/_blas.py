@@ -8,10 +8,16 @@ scipy's BLAS is therefore loaded first, so that a computation gives the same bit
 first call as on any later one.
 
 :func:`thread_map` runs independent blocks of a computation on as many threads as the BLAS
-may use here (:func:`blas_width`: the cores, or what a limit allows; one in each worker of
-``python -m bounds.check --jobs N``), each block with one BLAS thread. A block computes the
-same operations on whichever thread runs it, so the result does not depend on the
-number of threads (docs/theory.md §14.8).
+may use here (:func:`blas_width`: the cores, or what a limit allows; ``cores // N`` in each
+worker of ``python -m bounds.check --jobs N``, so one at the default N = cores), each block
+with one BLAS thread and the caller's numpy error state. The blocks are fixed by the
+problem, not by the thread count, and a block computes the same operations on whichever
+thread runs it, so the result does not depend on the number of threads (OpenBLAS's own
+results can: it picks other kernels for small products when it has one thread;
+docs/theory.md §14.8).
+
+The limits are process-wide (threadpoolctl): :func:`thread_map` and :func:`blas_threads`
+are meant to be entered from one thread at a time, as the package does.
 """
 
 from __future__ import annotations
@@ -76,5 +82,13 @@ def thread_map(fn: Callable[[T], R], blocks: Sequence[T], width: int | None = No
             return [fn(b) for b in blocks]
         from concurrent.futures import ThreadPoolExecutor
 
+        import numpy as np
+
+        err = np.geterr()  # numpy's error state is per thread: the caller's, in every block
+
+        def block(b: T) -> R:
+            with np.errstate(**err):
+                return fn(b)
+
         with ThreadPoolExecutor(min(width, len(blocks))) as ex:
-            return list(ex.map(fn, blocks))
+            return list(ex.map(block, blocks))

@@ -20,6 +20,9 @@ from .sketch import cov_sketch_of
 
 __all__ = ["cluster_stats"]
 
+#: clusters per block of the per-cluster passes (blocks run on threads, bounds/_blas.py)
+_CLUSTER_BLOCK = 32
+
 
 def cluster_stats(Z: object, task: object, centroids: object, centroid_task: object, *,
                   sketch_rank: int | None = None) -> ClusterStats:
@@ -118,7 +121,8 @@ def _cluster_stats_unit(Z: np.ndarray, e: int, task: object, mu: np.ndarray,
 
     # one cluster at a time (module docstring), blocks of clusters on threads
     nonempty = np.flatnonzero(counts).tolist()
-    thread_map(first_pass, [nonempty[i : i + 32] for i in range(0, len(nonempty), 32)],
+    cb = _CLUSTER_BLOCK
+    thread_map(first_pass, [nonempty[i : i + cb] for i in range(0, len(nonempty), cb)],
                elems=Z.size)
 
     def centred(c: int) -> np.ndarray:
@@ -135,11 +139,11 @@ def _cluster_stats_unit(Z: np.ndarray, e: int, task: object, mu: np.ndarray,
     resid_diag = np.empty((C, d))
 
     def residual(c0: int) -> None:  # blocks of clusters: no (C, d, q) temporary
-        b = slice(c0, c0 + 32)
+        b = slice(c0, c0 + _CLUSTER_BLOCK)
         np.maximum(diag[b] - np.einsum("cdq,cq->cd", U[b] * U[b], L[b]), 0.0,
                    out=resid_diag[b])
 
-    thread_map(residual, range(0, C, 32), elems=U.size)
+    thread_map(residual, range(0, C, _CLUSTER_BLOCK), elems=U.size)
     return ClusterStats(
         task=ct, centroid=mu.copy(), count=counts.astype(np.int64), weight=weight, msr=msr,
         max_radius=max_radius, offset=offset, eigvecs=U, eigvals=L, resid=R,

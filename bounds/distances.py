@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blas import thread_map
 from ._validate import as_float_array, as_index_array, check_positive_int, fmt_list
 
 __all__ = ["unit_exponent", "sqdist", "nearest_centroid_scores"]
 
 _DIRECT_LIMIT = 1 << 22  # elements of a broadcast difference tensor before switching to BLAS
 _CHUNK_ELEMS = 1 << 23
+#: elements of one block of rows of a BLAS distance matrix (threads; 8 MiB) and its
+#: fewest rows
+_BLOCK_ELEMS, _ROWS_MIN = 1 << 20, 64
 
 
 # ------------------------------------------------------------------ scale normalisation
@@ -66,8 +70,11 @@ def sqdist(A: np.ndarray, B: np.ndarray, *, direct: bool | None = None) -> np.nd
     B0 = B - center
     nA = np.einsum("ij,ij->i", A0, A0)
     nB = np.einsum("ij,ij->i", B0, B0)
-    step = max(1, _CHUNK_ELEMS // max(1, nb_))
-    for i0 in range(0, na_, step):
+    step = max(_ROWS_MIN, _BLOCK_ELEMS // max(1, nb_))
+
+    def rows(i0: int) -> None:
+        """Rows i0 .. i0 + step (a product of fixed shape on one BLAS thread: the same
+        bits on any number of threads; OpenBLAS's bits can depend on its thread count)."""
         blk = A0[i0 : i0 + step] @ B0.T
         blk *= -2.0
         blk += nA[i0 : i0 + step, None]
@@ -82,6 +89,8 @@ def sqdist(A: np.ndarray, B: np.ndarray, *, direct: bool | None = None) -> np.nd
             diff = A[i0 + a_i] - B[b_j]
             blk[a_i, b_j] = np.einsum("ij,ij->i", diff, diff)
         out[i0 : i0 + step] = blk
+
+    thread_map(rows, range(0, na_, step), elems=na_ * nb_ + (na_ + nb_) * d)
     return out
 
 

@@ -32,14 +32,14 @@ def _directional_tails(cs: ClusterStats, geom: dict[str, np.ndarray]) -> np.ndar
 
     v = u' Sigma_c u is replaced by its sketch upper bound u'ULU'u + resid ||(I-UU')u||^2
     (§3.5); p = 1 for coincident centroids; 0 for non-foreign nu. Computed in blocks of
-    clusters whose projections fit in a core's cache (the same operations for every block
-    size, so the same bits), on the threads :func:`bounds._blas.thread_map` gives.
+    clusters whose projections fit in a core's cache, fixed by (C, q), on the threads
+    :func:`bounds._blas.thread_map` gives: the same bits on any number of threads.
     """
     D2, foreign = geom["D2"], geom["foreign"]
     C, d = cs.centroid.shape
     mu = cs.centroid
     mu0 = mu - mu.mean(axis=0)
-    mu0T = np.ascontiguousarray(mu0.T)  # (d, C): the same bits as the view, faster
+    mu0T = np.ascontiguousarray(mu0.T)  # (d, C), contiguous: the faster product
     U, L, R, b = cs.eigvecs, cs.eigvals, cs.resid, cs.offset
     q = L.shape[1]
     p = np.empty((C, C))

@@ -46,13 +46,9 @@ def cov_sketch_of(
     is <= q), raised if needed to cover eigen-directions dropped for numerical rank
     deficiency, so ``u' S u <= u' U L U' u + resid ||(I - UU') u||^2`` for every u.
     """
-    return _cov_sketch_impl(points, np.asarray(counts), d, q)
-
-
-def _cov_sketch_impl(
-    points: Callable[[int], np.ndarray], counts: np.ndarray, d: int, q: int | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import scipy.linalg
+
+    counts = np.asarray(counts)
 
     C = counts.shape[0]
     exact = q is None or q >= d
@@ -127,7 +123,7 @@ def _cov_sketch_impl(
             dropped = np.where(~good[:, :k], lam[:, :k], 0.0).max(axis=1)
             R[idx] = np.maximum(rest, dropped)
 
-    # largest first (balance); one BLAS thread each
-    thread_map(chunk, chunks[::-1], elems=int(counts.sum()) * d)
+    # largest first (balance); one BLAS thread each; the covariance path costs d^2 more
+    thread_map(chunk, chunks[::-1], elems=int(counts.sum()) * d + int((counts > d).sum()) * d * d)
     return U, L, R
 

@@ -6,9 +6,12 @@ plot) that read the loaded run and nothing else. :func:`run_items` evaluates the
 process (``jobs = 1``) or in ``jobs`` forked worker processes that inherit the run from
 :data:`STATE`; every item is the same deterministic function either way, and the results
 are assembled in one fixed order, so the output does not depend on ``jobs``
-(``tests/test_check_speed_equivalence.py``). Workers use one BLAS thread each (numpy's
-results do not depend on the thread count of its BLAS, which only splits independent
-output blocks).
+(``tests/test_check_speed_equivalence.py``). Workers use ``cores // jobs`` BLAS threads
+each. OpenBLAS's bits can depend on its thread count (it picks other kernels for small
+products on one thread), so the products whose bits reach the output run on one BLAS
+thread whatever the count: the distance matrices and directional tails in blocks of
+fixed shape (``bounds._blas.thread_map``); the SDPs, the Gaussian bound, the predictions
+and the diagnostics inside ``blas_threads(1)``.
 
 An item that raises returns its exception (:class:`Failed`); the caller re-raises it where
 the sequential checker would have met it, so the first error reported is the same too.
