@@ -13,11 +13,12 @@ worker of ``python -m bounds.check --jobs N``, so one at the default N = cores),
 with one BLAS thread and the caller's numpy error state. The blocks are fixed by the
 problem, not by the thread count, and a block computes the same operations on whichever
 thread runs it, so the result does not depend on the number of threads (OpenBLAS's own
-results can: it picks other kernels for small products when it has one thread;
-docs/theory.md §14.8).
+results can, wherever it splits a product among threads; docs/theory.md §14.8).
 
-The limits are process-wide (threadpoolctl): :func:`thread_map` and :func:`blas_threads`
-are meant to be entered from one thread at a time, as the package does.
+The limits are process-wide (threadpoolctl): the package's entry points are not meant to
+be called from several user threads at once (their limits would interleave; the package's
+own nested use, a block entering a one-thread limit inside a one-thread limit, is
+harmless).
 """
 
 from __future__ import annotations
@@ -84,10 +85,11 @@ def thread_map(fn: Callable[[T], R], blocks: Sequence[T], width: int | None = No
 
         import numpy as np
 
-        err = np.geterr()  # numpy's error state is per thread: the caller's, in every block
+        # numpy's error state (and its callback) is per thread: the caller's, in every block
+        err, call = np.geterr(), np.geterrcall()
 
         def block(b: T) -> R:
-            with np.errstate(**err):
+            with np.errstate(call=call, **err):
                 return fn(b)
 
         with ThreadPoolExecutor(min(width, len(blocks))) as ex:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blas import blas_threads
 from ._validate import check_positive_int
 from .base import Bound, BoundInputs
 from .distances import _CHUNK_ELEMS, sqdist
@@ -180,9 +179,7 @@ class GaussianChernoffBound(Bound):
         self.prune_tol = float(prune_tol)
 
     def _per_task(self, inputs: BoundInputs) -> tuple[np.ndarray, dict]:
-        with blas_threads(1):  # factorisations of full covariances: the same bits anywhere
-            res = pairwise_chernoff(inputs.mixtures, n_iter=self.n_iter,
-                                    prune_tol=self.prune_tol)
+        res = pairwise_chernoff(inputs.mixtures, n_iter=self.n_iter, prune_tol=self.prune_tol)
         per = np.minimum(1.0, res["pairwise"].sum(axis=1))
         return per, dict(res)
 

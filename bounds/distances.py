@@ -70,11 +70,12 @@ def sqdist(A: np.ndarray, B: np.ndarray, *, direct: bool | None = None) -> np.nd
     B0 = B - center
     nA = np.einsum("ij,ij->i", A0, A0)
     nB = np.einsum("ij,ij->i", B0, B0)
-    step = max(_ROWS_MIN, _BLOCK_ELEMS // max(1, nb_))
+    # ~_BLOCK_ELEMS entries, at least _ROWS_MIN rows unless that passes _CHUNK_ELEMS
+    step = max(1, min(max(_ROWS_MIN, _BLOCK_ELEMS // max(1, nb_)), _CHUNK_ELEMS // max(1, nb_)))
 
     def rows(i0: int) -> None:
         """Rows i0 .. i0 + step (a product of fixed shape on one BLAS thread: the same
-        bits on any number of threads; OpenBLAS's bits can depend on its thread count)."""
+        bits on any number of threads; OpenBLAS's bits depend on its own thread count)."""
         blk = A0[i0 : i0 + step] @ B0.T
         blk *= -2.0
         blk += nA[i0 : i0 + step, None]

@@ -48,7 +48,8 @@ def test_thread_map_order_errors_and_width() -> None:
 
 
 def test_blocks_keep_the_callers_error_state() -> None:
-    """numpy's error state is per thread: every block runs under the caller's."""
+    """numpy's error state is per thread: every block runs under the caller's, its
+    callback included."""
     tiny = np.full(4, 1e-300)
 
     def under(b: int) -> float:
@@ -60,6 +61,10 @@ def test_blocks_keep_the_callers_error_state() -> None:
                 thread_map(under, list(range(6)), width)
         with np.errstate(under="ignore"):
             assert thread_map(under, list(range(6)), width) == [0.0] * 6
+        seen: list[str] = []
+        with np.errstate(under="call", call=lambda kind, flag, seen=seen: seen.append(kind)):
+            thread_map(under, list(range(6)), width)
+        assert seen and set(seen) == {"underflow"}
 
 
 def _problem(seed: int, C: int, d: int, n: int, scale_exp: int) -> tuple:
@@ -126,17 +131,20 @@ def test_threads_interleaved_often() -> None:
         sys.setswitchinterval(old)
 
 
-@pytest.mark.parametrize("shape", [(1500, 700, 2), (700, 700, 10), (300, 90, 64)])
+@pytest.mark.parametrize("shape", [(1500, 700, 2), (700, 700, 10), (300, 90, 64),
+                                   (2000, 600, 32), (900, 900, 130)])
 def test_distances_same_bits_whatever_blas_threads(shape: tuple[int, int, int]) -> None:
-    """sqdist's BLAS path at OpenBLAS's default thread count and at one thread: the same
-    bits (shapes where OpenBLAS's own product differs between the two)."""
+    """sqdist's BLAS path with two BLAS threads (raised explicitly: a runner's default may
+    be one) and with one: the same bits (shapes where OpenBLAS's own product differed
+    between the two, on one CPU kernel or another)."""
     na, nb, d = shape
     rng = np.random.default_rng(na + d)
     A, B = rng.normal(size=(na, d)), rng.normal(size=(nb, d))
-    got = bounds.sqdist(A, B, direct=False)
+    with blas_threads(2):
+        two = bounds.sqdist(A, B, direct=False)
     with blas_threads(1):
         one = bounds.sqdist(A, B, direct=False)
-    np.testing.assert_array_equal(got, one)
+    np.testing.assert_array_equal(two, one)
 
 
 def test_tails_blocks_do_not_change_bits(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,11 +7,11 @@ process (``jobs = 1``) or in ``jobs`` forked worker processes that inherit the r
 :data:`STATE`; every item is the same deterministic function either way, and the results
 are assembled in one fixed order, so the output does not depend on ``jobs``
 (``tests/test_check_speed_equivalence.py``). Workers use ``cores // jobs`` BLAS threads
-each. OpenBLAS's bits can depend on its thread count (it picks other kernels for small
-products on one thread), so the products whose bits reach the output run on one BLAS
+each. OpenBLAS's bits can depend on its thread count (wherever it splits a product among
+threads; docs/theory.md §14.8), so the products whose bits reach the output run on one BLAS
 thread whatever the count: the distance matrices and directional tails in blocks of
 fixed shape (``bounds._blas.thread_map``); the SDPs, the Gaussian bound, the predictions
-and the diagnostics inside ``blas_threads(1)``.
+and the diagnostics on one BLAS thread (``blas_threads(1)``, :func:`one_blas_thread`).
 
 An item that raises returns its exception (:class:`Failed`); the caller re-raises it where
 the sequential checker would have met it, so the first error reported is the same too.
@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["STATE", "Failed", "cores", "default_jobs", "keep_freed_memory",
+__all__ = ["STATE", "Failed", "cores", "default_jobs", "keep_freed_memory", "one_blas_thread",
            "raise_open_files_limit", "set_default_jobs", "run_items", "value"]
 
 #: what the items read (the run, plans of the moment SDPs); inherited by forked workers
@@ -114,6 +114,21 @@ def value(res: Any) -> Any:
     return res
 
 
+def one_blas_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An item that runs under a one-thread BLAS limit wherever it runs (its products'
+    bits would otherwise depend on the BLAS thread count, hence on ``--jobs``)."""
+    import functools
+
+    @functools.wraps(fn)
+    def item(*args: Any) -> Any:
+        from .._blas import blas_threads
+
+        with blas_threads(1):
+            return fn(*args)
+
+    return item
+
+
 def _call(fn: Callable[..., Any], args: tuple) -> Any:
     try:
         return fn(*args)
@@ -148,12 +163,13 @@ def run_items(items: dict[Hashable, tuple[Callable[..., Any], tuple]], jobs: int
         return out
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from .._blas import load_blas
+    from .._blas import blas_width, load_blas
 
     load_blas()  # here, once: the forked workers inherit it (and limit it, _init_worker)
 
     order = sorted(items, key=lambda k: -(cost or {}).get(k, 0.0))
-    threads = max(1, cores() // jobs)
+    # the cores shared out, never above what the BLAS may use here (OPENBLAS_NUM_THREADS)
+    threads = max(1, min(cores() // jobs, blas_width()))
     keys: list[Hashable] = list(items)
     res: dict[Hashable, Any] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
