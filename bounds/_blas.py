@@ -23,11 +23,16 @@ harmless).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["THREAD_MIN_ELEMS", "blas_threads", "blas_width", "load_blas", "thread_map"]
+import numpy as np
+
+__all__ = ["THREAD_MIN_ELEMS", "blas_threads", "blas_width", "block_width", "load_blas",
+           "thread_map", "threads_only_in_blocks"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -67,23 +72,47 @@ def blas_width() -> int:
     return max(1, min(n)) if n else 1
 
 
+#: the width :func:`threads_only_in_blocks` sets (None: :func:`blas_width`); a context
+#: variable, so the pool's own threads (a block calling thread_map) see None: one thread
+_WIDTH: contextvars.ContextVar[int | None] = contextvars.ContextVar("bounds_width",
+                                                                   default=None)
+
+
+@contextlib.contextmanager
+def threads_only_in_blocks(width: int) -> Iterator[None]:
+    """Within: every BLAS on one thread, and :func:`thread_map` on ``width`` threads. A
+    caller whose output must not depend on its thread count enters it (the checker, for
+    every item, in-process and in each worker): the only parallelism left is that of
+    blocks of fixed shape, whose bits do not depend on ``width``."""
+    token = _WIDTH.set(max(1, int(width)))
+    try:
+        with blas_threads(1):
+            yield
+    finally:
+        _WIDTH.reset(token)
+
+
+def block_width() -> int:
+    """Threads :func:`thread_map` uses by default here: the width
+    :func:`threads_only_in_blocks` set, else :func:`blas_width`."""
+    return _WIDTH.get() or blas_width()
+
+
 def thread_map(fn: Callable[[T], R], blocks: Sequence[T], width: int | None = None, *,
                elems: int | None = None) -> list[R]:
-    """``[fn(b) for b in blocks]``, on ``width`` threads (default :func:`blas_width`), each
-    block with one BLAS thread. ``fn`` must only read shared inputs and write its own
+    """``[fn(b) for b in blocks]``, on ``width`` threads (default :func:`block_width`),
+    each block with one BLAS thread. ``fn`` must only read shared inputs and write its own
     block's part of an output (numpy releases the GIL in its loops and in BLAS/LAPACK);
     an exception of a block is raised here, after the blocks already started end.
     ``elems``: the elements the blocks touch together; below :data:`THREAD_MIN_ELEMS`,
     one thread."""
     if elems is not None and elems < THREAD_MIN_ELEMS:
         width = 1
-    width = blas_width() if width is None else max(1, int(width))
+    width = max(1, int(block_width() if width is None else width))
     with blas_threads(1):
         if width == 1 or len(blocks) <= 1:
             return [fn(b) for b in blocks]
-        from concurrent.futures import ThreadPoolExecutor
-
-        import numpy as np
+        from concurrent.futures import ThreadPoolExecutor  # lazily: a cheap `import bounds`
 
         # numpy's error state (and its callback) is per thread: the caller's, in every block
         err, call = np.geterr(), np.geterrcall()

@@ -18,15 +18,6 @@ from .distances import _CHUNK_ELEMS
 __all__: list[str] = []
 
 
-def _padded(points: Callable[[int], np.ndarray], counts: np.ndarray, idx: np.ndarray,
-            nmax: int, d: int) -> np.ndarray:
-    """The points of clusters ``idx``, each padded with zero rows to ``nmax`` rows."""
-    P = np.zeros((idx.size, nmax, d))
-    for j, c in enumerate(idx.tolist()):
-        P[j, : counts[c]] = points(c)
-    return P
-
-
 def _pad_into(buf: np.ndarray, bufT: np.ndarray, X: np.ndarray) -> None:
     """``buf`` = X padded with zero rows, ``bufT`` = its transpose (both contiguous)."""
     n = X.shape[0]
@@ -73,10 +64,15 @@ def cov_sketch_of(
         """The sketches of clusters ``idx`` (their own rows of U, L, R)."""
         nc = np.maximum(counts[idx], 1).astype(np.float64)
         nmax = max(int(counts[idx].max()), 1)
+        buf, bufT = np.zeros((nmax, d)), np.empty((d, nmax))
         if exact or nmax > d:
-            P = _padded(points, counts, idx, nmax, d)
-            Pt = np.ascontiguousarray(np.transpose(P, (0, 2, 1)))
-            Sig = (Pt @ P) / nc[:, None, None]
+            # one cluster at a time in the reused padded buffer (the Gram branch below):
+            # the products of a (b, nmax, d) padded batch, without it
+            Sig = np.empty((idx.size, d, d))
+            for j, c in enumerate(idx.tolist()):
+                _pad_into(buf, bufT, points(c))
+                np.matmul(bufT, buf, out=Sig[j])
+            Sig /= nc[:, None, None]
             w, V = np.linalg.eigh(Sig)
             w = np.clip(w[:, ::-1], 0.0, None)
             V = V[:, :, ::-1]
@@ -87,7 +83,6 @@ def cov_sketch_of(
             # one cluster at a time, its points padded with zero rows to nmax in a reused
             # buffer: the same products as a (b, nmax, d) padded copy of all of them, without
             # its fresh memory (issue #21); gemm on these shapes, not syrk
-            buf, bufT = np.zeros((nmax, d)), np.empty((d, nmax))
             G = np.empty((idx.size, nmax, nmax))
             for j, c in enumerate(idx.tolist()):
                 _pad_into(buf, bufT, points(c))

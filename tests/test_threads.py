@@ -19,7 +19,13 @@ import bounds.cluster_fit as cluster_fit
 import bounds.distances as distances
 import bounds.geometry as geometry
 import bounds.sketch as sketch
-from bounds._blas import blas_threads, blas_width, thread_map
+from bounds._blas import (
+    blas_threads,
+    blas_width,
+    block_width,
+    thread_map,
+    threads_only_in_blocks,
+)
 
 
 def _at_width(monkeypatch: pytest.MonkeyPatch, width: int) -> None:
@@ -44,7 +50,23 @@ def test_thread_map_order_errors_and_width() -> None:
             thread_map(bad, blocks, width)
     with blas_threads(1):
         assert blas_width() == 1
-    assert blas_width() >= 1
+
+
+def test_threads_only_in_blocks() -> None:
+    """Within: one BLAS thread, and thread_map really on the width set (three blocks
+    meet at a barrier: one thread alone would wait for ever); a block's own thread_map
+    runs on one thread (no threads within threads)."""
+    import threading
+
+    barrier = threading.Barrier(3, timeout=20)
+
+    def meet(b: int) -> int:
+        barrier.wait()
+        return block_width()
+
+    with threads_only_in_blocks(3):
+        assert blas_width() == 1 and block_width() == 3
+        assert thread_map(meet, [0, 1, 2]) == [1, 1, 1]
 
 
 def test_blocks_keep_the_callers_error_state() -> None:
@@ -147,7 +169,7 @@ def test_distances_same_bits_whatever_blas_threads(shape: tuple[int, int, int]) 
     np.testing.assert_array_equal(two, one)
 
 
-def test_tails_blocks_do_not_change_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tails_blocks_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tails in one block, in blocks of 16 clusters and by the direct path agree to
     1e-12 (the blocks' products have other shapes, the direct path sums otherwise)."""
     Z, task, mu, ct = _problem(3, 60, 50, 1200, 0)

@@ -6,12 +6,12 @@ plot) that read the loaded run and nothing else. :func:`run_items` evaluates the
 process (``jobs = 1``) or in ``jobs`` forked worker processes that inherit the run from
 :data:`STATE`; every item is the same deterministic function either way, and the results
 are assembled in one fixed order, so the output does not depend on ``jobs``
-(``tests/test_check_speed_equivalence.py``). Workers use ``cores // jobs`` BLAS threads
-each. OpenBLAS's bits can depend on its thread count (wherever it splits a product among
-threads; docs/theory.md §14.8), so the products whose bits reach the output run on one BLAS
-thread whatever the count: the distance matrices and directional tails in blocks of
-fixed shape (``bounds._blas.thread_map``); the SDPs, the Gaussian bound, the predictions
-and the diagnostics on one BLAS thread (``blas_threads(1)``, :func:`one_blas_thread`).
+(``tests/test_check_speed_equivalence.py``). OpenBLAS's bits can depend on its thread
+count (wherever it splits a product among threads; docs/theory.md §14.8), so every item
+runs with one BLAS thread, in this process and in each worker alike
+(``bounds._blas.threads_only_in_blocks``): the only parallelism inside an item is that of
+``bounds._blas.thread_map``'s blocks of fixed shape, on ``cores // jobs`` threads (one at
+the default jobs = cores), whose bits do not depend on that number.
 
 An item that raises returns its exception (:class:`Failed`); the caller re-raises it where
 the sequential checker would have met it, so the first error reported is the same too.
@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["STATE", "Failed", "cores", "default_jobs", "keep_freed_memory", "one_blas_thread",
+__all__ = ["STATE", "Failed", "cores", "default_jobs", "keep_freed_memory",
            "raise_open_files_limit", "set_default_jobs", "run_items", "value"]
 
 #: what the items read (the run, plans of the moment SDPs); inherited by forked workers
@@ -114,21 +114,6 @@ def value(res: Any) -> Any:
     return res
 
 
-def one_blas_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """An item that runs under a one-thread BLAS limit wherever it runs (its products'
-    bits would otherwise depend on the BLAS thread count, hence on ``--jobs``)."""
-    import functools
-
-    @functools.wraps(fn)
-    def item(*args: Any) -> Any:
-        from .._blas import blas_threads
-
-        with blas_threads(1):
-            return fn(*args)
-
-    return item
-
-
 def _call(fn: Callable[..., Any], args: tuple) -> Any:
     try:
         return fn(*args)
@@ -136,10 +121,20 @@ def _call(fn: Callable[..., Any], args: tuple) -> Any:
         return Failed(exc)
 
 
-def _init_worker(threads: int) -> None:
-    from .._blas import blas_threads
+def _width(jobs: int) -> int:
+    """Threads per process for ``jobs`` processes: the cores shared out, never above what
+    the caller may use (``OPENBLAS_NUM_THREADS``, or an enclosing check's share)."""
+    from .._blas import block_width
 
-    STATE["_limits"] = blas_threads(threads)
+    return max(1, min(cores() // max(1, jobs), block_width()))
+
+
+def _init_worker(width: int) -> None:
+    from .._blas import threads_only_in_blocks
+
+    limits = threads_only_in_blocks(width)
+    limits.__enter__()  # for the life of the worker
+    STATE["_limits"] = limits
 
 
 def run_items(items: dict[Hashable, tuple[Callable[..., Any], tuple]], jobs: int,
@@ -152,24 +147,24 @@ def run_items(items: dict[Hashable, tuple[Callable[..., Any], tuple]], jobs: int
     uses that many forked workers (where fork exists), the items submitted by decreasing
     ``cost`` (a guess, seconds) so that the longest start first. The results are keyed as
     the items, in the order of ``items`` then of the follow-ups."""
+    from .._blas import load_blas, threads_only_in_blocks
+
     follow = follow or (lambda key, res: {})
     jobs = min(int(jobs), len(items))
     if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         queue, out = list(items.items()), {}
-        while queue:
-            k, (fn, args) = queue.pop(0)
-            out[k] = _call(fn, args)
-            queue += list(follow(k, out[k]).items())
+        with threads_only_in_blocks(_width(1)):  # as in a worker (module docstring)
+            while queue:
+                k, (fn, args) = queue.pop(0)
+                out[k] = _call(fn, args)
+                queue += list(follow(k, out[k]).items())
         return out
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    from .._blas import blas_width, load_blas
 
     load_blas()  # here, once: the forked workers inherit it (and limit it, _init_worker)
 
     order = sorted(items, key=lambda k: -(cost or {}).get(k, 0.0))
-    # the cores shared out, never above what the BLAS may use here (OPENBLAS_NUM_THREADS)
-    threads = max(1, min(cores() // jobs, blas_width()))
+    threads = _width(jobs)
     keys: list[Hashable] = list(items)
     res: dict[Hashable, Any] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),

@@ -27,7 +27,7 @@ from ..claims import claim_split, earlier_cantelli, earlier_event, train_score_m
 from ..predict import PREDICTORS, Prediction, gauss_full, gauss_proj, gauss_scores
 from ..rank_correlation import spearman
 from ..vocabulary import LADDER
-from .jobs import STATE, default_jobs, one_blas_thread, run_items, value
+from .jobs import STATE, default_jobs, run_items, value
 
 __all__ = ["TIER_NAMES", "PredRow", "Rung", "attach", "ladder", "tier_of"]
 
@@ -132,18 +132,15 @@ def _draws(p: Prediction) -> dict[str, Any]:
     return {"n_draws": int(d.get("n_samples", 0)), "per": per, "seed": d.get("seed")}
 
 
-@one_blas_thread
 def _pred_centroid(seed: int) -> Prediction:
     return gauss_proj(STATE["data"].train_clusters, seed=seed)
 
 
-@one_blas_thread
 def _pred_nll(seed: int) -> Prediction:
     data = STATE["data"]
     return gauss_full(data.train_clusters, data.mixtures, seed=seed)
 
 
-@one_blas_thread
 def _pred_earlier(seed: int) -> dict:
     """Per (mode, kind) of the training-time scores: the earlier-claimed bound, the train
     rate of the earlier event and its prediction (docs/theory.md §10)."""

@@ -25,7 +25,7 @@ from .. import REGISTRY, BoundInputs, evaluate
 from .. import rundir_schema as L
 from ..base import BoundResult
 from ..moment.bound import MomentOptBound
-from .jobs import STATE, Failed, one_blas_thread, run_items, value
+from .jobs import STATE, Failed, run_items, value
 from .rundir import RunDirError
 
 __all__ = ["compute"]
@@ -139,7 +139,6 @@ def _table_item(split: str, mode: str, kind: str, sel: dict, delta: float) -> An
     return tab
 
 
-@one_blas_thread
 def _mixture_item(names: list[str], delta: float) -> dict:
     data = STATE["data"]
     what = data.mixtures_rel or L.MIXTURES
