@@ -41,13 +41,27 @@ def task_counts(task: np.ndarray, m: int, *, name: str = "task") -> np.ndarray:
     return counts
 
 
+#: score entries per block of :func:`_own_and_foreign_min` (512 KiB: cache-resident)
+_BLOCK_ELEMS = 1 << 16
+
+
 def _own_and_foreign_min(S: np.ndarray, task: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(own score S[i, task[i]], min over foreign tasks of S[i, s]) per sample; m >= 2."""
-    rows = np.arange(S.shape[0])
-    own = S[rows, task]
-    foreign = S.copy()
-    foreign[rows, task] = np.inf
-    return own, foreign.min(axis=1)
+    """(own score S[i, task[i]], min over foreign tasks of S[i, s]) per sample; m >= 2.
+
+    In blocks of rows copied into one reused buffer, the own entry set to +inf: no copy of
+    the whole matrix (fresh memory costs more than the minimum, docs/theory.md §14.7); a
+    minimum is exact, so the blocks do not change it."""
+    n, m = S.shape
+    own = S[np.arange(n), task]
+    fmin = np.empty(n, dtype=S.dtype)
+    step = max(1, _BLOCK_ELEMS // m)
+    buf = np.empty((min(step, n), m), dtype=S.dtype)
+    for i0 in range(0, n, step):
+        b = buf[: min(step, n - i0)]
+        np.copyto(b, S[i0 : i0 + step])
+        b[np.arange(b.shape[0]), task[i0 : i0 + step]] = np.inf
+        b.min(axis=1, out=fmin[i0 : i0 + step])
+    return own, fmin
 
 
 def retrieval_margin(S: object, task: object) -> np.ndarray:

@@ -209,7 +209,7 @@ class GaussianMixtures:
             Z2 = Z0 * Z0
             quad = np.concatenate([Z2, Z0], axis=1) @ B  # sum y^2/v - 2 sum y m/v
             quad += add
-            low = 0.5 * quad.reshape(-1, m_, K).min(axis=2)
+            low = 0.5 * _last_axis(np.minimum, quad.reshape(-1, m_, K))
             slack = gam * (Z2 @ iv_max + mq.max()) + 1e-11 * (
                 1.0 + np.abs(low).max(axis=1) + c_max)
             out[i0 : i0 + step] = low - slack[:, None]
@@ -224,7 +224,7 @@ class GaussianMixtures:
     def logpdf(self, Z: object) -> np.ndarray:
         """``log p_t(z_i)`` (n, m): a log-sum-exp over each task's components (§4)."""
         a = self.weighted_logpdf(Z)
-        amax = a.max(axis=2, keepdims=True)
+        amax = _last_axis(np.maximum, a)[..., None]
         return amax[..., 0] + np.log(np.exp(a - amax).sum(axis=2))
 
     def nll(self, Z: object) -> np.ndarray:
@@ -246,14 +246,14 @@ class GaussianMixtures:
             n = int(counts[t])
             comp = rng.choice(self.n_components, size=n, p=self.weights[t])
             eps = rng.standard_normal((n, self.dim))
-            Z = np.empty((n, self.dim))
-            for k in np.unique(comp):  # grouped by component: no (n, d, d) array
-                sel = comp == k
-                if self.diagonal:
-                    Z[sel] = self.means[t, k] + eps[sel] * np.sqrt(self.covariances[t, k])
-                else:
+            if self.diagonal:  # each row: its component's mean + eps * its sd
+                Z = eps * np.sqrt(self.covariances[t])[comp]
+                Z += self.means[t][comp]
+            else:  # grouped by component: no (n, d, d) array
+                Z = np.empty((n, self.dim))
+                for k in np.unique(comp):
                     L = np.linalg.cholesky(self.covariances[t, k])
-                    Z[sel] = self.means[t, k] + eps[sel] @ L.T
+                    Z[comp == k] = self.means[t, k] + eps[comp == k] @ L.T
             Zs.append(Z)
             ts.append(np.full(n, t))
         return np.concatenate(Zs), np.concatenate(ts)
@@ -321,6 +321,18 @@ def stack_mixtures(parts: Sequence[tuple[object, object, object]]) -> GaussianMi
     return GaussianMixtures(W, MU, C)
 
 
+def _last_axis(op: np.ufunc, a: np.ndarray) -> np.ndarray:
+    """``op.reduce(a, axis=-1)`` (np.minimum / np.maximum) over the K components in K - 1
+    slice operations (2x faster than a reduction over a short axis): the same values, NaN
+    included; a zero's sign may differ, which no caller sees (slack added, or exp)."""
+    if a.shape[-1] == 1:
+        return a[..., 0].copy()
+    out = op(a[..., 0], a[..., 1])
+    for k in range(2, a.shape[-1]):
+        op(out, a[..., k], out=out)
+    return out
+
+
 def _nll_expanded(Z: np.ndarray, mu: np.ndarray, var: np.ndarray, const: np.ndarray,
                   lw: np.ndarray, m_: int, K: int) -> tuple[np.ndarray, np.ndarray]:
     """:meth:`GaussianMixtures.nll_screen` of diagonal components ``mu``, ``var`` (m K, d')
@@ -350,7 +362,7 @@ def _nll_expanded(Z: np.ndarray, mu: np.ndarray, var: np.ndarray, const: np.ndar
         # reference's own rounding, <= d eps |quad|) is covered by the relative term
         u[i0 : i0 + step] = gam * bound.max(axis=1) + 1e-11 * (1.0 + np.abs(quad).max(axis=1))
         a = (-0.5 * quad + lw).reshape(-1, m_, K)
-        amax = a.max(axis=2, keepdims=True)
+        amax = _last_axis(np.maximum, a)[..., None]
         S[i0 : i0 + step] = -(amax[..., 0] + np.log(np.exp(a - amax).sum(axis=2)))
     return S, u
 

@@ -4,11 +4,12 @@ compared bit for bit (signed zeros included) on adversarial inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bounds.base import BoundInputs
@@ -230,3 +231,192 @@ def test_a1_diagnostics_shared_expectation_equals_fresh_calls() -> None:
     for t in range(3):
         ll = _task_mixture(mix, t).logpdf(reps_a[t])[:, 0]
         assert np.isclose(got[0]["loglik_heldout"][t], ll.mean(), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ score blocks, claims
+
+
+def _own_foreign_reference(S: np.ndarray, task: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The original: a copy of the whole matrix with the own entries at +inf."""
+    rows = np.arange(S.shape[0])
+    F = S.copy()
+    F[rows, task] = np.inf
+    return S[rows, task], F.min(axis=1)
+
+
+def _claim_split_reference(S: np.ndarray, task: np.ndarray) -> dict[str, np.ndarray]:
+    """The original claim split (whole-matrix copy, one argmin)."""
+    n, m_ = S.shape
+    n_t = np.bincount(task, minlength=m_)
+    rows = np.arange(n)
+    own = S[rows, task]
+    F = S.copy()
+    F[rows, task] = np.inf
+    win = np.argmin(F, axis=1)
+    err = F[rows, win] <= own
+    frac = lambda b: np.bincount(task, weights=b.astype(np.float64), minlength=m_) / n_t
+    return {"error": frac(err), "earlier": frac(err & (win < task)),
+            "later": frac(err & (win > task))}
+
+
+@given(prob=_score_problem(), block=st.sampled_from([1, 2, 7, 64, 1 << 16]))
+def test_score_blocks_equal_the_whole_matrix(prob: tuple[np.ndarray, np.ndarray],
+                                             block: int) -> None:
+    # row blocks of any size (down to one row; a last partial block) give the own scores,
+    # the foreign minima (ties, signed zeros) and the claim split of the whole matrix
+    import bounds.claims
+    import bounds.empirical
+    from bounds.claims import claim_split
+    from bounds.empirical import _own_and_foreign_min
+
+    S, task = prob
+    assume(S.shape[1] >= 2)  # one task: no foreign score (claim_split's own branch)
+    old = bounds.empirical._BLOCK_ELEMS, bounds.claims._BLOCK_ELEMS
+    try:
+        bounds.empirical._BLOCK_ELEMS = bounds.claims._BLOCK_ELEMS = block
+        own, fmin = _own_and_foreign_min(S, task)
+        got = claim_split(S, task)
+    finally:
+        bounds.empirical._BLOCK_ELEMS, bounds.claims._BLOCK_ELEMS = old
+    own_ref, fmin_ref = _own_foreign_reference(S, task)
+    assert _same_bits(own, own_ref) and _same_bits(fmin, fmin_ref)
+    ref = _claim_split_reference(S, task)
+    for key, val in ref.items():
+        assert _same_bits(got[key], val), key
+
+
+def test_table_claims_computed_by_the_items_are_the_tables_own(tmp_path) -> None:
+    # the claim split each table's work item computes is that of the table's own scores
+    # (not of another table), equal to what attach computes without it
+    from rundir_factory import write_run_dir
+
+    from bounds.check import check_run, load_run
+    from bounds.check.ladder import attach, table_claims
+
+    run = write_run_dir(tmp_path / "run", seed=3)
+    data = load_run(run)
+    report = check_run(data, jobs=2)
+    assert report.tables
+    for tab in report.tables:
+        sf = data.splits[tab.split].scores[(tab.mode, tab.kind)]
+        ref = table_claims(sf, tab.n_t)
+        assert set(tab.claims) >= set(ref)
+        for key, val in ref.items():
+            assert _same_bits(tab.claims[key], val), (tab.title, key)
+    fresh = [dataclasses.replace(t, claims=None, predictions=[]) for t in report.tables]
+    attach(fresh, data)
+    for a, b in zip(fresh, report.tables):
+        assert a.claims.keys() == b.claims.keys()
+        for key in a.claims:
+            assert _same_bits(a.claims[key], b.claims[key]), (a.title, key)
+
+
+# ------------------------------------------------------------------ mixture reductions
+
+
+def _nll_reference(mix: GaussianMixtures, Z: np.ndarray) -> np.ndarray:
+    """``nll`` with numpy's max reduction over the components (the original)."""
+    with np.errstate(divide="ignore"):
+        a = mix.component_logpdf(Z) + np.log(mix.weights)[None]
+    amax = a.max(axis=2, keepdims=True)
+    return -(amax[..., 0] + np.log(np.exp(a - amax).sum(axis=2)))
+
+
+@given(n=st.integers(1, 40), m_=st.integers(1, 3), K=st.integers(1, 12),
+       d=st.sampled_from([1, 4, 150]), seed=st.integers(0, 2**16),
+       scale=st.sampled_from([1e-150, 1.0, 1e150]), zero_weight=st.booleans())
+def test_component_reductions_bitwise(n: int, m_: int, K: int, d: int, seed: int,
+                                      scale: float, zero_weight: bool) -> None:
+    # the elementwise min / max over the K components (mixture._last_axis) leaves nll,
+    # nll_screen and nll_lower bit for bit as numpy's reductions made them
+    from bounds.mixture import _last_axis, _nll_expanded
+
+    rng = np.random.default_rng(seed)
+    mix = _mixture(rng, m_, K, d, scale=scale, zero_weight=zero_weight)
+    Z = rng.standard_normal((n, d)) * scale
+    Z[: n // 3] = mix.means[0, 0]
+    assert _same_bits(mix.nll(Z), _nll_reference(mix, Z))
+    for op, red in ((np.minimum, np.min), (np.maximum, np.max)):
+        a = rng.choice([-0.0, 0.0, 1.0, -np.inf, np.inf, np.nan], size=(3, 2, K))
+        assert np.array_equal(_last_axis(op, a), red(a, axis=-1), equal_nan=True)
+    # nll_screen's expansion, against the same arithmetic with numpy's max
+    P, dims = m_ * K, np.arange(d)
+    mu, var = mix.means.reshape(P, d), mix.covariances.reshape(P, d)
+    const = np.log(var).sum(axis=1) + d * np.log(2 * np.pi)
+    with np.errstate(divide="ignore"):
+        lw = np.log(mix.weights).reshape(-1)
+    S, u = _nll_expanded(Z, mu, var, const, lw, m_, K)
+    S_ref, u_ref = _nll_expanded_reference(Z, mu, var, const, lw, m_, K)
+    assert _same_bits(S, S_ref) and _same_bits(u, u_ref)
+    low = mix.nll_lower(Z, dims)
+    assert _same_bits(low, _nll_lower_reference(mix, Z, dims))
+
+
+def _nll_expanded_reference(Z, mu, var, const, lw, m_, K):  # noqa: ANN001, ANN202
+    iv = 1.0 / var
+    center = mu.mean(axis=0)
+    mu0 = mu - center
+    mq = np.einsum("pd,pd->p", mu0 * mu0, iv)
+    gam = 1.01 * (2 * Z.shape[1] + 8) * np.finfo(np.float64).eps
+    Z0 = Z - center
+    Z2 = Z0 * Z0
+    bound = Z2 @ np.ascontiguousarray(iv.T)
+    quad = Z0 @ np.ascontiguousarray((-2.0 * mu0 * iv).T)
+    quad += bound
+    quad += mq
+    bound += mq
+    quad += const
+    u = gam * bound.max(axis=1) + 1e-11 * (1.0 + np.abs(quad).max(axis=1))
+    a = (-0.5 * quad + lw).reshape(-1, m_, K)
+    amax = a.max(axis=2, keepdims=True)
+    return -(amax[..., 0] + np.log(np.exp(a - amax).sum(axis=2))), u
+
+
+def _nll_lower_reference(mix: GaussianMixtures, Z: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    m_, K, d = mix.n_tasks, mix.n_components, mix.dim
+    mu = mix.means.reshape(-1, d)[:, dims]
+    var = mix.covariances.reshape(-1, d)
+    const = np.log(var).sum(axis=1) + d * np.log(2 * np.pi)
+    iv = 1.0 / var[:, dims]
+    center = mu.mean(axis=0)
+    mu0 = mu - center
+    B = np.ascontiguousarray(np.concatenate([iv, -2.0 * mu0 * iv], axis=1).T)
+    mq = np.einsum("pd,pd->p", mu0 * mu0, iv)
+    add = np.where(mix.weights.reshape(-1) > 0, mq + const, np.inf)
+    gam = 1.01 * (2 * dims.size + 8) * np.finfo(np.float64).eps
+    Z0 = Z[:, dims] - center
+    Z2 = Z0 * Z0
+    quad = np.concatenate([Z2, Z0], axis=1) @ B
+    quad += add
+    low = 0.5 * quad.reshape(-1, m_, K).min(axis=2)
+    slack = gam * (Z2 @ iv.max(axis=0) + mq.max()) + 1e-11 * (
+        1.0 + np.abs(low).max(axis=1) + float(np.abs(const).max()))
+    return low - slack[:, None]
+
+
+def _sample_reference(mix: GaussianMixtures, n_per_task: list[int], seed: int) -> np.ndarray:
+    """The original sampler: the rows of each component filled through a boolean mask."""
+    rng = np.random.default_rng(seed)
+    Zs = []
+    for t in range(mix.n_tasks):
+        comp = rng.choice(mix.n_components, size=n_per_task[t], p=mix.weights[t])
+        eps = rng.standard_normal((n_per_task[t], mix.dim))
+        Z = np.empty((n_per_task[t], mix.dim))
+        for k in np.unique(comp):
+            sel = comp == k
+            Z[sel] = mix.means[t, k] + eps[sel] * np.sqrt(mix.covariances[t, k])
+        Zs.append(Z)
+    return np.concatenate(Zs)
+
+
+@pytest.mark.parametrize("scale", [1e-150, 1.0, 1e150])
+@pytest.mark.parametrize("zero_weight", [False, True])
+def test_diagonal_sample_bitwise(scale: float, zero_weight: bool) -> None:
+    # the gathered sampler draws the same stream and forms the same rows (tasks with 0,
+    # 1 and many draws; a component of weight 0 is never drawn)
+    rng = np.random.default_rng(11)
+    mix = _mixture(rng, 4, 5, 9, scale=scale, zero_weight=zero_weight)
+    counts = [0, 1, 37, 300]
+    Z, task = mix.sample(counts, np.random.default_rng(2))
+    assert _same_bits(Z, _sample_reference(mix, counts, 2))
+    assert np.array_equal(task, np.repeat(np.arange(4), counts))

@@ -171,6 +171,18 @@ def prediction_items(data: Any, seed: int) -> dict:
     return items
 
 
+def table_claims(sf: Any, n_t: np.ndarray) -> dict[str, np.ndarray]:
+    """The claim split of a score file (:func:`bounds.claims.claim_split`) and, per task,
+    the fraction of samples in the earlier event (:func:`bounds.claims.earlier_event`):
+    what :func:`attach` adds to its table, computed by the table's work item
+    (``bounds.check.work``) so that it runs in parallel with the others."""
+    cl = claim_split(sf.scores, sf.task)
+    ev = earlier_event(sf.scores, sf.task)
+    cl["earlier_event"] = np.bincount(sf.task, weights=ev.astype(np.float64),
+                                      minlength=n_t.shape[0]) / n_t
+    return cl
+
+
 def attach(tables: list[Any], data: Any, *, seed: int = 0,
            computed: dict | None = None) -> list[str]:
     """Add ``predictions`` and ``claims`` to every table; returns notes for the report.
@@ -194,11 +206,10 @@ def attach(tables: list[Any], data: Any, *, seed: int = 0,
         notes.append(f"no earlier-claimed bounds/predictions: {data.train_scores_note}")
     for tab in tables:
         key = (tab.mode, tab.kind)
-        sf = data.splits[tab.split].scores[key]
-        cl = claim_split(sf.scores, sf.task)
-        ev = earlier_event(sf.scores, sf.task)
-        cl["earlier_event"] = np.bincount(sf.task, weights=ev.astype(np.float64),
-                                          minlength=tab.n_t.shape[0]) / tab.n_t
+        # the claim split of the table's scores (its work item's, else computed here)
+        cl = getattr(tab, "claims", None)
+        if cl is None:
+            cl = table_claims(data.splits[tab.split].scores[key], tab.n_t)
         tab.predictions = []
         if key in preds:
             tab.predictions.append(_pred_row(preds[key], "error", tab.err_t, tab.n_t))

@@ -106,12 +106,14 @@ def _moment_result(which: str, plan: dict, parts: list) -> BoundResult:
 
 
 def _table_item(split: str, mode: str, kind: str, sel: dict, delta: float) -> Any:
+    from .ladder import table_claims
     from .rows import TOL, _new_table, _row, skip_note
 
     data = STATE["data"]
     sf = data.splits[split].scores[(mode, kind)]
     inp = inputs(sf.rel, scores=sf.scores, task=sf.task, delta=delta)
     tab = _new_table(sf, inp)
+    tab.claims = table_claims(sf, tab.n_t)  # read by ladder.attach
     for name, r in evaluate_names(inp, sel["scores"], sf.rel).items():
         cat = "guaranteed" if REGISTRY[name].guaranteed else "assumption"
         tab.rows.append(_row(name, name, cat, "scores", r.per_task, r.overall, tab,
