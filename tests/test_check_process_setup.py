@@ -5,6 +5,7 @@ nothing and never fail the check."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -63,3 +64,21 @@ def test_raise_open_files_limit() -> None:
         "now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
         "print(got == now, now == hard or hard == resource.RLIM_INFINITY, now >= 64)\n")
     assert out == "True True True"
+
+
+def test_no_huge_page_advice() -> None:
+    """numpy's huge-page advice is turned off (it is on by default on Linux), unless the
+    user chose with NUMPY_MADVISE_HUGEPAGE; the command turns it off in its process."""
+    probe = ("from numpy._core.multiarray import _get_madvise_hugepage as g, "
+             "_set_madvise_hugepage as s\n"
+             "s(True)\n"
+             "from bounds.check.jobs import no_huge_page_advice as f\n"
+             "print(f(), g())\n")
+    assert _in_subprocess(probe) == "True False"
+    env = {"NUMPY_MADVISE_HUGEPAGE": "1"}
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=False, cwd=ROOT,
+                          env={**os.environ, **env})
+    assert proc.returncode == 0 and proc.stdout.strip() == "False True", proc.stderr[-2000:]
+    main = Path(jobs.__file__).with_name("__main__.py").read_text()
+    assert "no_huge_page_advice()" in main

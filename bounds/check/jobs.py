@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["STATE", "Failed", "cores", "default_jobs", "keep_freed_memory",
-           "raise_open_files_limit", "set_default_jobs", "run_items", "value"]
+           "no_huge_page_advice", "raise_open_files_limit", "set_default_jobs", "run_items",
+           "value"]
 
 #: what the items read (the run, plans of the moment SDPs); inherited by forked workers
 STATE: dict[str, Any] = {}
@@ -73,6 +74,30 @@ def keep_freed_memory() -> bool:
         return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
     except Exception:  # noqa: BLE001 - an optimisation only: never fail the check for it
         return False
+
+
+def no_huge_page_advice() -> bool:
+    """Stop numpy from advising the kernel to back each new large array with huge pages
+    (``madvise(MADV_HUGEPAGE)``, numpy's default on Linux; the environment variable
+    ``NUMPY_MADVISE_HUGEPAGE=0`` does the same when set before numpy's import). With
+    transparent huge pages in ``madvise`` mode, the first touch of such an array may stall
+    in memory compaction: on the bench machine 98 MiB of fresh memory took 0.02-0.26 s
+    with the advice and 0.035 s, steadily, without; the bench check 4.93-5.40 s against
+    4.81-4.93 s (docs/theory.md §14.7). The check's arrays are short-lived temporaries,
+    which gain little from huge pages. Returns True if the advice is now off; False,
+    changing nothing, where the user chose with ``NUMPY_MADVISE_HUGEPAGE`` or numpy has
+    no such switch. Only ``python -m bounds.check`` calls it."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:  # the user's choice stands
+        return False
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # pragma: no cover - numpy without the switch
+        return False
+    try:
+        _set_madvise_hugepage(False)
+    except Exception:  # noqa: BLE001 - an optimisation only: never fail the check for it
+        return False
+    return True
 
 
 def raise_open_files_limit() -> int:
