@@ -127,7 +127,8 @@ def run_check(root: Path, out: Path, jobs: int | None, plot: bool) -> tuple[floa
 
 
 def tier_times(root: Path) -> dict[str, float]:
-    """Sequential seconds of each tier of the checker on ``root`` (jobs = 1)."""
+    """Sequential seconds of each tier of the checker on ``root`` (jobs = 1), in this
+    process set up as ``python -m bounds.check`` sets up its own (docs/theory.md §14.7)."""
     import clarabel  # noqa: F401  (imports are not a tier's cost)
     import scipy.special  # noqa: F401
     import scipy.stats  # noqa: F401
@@ -136,8 +137,11 @@ def tier_times(root: Path) -> dict[str, float]:
     from bounds.check import load_run
     from bounds.check.core import bound_groups
     from bounds.check.diagnostics import A1Expectation, a1_diagnostics
+    from bounds.check.jobs import keep_freed_memory, no_huge_page_advice
     from bounds.predict import gauss_full, gauss_proj
 
+    keep_freed_memory()
+    no_huge_page_advice()
     g = bound_groups()
     t: dict[str, float] = {}
     t0 = time.perf_counter()
