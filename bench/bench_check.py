@@ -128,7 +128,9 @@ def run_check(root: Path, out: Path, jobs: int | None, plot: bool) -> tuple[floa
 
 def tier_times(root: Path) -> dict[str, float]:
     """Sequential seconds of each tier of the checker on ``root`` (jobs = 1), in this
-    process set up as ``python -m bounds.check`` sets up its own (docs/theory.md §14.7)."""
+    process with the memory settings ``python -m bounds.check`` gives its own (freed memory
+    kept, no huge-page advice; docs/theory.md §14.7), which stay for the rest of the
+    bench."""
     import clarabel  # noqa: F401  (imports are not a tier's cost)
     import scipy.special  # noqa: F401
     import scipy.stats  # noqa: F401

@@ -41,7 +41,8 @@ def task_counts(task: np.ndarray, m: int, *, name: str = "task") -> np.ndarray:
     return counts
 
 
-#: score entries per block of :func:`_own_and_foreign_min` (512 KiB: cache-resident)
+#: score entries per row block of :func:`_own_and_foreign_min` and
+#: :func:`bounds.claims.claim_split` (512 KiB: cache-resident)
 _BLOCK_ELEMS = 1 << 16
 
 

@@ -1,7 +1,7 @@
 """What ``python -m bounds.check`` sets up for its own process (bounds/check/jobs.py,
-issue #21): glibc keeps freed memory for reuse, and the soft limit of open files is
-raised to the hard one. Both are optimisations: where they do not apply they change
-nothing and never fail the check."""
+issue #21): glibc keeps freed memory for reuse, numpy gives the kernel no huge-page advice,
+and the soft limit of open files is raised to the hard one. All are optimisations: where
+they do not apply they change nothing and never fail the check."""
 
 from __future__ import annotations
 
@@ -68,17 +68,28 @@ def test_raise_open_files_limit() -> None:
 
 def test_no_huge_page_advice() -> None:
     """numpy's huge-page advice is turned off (it is on by default on Linux), unless the
-    user chose with NUMPY_MADVISE_HUGEPAGE; the command turns it off in its process."""
+    user chose with NUMPY_MADVISE_HUGEPAGE; ``python -m bounds.check`` turns it off in
+    its own process before it runs."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+
+    def run(code: str, **extra: str) -> str:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, check=False, cwd=ROOT, env={**env, **extra})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout.strip()
+
     probe = ("from numpy._core.multiarray import _get_madvise_hugepage as g, "
              "_set_madvise_hugepage as s\n"
              "s(True)\n"
              "from bounds.check.jobs import no_huge_page_advice as f\n"
              "print(f(), g())\n")
-    assert _in_subprocess(probe) == "True False"
-    env = {"NUMPY_MADVISE_HUGEPAGE": "1"}
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=120, check=False, cwd=ROOT,
-                          env={**os.environ, **env})
-    assert proc.returncode == 0 and proc.stdout.strip() == "False True", proc.stderr[-2000:]
-    main = Path(jobs.__file__).with_name("__main__.py").read_text()
-    assert "no_huge_page_advice()" in main
+    assert run(probe) == "True False"
+    assert run(probe, NUMPY_MADVISE_HUGEPAGE="1") == "False True"
+    command = ("import runpy, sys\n"
+               "from numpy._core.multiarray import _get_madvise_hugepage as g\n"
+               "before = g()\n"
+               "sys.argv = ['bounds.check', '--version']\n"
+               "try:\n    runpy.run_module('bounds.check', run_name='__main__')\n"
+               "except SystemExit:\n    pass\n"
+               "print(before, g())\n")
+    assert run(command).splitlines()[-1] == "True False"  # after the version line

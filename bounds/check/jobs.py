@@ -56,9 +56,10 @@ def keep_freed_memory() -> bool:
     return of the heap's top to the system (``M_TRIM_THRESHOLD``). By default a block
     above glibc's mmap threshold (128 KiB, raised with the blocks freed up to 32 MiB) is
     a fresh mapping whose pages fault in on first touch (docs/theory.md §14.7: on the
-    bench machine ~1.6-2 ms per MiB, the cost of the checker's temporaries); kept, a
+    bench machine 0.35 ms per MiB, up to ~2 ms with numpy's huge-page advice); kept, a
     block is reused without faults. The peak resident memory is then that of the largest
-    working set plus what fragmentation keeps. Only ``python -m bounds.check`` calls it.
+    working set plus what fragmentation keeps. Only ``python -m bounds.check`` calls it
+    (and ``bench/bench_check.py``, to time the tiers as the command runs them).
     Returns False, changing nothing, where the C library is not glibc (macOS, Windows,
     musl); False too where glibc refuses a setting (the first may then be in force)."""
     import ctypes
@@ -86,7 +87,8 @@ def no_huge_page_advice() -> bool:
     4.81-4.93 s (docs/theory.md §14.7). The check's arrays are short-lived temporaries,
     which gain little from huge pages. Returns True if the advice is now off; False,
     changing nothing, where the user chose with ``NUMPY_MADVISE_HUGEPAGE`` or numpy has
-    no such switch. Only ``python -m bounds.check`` calls it."""
+    no such switch. Only ``python -m bounds.check`` calls it (and ``bench/bench_check.py``,
+    to time the tiers as the command runs them)."""
     if "NUMPY_MADVISE_HUGEPAGE" in os.environ:  # the user's choice stands
         return False
     try:

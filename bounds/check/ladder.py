@@ -12,8 +12,9 @@ Tiers (what a number needs, and what it guarantees):
 4. **prediction**: the same statistics plus a stated modelling assumption; never a bound,
    scored against the realised error (absolute error, Spearman rho over tasks).
 
-:func:`attach` adds the predictions and the earlier/later claim split to the tables of a
-report; :func:`ladder` condenses a report into one :class:`Rung` per (split, rule).
+:func:`table_claims` is a table's earlier/later claim split (its work item computes it);
+:func:`attach` adds the predictions and the claims' training-time bound to the tables of
+a report; :func:`ladder` condenses a report into one :class:`Rung` per (split, rule).
 """
 
 from __future__ import annotations

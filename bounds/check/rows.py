@@ -73,8 +73,10 @@ class Table:
     rows: list[BoundRow] = field(default_factory=list)
     diagnostics: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
-    #: tier-4 predictions (``bounds.check.ladder.PredRow``) and the earlier/later claim
-    #: split with its training-time bound (``bounds.check.ladder.attach``)
+    #: tier-4 predictions (``bounds.check.ladder.PredRow``, added by
+    #: ``bounds.check.ladder.attach``) and the earlier/later claim split
+    #: (``ladder.table_claims``, computed by the table's work item; ``attach`` adds its
+    #: training-time bound)
     predictions: list[Any] = field(default_factory=list)
     claims: dict[str, Any] | None = None
 
