@@ -23,6 +23,7 @@ Run: ``.venv/bin/python bench/bench_check.py [--n 50000] [--ms 10,25,50,100,200]
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -115,6 +116,7 @@ def run_check(root: Path, out: Path, jobs: int | None, plot: bool) -> tuple[floa
     cmd = [sys.executable, "-c", _WRAP, str(root), "--json", str(out / "check.json")]
     cmd += [] if jobs is None else ["--jobs", str(jobs)]
     cmd += ["--plot", str(out / "check.png")] if plot else []
+    os.sync()  # the run just written reaches the disk now, not while the check is timed
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     dt = time.perf_counter() - t0
