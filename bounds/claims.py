@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .empirical import _BLOCK_ELEMS, check_scores, task_counts
+from .empirical import _own_and_foreign_min, check_scores, task_counts
 from .threshold import cantelli_tail
 
 __all__ = ["claim_split", "earlier_event", "earlier_cantelli", "train_score_moments"]
@@ -36,17 +36,7 @@ def claim_split(S: object, task: object) -> dict[str, np.ndarray]:
     if m_ == 1:
         z = np.zeros(1)
         return {"error": z, "earlier": z.copy(), "later": z.copy(), "n_t": n_t}
-    own = S[np.arange(n), task]
-    win, fmin = np.empty(n, dtype=np.intp), np.empty(n)
-    step = max(1, _BLOCK_ELEMS // m_)  # rows per block: no copy of the whole matrix
-    F = np.empty((min(step, n), m_))
-    for i0 in range(0, n, step):
-        f = F[: min(step, n - i0)]
-        np.copyto(f, S[i0 : i0 + step])
-        rows = np.arange(f.shape[0])
-        f[rows, task[i0 : i0 + step]] = np.inf
-        win[i0 : i0 + step] = np.argmin(f, axis=1)
-        fmin[i0 : i0 + step] = f[rows, win[i0 : i0 + step]]
+    own, fmin, win = _own_and_foreign_min(S, task, winner=True)
     err = fmin <= own
     early = err & (win < task)
     late = err & (win > task)

@@ -41,13 +41,15 @@ def task_counts(task: np.ndarray, m: int, *, name: str = "task") -> np.ndarray:
     return counts
 
 
-#: score entries per row block of :func:`_own_and_foreign_min` and
-#: :func:`bounds.claims.claim_split` (512 KiB: cache-resident)
+#: score entries per row block of :func:`_own_and_foreign_min` (512 KiB: cache-resident)
 _BLOCK_ELEMS = 1 << 16
 
 
-def _own_and_foreign_min(S: np.ndarray, task: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(own score S[i, task[i]], min over foreign tasks of S[i, s]) per sample; m >= 2.
+def _own_and_foreign_min(S: np.ndarray, task: np.ndarray, *, winner: bool = False
+                         ) -> tuple[np.ndarray, ...]:
+    """(own score S[i, task[i]], min over foreign tasks of S[i, s]) per sample; m >= 2;
+    with ``winner``, also the foreign task of that minimum (``argmin``: ties to the lowest
+    index), and the minimum is the score of that task.
 
     In blocks of rows copied into one reused buffer, the own entry set to +inf: no copy of
     the whole matrix (fresh memory costs more than the minimum, docs/theory.md §14.7); a
@@ -55,14 +57,20 @@ def _own_and_foreign_min(S: np.ndarray, task: np.ndarray) -> tuple[np.ndarray, n
     n, m = S.shape
     own = S[np.arange(n), task]
     fmin = np.empty(n, dtype=S.dtype)
+    win = np.empty(n, dtype=np.intp) if winner else None
     step = max(1, _BLOCK_ELEMS // m)
     buf = np.empty((min(step, n), m), dtype=S.dtype)
     for i0 in range(0, n, step):
         b = buf[: min(step, n - i0)]
         np.copyto(b, S[i0 : i0 + step])
-        b[np.arange(b.shape[0]), task[i0 : i0 + step]] = np.inf
-        b.min(axis=1, out=fmin[i0 : i0 + step])
-    return own, fmin
+        rows = np.arange(b.shape[0])
+        b[rows, task[i0 : i0 + step]] = np.inf
+        if win is None:
+            b.min(axis=1, out=fmin[i0 : i0 + step])
+        else:
+            win[i0 : i0 + step] = np.argmin(b, axis=1)
+            fmin[i0 : i0 + step] = b[rows, win[i0 : i0 + step]]
+    return (own, fmin) if win is None else (own, fmin, win)
 
 
 def retrieval_margin(S: object, task: object) -> np.ndarray:

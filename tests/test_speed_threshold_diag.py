@@ -264,22 +264,24 @@ def test_score_blocks_equal_the_whole_matrix(prob: tuple[np.ndarray, np.ndarray]
                                              block: int) -> None:
     # row blocks of any size (down to one row; a last partial block) give the own scores,
     # the foreign minima (ties, signed zeros) and the claim split of the whole matrix
-    import bounds.claims
     import bounds.empirical
     from bounds.claims import claim_split
     from bounds.empirical import _own_and_foreign_min
 
     S, task = prob
     assume(S.shape[1] >= 2)  # one task: no foreign score (claim_split's own branch)
-    old = bounds.empirical._BLOCK_ELEMS, bounds.claims._BLOCK_ELEMS
-    try:
-        bounds.empirical._BLOCK_ELEMS = bounds.claims._BLOCK_ELEMS = block
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bounds.empirical, "_BLOCK_ELEMS", block)
         own, fmin = _own_and_foreign_min(S, task)
+        own_w, fmin_w, win = _own_and_foreign_min(S, task, winner=True)
         got = claim_split(S, task)
-    finally:
-        bounds.empirical._BLOCK_ELEMS, bounds.claims._BLOCK_ELEMS = old
     own_ref, fmin_ref = _own_foreign_reference(S, task)
     assert _same_bits(own, own_ref) and _same_bits(fmin, fmin_ref)
+    # with the winner: the first foreign minimum, and the same minimum's value
+    F = S.copy()
+    F[np.arange(S.shape[0]), task] = np.inf
+    assert np.array_equal(win, np.argmin(F, axis=1)) and _same_bits(own_w, own_ref)
+    assert np.array_equal(fmin_w, fmin_ref)
     ref = _claim_split_reference(S, task)
     for key, val in ref.items():
         assert _same_bits(got[key], val), key
