@@ -141,11 +141,10 @@ def tier_times(root: Path) -> dict[str, float]:
     from bounds.check import load_run
     from bounds.check.core import bound_groups
     from bounds.check.diagnostics import A1Expectation, a1_diagnostics
-    from bounds.check.jobs import keep_freed_memory, no_huge_page_advice
+    from bounds.check.jobs import memory_settings
     from bounds.predict import gauss_full, gauss_proj
 
-    keep_freed_memory()
-    no_huge_page_advice()
+    memory_settings()
     g = bound_groups()
     t: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["STATE", "Failed", "cores", "default_jobs", "keep_freed_memory",
-           "no_huge_page_advice", "raise_open_files_limit", "set_default_jobs", "run_items",
-           "value"]
+           "memory_settings", "no_huge_page_advice", "raise_open_files_limit",
+           "set_default_jobs", "run_items", "value"]
 
 #: what the items read (the run, plans of the moment SDPs); inherited by forked workers
 STATE: dict[str, Any] = {}
@@ -58,8 +58,7 @@ def keep_freed_memory() -> bool:
     a fresh mapping whose pages fault in on first touch (docs/theory.md §14.7: on the
     bench machine 0.35 ms per MiB, up to ~2 ms with numpy's huge-page advice); kept, a
     block is reused without faults. The peak resident memory is then that of the largest
-    working set plus what fragmentation keeps. Only ``python -m bounds.check`` calls it
-    (and ``bench/bench_check.py``, to time the tiers as the command runs them).
+    working set plus what fragmentation keeps (through :func:`memory_settings`).
     Returns False, changing nothing, where the C library is not glibc (macOS, Windows,
     musl); False too where glibc refuses a setting (the first may then be in force)."""
     import ctypes
@@ -82,13 +81,11 @@ def no_huge_page_advice() -> bool:
     (``madvise(MADV_HUGEPAGE)``, numpy's default on Linux; the environment variable
     ``NUMPY_MADVISE_HUGEPAGE=0`` does the same when set before numpy's import). With
     transparent huge pages in ``madvise`` mode, the first touch of such an array may stall
-    in memory compaction: on the bench machine 98 MiB of fresh memory took 0.02-0.26 s
-    with the advice and 0.035 s, steadily, without; the bench check 4.93-5.40 s against
-    4.81-4.93 s (docs/theory.md §14.7). The check's arrays are short-lived temporaries,
-    which gain little from huge pages. Returns True if the advice is now off; False,
-    changing nothing, where the user chose with ``NUMPY_MADVISE_HUGEPAGE`` or numpy has
-    no such switch. Only ``python -m bounds.check`` calls it (and ``bench/bench_check.py``,
-    to time the tiers as the command runs them)."""
+    in memory compaction (measured in docs/theory.md §14.7). The check's arrays are
+    short-lived temporaries, which gain little from huge pages. Returns True if the advice
+    is now off; False, changing nothing, where the user chose with
+    ``NUMPY_MADVISE_HUGEPAGE`` or numpy has no such switch (through
+    :func:`memory_settings`)."""
     if "NUMPY_MADVISE_HUGEPAGE" in os.environ:  # the user's choice stands
         return False
     try:
@@ -100,6 +97,15 @@ def no_huge_page_advice() -> bool:
     except Exception:  # noqa: BLE001 - an optimisation only: never fail the check for it
         return False
     return True
+
+
+def memory_settings() -> None:
+    """The memory settings of ``python -m bounds.check``'s process, inherited by its
+    forked workers (docs/theory.md §14.7): freed memory kept (:func:`keep_freed_memory`),
+    no huge-page advice (:func:`no_huge_page_advice`). Only the command calls it, and
+    ``bench/bench_check.py``, to time the tiers as the command runs them."""
+    keep_freed_memory()
+    no_huge_page_advice()
 
 
 def raise_open_files_limit() -> int:
